@@ -1,0 +1,7 @@
+"""``python -m amqptool``."""
+
+import sys
+
+from amqptool.cli import main
+
+sys.exit(main())

@@ -1,0 +1,3 @@
+"""amqptool client."""
+
+__all__: list[str] = []

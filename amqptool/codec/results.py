@@ -1,0 +1,186 @@
+"""Task results in the ``rpc://`` format a Celery client's ``AsyncResult`` reads (§2)."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from amqptool.codec.envelope import Envelope, Properties
+from amqptool.codec.serialization import dumps, json_dumps
+from amqptool.codec.times import format_iso, utcnow
+
+__all__ = [
+    "ALL_STATES",
+    "EXCEPTION_STATES",
+    "FAILURE",
+    "PENDING",
+    "READY_STATES",
+    "RECEIVED",
+    "REJECTED",
+    "RETRY",
+    "REVOKED",
+    "STARTED",
+    "SUCCESS",
+    "decode_exception",
+    "encode_exception",
+    "encode_result",
+    "result_body",
+]
+
+PENDING = "PENDING"
+RECEIVED = "RECEIVED"
+STARTED = "STARTED"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+REVOKED = "REVOKED"
+REJECTED = "REJECTED"
+RETRY = "RETRY"
+READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
+EXCEPTION_STATES = frozenset({RETRY, FAILURE, REVOKED})
+ALL_STATES = frozenset({PENDING, RECEIVED, STARTED, SUCCESS, FAILURE, REVOKED, REJECTED, RETRY})
+
+# Where Celery's own exception classes live, so a Celery client re-raises its own types.
+_CELERY_EXC_MODULE = "celery.exceptions"
+CELERY_EXCEPTIONS = frozenset(
+    {
+        "NotRegistered",
+        "TaskRevokedError",
+        "TimeLimitExceeded",
+        "SoftTimeLimitExceeded",
+        "MaxRetriesExceededError",
+        "Retry",
+        "Reject",
+        "Ignore",
+        "WorkerLostError",
+    }
+)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json_dumps(value)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        try:
+            return repr(value)
+        except Exception:  # a user object's __repr__ may raise anything
+            return f"<unrepresentable {type(value).__name__}>"
+    return value
+
+
+def encode_exception(exc: BaseException) -> dict[str, Any]:
+    """``{"exc_type", "exc_message", "exc_module"}``; args that JSON can't carry become reprs."""
+    cls = type(exc)
+    module = getattr(cls, "__amqptool_module__", None) or cls.__module__
+    name = cls.__qualname__
+    if name in CELERY_EXCEPTIONS and module.startswith(("worker", "amqptool")):
+        module = _CELERY_EXC_MODULE
+    args = [_jsonable(a) for a in exc.args]
+    return {"exc_type": name, "exc_message": args, "exc_module": module}
+
+
+_SYNTHESIZED: dict[tuple[str, str], type[Exception]] = {}
+
+
+def decode_exception(data: Any) -> BaseException:
+    """Rebuild an exception from its encoded form, as a Celery client does.
+
+    The class is looked up by module and qualname; a missing one is synthesized (a subclass of
+    ``Exception`` with that name); a name that resolves to something other than an exception
+    class gives a plain ``Exception`` (never runs arbitrary callables).
+    """
+    if isinstance(data, BaseException):
+        return data
+    if not isinstance(data, Mapping) or "exc_type" not in data:
+        return Exception(data)
+    exc_type = str(data.get("exc_type"))
+    module = str(data.get("exc_module") or "builtins")
+    message = data.get("exc_message", [])
+    args = list(message) if isinstance(message, list | tuple) else [message]
+    cls = _lookup_exception(module, exc_type)
+    try:
+        return cls(*args)
+    except Exception:  # constructor signatures vary; fall back to a look-alike
+        return _synthesize(module, exc_type)(*args)
+
+
+def _lookup_exception(module: str, qualname: str) -> type[BaseException]:
+    target: Any = None
+    if module == "builtins":
+        target = getattr(builtins, qualname, None)
+    else:
+        try:
+            target = importlib.import_module(module)
+        except Exception:  # a missing or broken module means "synthesize"
+            target = None
+        if target is not None:
+            for part in qualname.split("."):
+                target = getattr(target, part, None)
+                if target is None:
+                    break
+    if isinstance(target, type) and issubclass(target, BaseException):
+        return target
+    return _synthesize(module, qualname)
+
+
+def _synthesize(module: str, qualname: str) -> type[Exception]:
+    key = (module, qualname)
+    cls = _SYNTHESIZED.get(key)
+    if cls is None:
+        name = qualname.rsplit(".", 1)[-1] or "Exception"
+        cls = type(name, (Exception,), {"__module__": module})
+        _SYNTHESIZED[key] = cls
+    return cls
+
+
+def result_body(
+    task_id: str,
+    status: str,
+    result: Any = None,
+    *,
+    traceback: str | None = None,
+    children: list[Any] | None = None,
+    date_done: datetime | None = None,
+    group_id: str | None = None,
+    parent_id: str | None = None,
+) -> dict[str, Any]:
+    """The body of one rpc:// state message (§2.2)."""
+    if isinstance(result, BaseException):
+        result = encode_exception(result)
+    if status in READY_STATES and date_done is None:
+        date_done = utcnow()
+    body: dict[str, Any] = {
+        "status": status,
+        "result": result,
+        "traceback": traceback,
+        "children": children or [],
+        "date_done": format_iso(date_done) if date_done else None,
+        "task_id": task_id,
+    }
+    if group_id:
+        body["group_id"] = group_id
+    if parent_id:
+        body["parent_id"] = parent_id
+    return body
+
+
+def encode_result(
+    body: dict[str, Any], *, reply_to: str, correlation_id: str, serializer: str = "json"
+) -> Envelope:
+    """The envelope for a result: default exchange, routing key = ``reply_to``."""
+    try:
+        data, ctype, cenc = dumps(body, serializer)
+    except Exception:  # a result JSON can't carry is sent as its repr
+        safe = dict(body)
+        safe["result"] = _jsonable(body.get("result"))
+        data, ctype, cenc = dumps(safe, serializer)
+    props = Properties(
+        content_type=ctype,
+        content_encoding=cenc,
+        correlation_id=correlation_id,
+        delivery_mode=1,
+        priority=0,
+    )
+    return Envelope(body=data, properties=props, exchange="", routing_key=reply_to)

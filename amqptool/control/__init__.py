@@ -1,0 +1,3 @@
+"""amqptool control."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""amqptool monitor."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""amqptool shell."""
+
+__all__: list[str] = []

@@ -1,0 +1,488 @@
+"""A blocking connection and channel over pika: the one place amqptool talks to pika.
+
+One :class:`Connection` belongs to one thread. Other threads reach it only through
+:meth:`Connection.call_soon_threadsafe`. Every pika error leaves this module translated into
+amqptool's error tree (see :mod:`amqptool.transport.errors`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pika
+import pika.exceptions as pex
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from amqptool.codec.envelope import Envelope, Properties
+from amqptool.errors import AmqpToolError, ConnectionFailedError
+from amqptool.settings import BrokerEndpoint, BrokerSettings
+from amqptool.transport import pikapatch
+from amqptool.transport.errors import UnroutableError, translate, translate_errors
+
+__all__ = ["Channel", "Connection", "QueueInfo", "envelope_from_pika", "pika_properties"]
+
+log = logging.getLogger("amqptool.transport")
+pikapatch.install()
+for _noisy in ("pika", "pika.adapters", "pika.connection", "pika.channel"):
+    logging.getLogger(_noisy).setLevel(logging.CRITICAL)
+
+DEFAULT_HEARTBEAT = 60
+DEFAULT_CONNECT_TIMEOUT = 4.0
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    name: str
+    message_count: int
+    consumer_count: int
+
+
+def pika_properties(props: Properties) -> pika.BasicProperties:
+    """pika's BasicProperties for our Properties; content type/encoding always set."""
+    return pika.BasicProperties(
+        content_type=props.content_type or "application/octet-stream",
+        content_encoding=props.content_encoding or "binary",
+        headers=props.headers or None,
+        delivery_mode=props.delivery_mode,
+        priority=props.priority,
+        correlation_id=props.correlation_id,
+        reply_to=props.reply_to,
+        expiration=props.expiration,
+        message_id=props.message_id,
+        timestamp=props.timestamp,
+        type=props.type,
+        user_id=props.user_id,
+        app_id=props.app_id,
+    )
+
+
+def envelope_from_pika(method: Any, properties: Any, body: bytes) -> Envelope:
+    """Our Envelope for a pika Basic.Deliver / Basic.GetOk / Basic.Return and properties."""
+    props = Properties(
+        content_type=getattr(properties, "content_type", None),
+        content_encoding=getattr(properties, "content_encoding", None),
+        headers=dict(getattr(properties, "headers", None) or {}),
+        delivery_mode=getattr(properties, "delivery_mode", None),
+        priority=getattr(properties, "priority", None),
+        correlation_id=getattr(properties, "correlation_id", None),
+        reply_to=getattr(properties, "reply_to", None),
+        expiration=getattr(properties, "expiration", None),
+        message_id=getattr(properties, "message_id", None),
+        timestamp=getattr(properties, "timestamp", None),
+        type=getattr(properties, "type", None),
+        user_id=getattr(properties, "user_id", None),
+        app_id=getattr(properties, "app_id", None),
+    )
+    return Envelope(
+        body=bytes(body),
+        properties=props,
+        exchange=getattr(method, "exchange", "") or "",
+        routing_key=getattr(method, "routing_key", "") or "",
+        delivery_tag=getattr(method, "delivery_tag", None),
+        redelivered=bool(getattr(method, "redelivered", False)),
+        consumer_tag=getattr(method, "consumer_tag", None),
+        message_count=getattr(method, "message_count", None),
+    )
+
+
+def _parameters(
+    settings: BrokerSettings, ep: BrokerEndpoint, *, heartbeat: int | None, name: str
+) -> pika.ConnectionParameters:
+    ssl_options = None
+    if ep.ssl or settings.tls.given:
+        ctx = ssl.create_default_context(cafile=settings.tls.ca_file)
+        if settings.tls.cert_file:
+            ctx.load_cert_chain(settings.tls.cert_file, settings.tls.key_file)
+        ssl_options = pika.SSLOptions(ctx, server_hostname=ep.host)
+    hb = ep.heartbeat if ep.heartbeat is not None else heartbeat
+    return pika.ConnectionParameters(
+        host=ep.host,
+        port=ep.port,
+        virtual_host=ep.vhost,
+        credentials=pika.PlainCredentials(ep.userid, ep.password()),
+        heartbeat=DEFAULT_HEARTBEAT if hb is None else hb,
+        blocked_connection_timeout=300,
+        socket_timeout=ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT,
+        stack_timeout=(ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT) * 3,
+        connection_attempts=1,
+        ssl_options=ssl_options,
+        client_properties={"connection_name": name, "product": "amqptool"},
+    )
+
+
+class Connection:
+    """A blocking AMQP connection with failover across the configured endpoints."""
+
+    def __init__(
+        self, settings: BrokerSettings, *, heartbeat: int | None = None, name: str = "amqptool"
+    ) -> None:
+        self.settings = settings
+        self.heartbeat = heartbeat
+        self.name = name
+        self._conn: BlockingConnection | None = None
+        self._endpoint_index = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def endpoint(self) -> BrokerEndpoint:
+        return self.settings.endpoints[self._endpoint_index]
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None and self._conn.is_open
+
+    def connect(self) -> Connection:
+        """Connect to the first endpoint that answers (one pass over the list)."""
+        last: AmqpToolError | None = None
+        count = len(self.settings.endpoints)
+        for step in range(count):
+            index = (self._endpoint_index + step) % count
+            ep = self.settings.endpoints[index]
+            try:
+                params = _parameters(self.settings, ep, heartbeat=self.heartbeat, name=self.name)
+                self._conn = BlockingConnection(params)
+            except (pex.AMQPError, OSError, ssl.SSLError) as exc:
+                last = translate(exc, where=ep.redacted())
+                log.debug("connect to %s failed: %s", ep.redacted(), last)
+                continue
+            self._endpoint_index = index
+            return self
+        assert last is not None
+        raise last
+
+    def connect_with_retry(
+        self,
+        *,
+        max_retries: int | None = None,
+        interval_start: float = 0.5,
+        interval_step: float = 1.0,
+        interval_max: float = 10.0,
+        on_retry: Callable[[AmqpToolError, float], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Connection:
+        """Connect, retrying with a growing pause; auth errors are not retried."""
+        attempt = 0
+        interval = interval_start
+        while True:
+            try:
+                return self.connect()
+            except ConnectionFailedError as exc:
+                from amqptool.errors import AuthenticationError
+
+                if isinstance(exc, AuthenticationError):
+                    raise
+                attempt += 1
+                if max_retries is not None and attempt > max_retries:
+                    raise
+                if should_stop is not None and should_stop():
+                    raise
+                if on_retry is not None:
+                    on_retry(exc, interval)
+                deadline = time.monotonic() + interval
+                while time.monotonic() < deadline:
+                    if should_stop is not None and should_stop():
+                        raise
+                    time.sleep(min(0.1, interval))
+                interval = min(interval + interval_step, interval_max)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and conn.is_open:
+            with contextlib.suppress(pex.AMQPError, OSError):
+                conn.close()
+
+    def __enter__(self) -> Connection:
+        if not self.is_open:
+            self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _require(self) -> BlockingConnection:
+        if self._conn is None or not self._conn.is_open:
+            raise ConnectionFailedError("not connected to the broker")
+        return self._conn
+
+    # ------------------------------------------------------------------ use
+
+    def channel(self, *, confirm: bool = False) -> Channel:
+        with translate_errors("channel.open"):
+            ch = self._require().channel()
+            if confirm:
+                ch.confirm_delivery()
+        return Channel(ch, self, confirm=confirm)
+
+    def process_events(self, time_limit: float | None = 0) -> None:
+        """Run pika's I/O loop: deliver messages, heartbeats and threadsafe callbacks."""
+        with translate_errors():
+            self._require().process_data_events(time_limit=time_limit)
+
+    def sleep(self, seconds: float) -> None:
+        with translate_errors():
+            self._require().sleep(seconds)
+
+    def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
+        """Schedule ``callback`` on the connection's own thread (the only cross-thread door)."""
+        with translate_errors():
+            self._require().add_callback_threadsafe(callback)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> object:
+        with translate_errors():
+            return self._require().call_later(delay, callback)
+
+    def remove_timeout(self, handle: object) -> None:
+        if self._conn is not None and self._conn.is_open:
+            self._conn.remove_timeout(handle)
+
+    def server_properties(self) -> dict[str, Any]:
+        conn = self._require()
+        impl = getattr(conn, "_impl", None)
+        props = getattr(impl, "server_properties", None) or {}
+        return {str(k): (v.decode() if isinstance(v, bytes) else v) for k, v in props.items()}
+
+
+class Channel:
+    """A channel with amqptool-shaped operations. Errors come out translated."""
+
+    def __init__(self, ch: BlockingChannel, connection: Connection, *, confirm: bool) -> None:
+        self._ch = ch
+        self.connection = connection
+        self.confirm = confirm
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self._ch.is_open)
+
+    def close(self) -> None:
+        if self._ch.is_open:
+            with contextlib.suppress(pex.AMQPError, OSError):
+                self._ch.close()
+
+    # ------------------------------------------------------------------ topology
+
+    def exchange_declare(
+        self,
+        exchange: str,
+        type: str = "direct",
+        *,
+        passive: bool = False,
+        durable: bool = False,
+        auto_delete: bool = False,
+        internal: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        with translate_errors("exchange.declare"):
+            self._ch.exchange_declare(
+                exchange=exchange,
+                exchange_type=type,
+                passive=passive,
+                durable=durable,
+                auto_delete=auto_delete,
+                internal=internal,
+                arguments=dict(arguments or {}) or None,
+            )
+
+    def exchange_delete(self, exchange: str, *, if_unused: bool = False) -> None:
+        with translate_errors("exchange.delete"):
+            self._ch.exchange_delete(exchange=exchange, if_unused=if_unused)
+
+    def exchange_bind(
+        self,
+        destination: str,
+        source: str,
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        with translate_errors("exchange.bind"):
+            self._ch.exchange_bind(
+                destination=destination,
+                source=source,
+                routing_key=routing_key,
+                arguments=dict(arguments or {}) or None,
+            )
+
+    def exchange_unbind(
+        self,
+        destination: str,
+        source: str,
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        with translate_errors("exchange.unbind"):
+            self._ch.exchange_unbind(
+                destination=destination,
+                source=source,
+                routing_key=routing_key,
+                arguments=dict(arguments or {}) or None,
+            )
+
+    def queue_declare(
+        self,
+        queue: str = "",
+        *,
+        passive: bool = False,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> QueueInfo:
+        with translate_errors("queue.declare"):
+            ok = self._ch.queue_declare(
+                queue=queue,
+                passive=passive,
+                durable=durable,
+                exclusive=exclusive,
+                auto_delete=auto_delete,
+                arguments=dict(arguments or {}) or None,
+            )
+        m = ok.method
+        return QueueInfo(m.queue, m.message_count, m.consumer_count)
+
+    def queue_delete(self, queue: str, *, if_unused: bool = False, if_empty: bool = False) -> int:
+        with translate_errors("queue.delete"):
+            ok = self._ch.queue_delete(queue=queue, if_unused=if_unused, if_empty=if_empty)
+        return int(ok.method.message_count)
+
+    def queue_purge(self, queue: str) -> int:
+        with translate_errors("queue.purge"):
+            ok = self._ch.queue_purge(queue=queue)
+        return int(ok.method.message_count)
+
+    def queue_bind(
+        self,
+        queue: str,
+        exchange: str,
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        with translate_errors("queue.bind"):
+            self._ch.queue_bind(
+                queue=queue,
+                exchange=exchange,
+                routing_key=routing_key or None,
+                arguments=dict(arguments or {}) or None,
+            )
+
+    def queue_unbind(
+        self,
+        queue: str,
+        exchange: str,
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        with translate_errors("queue.unbind"):
+            self._ch.queue_unbind(
+                queue=queue,
+                exchange=exchange,
+                routing_key=routing_key or None,
+                arguments=dict(arguments or {}) or None,
+            )
+
+    # ------------------------------------------------------------------ messages
+
+    def publish(self, env: Envelope, *, mandatory: bool = False) -> None:
+        """Publish; with confirms on, an unroutable mandatory message raises UnroutableError."""
+        with translate_errors("basic.publish"):
+            try:
+                self._ch.basic_publish(
+                    exchange=env.exchange,
+                    routing_key=env.routing_key,
+                    body=env.body,
+                    properties=pika_properties(env.properties),
+                    mandatory=mandatory,
+                )
+            except pex.UnroutableError as exc:
+                raise UnroutableError(
+                    f"basic.publish: message unroutable: no queue bound to exchange "
+                    f"{env.exchange!r} with routing key {env.routing_key!r}",
+                    reply_code=312,
+                    reply_text="NO_ROUTE",
+                ) from exc
+
+    def get(self, queue: str, *, no_ack: bool = False) -> Envelope | None:
+        with translate_errors("basic.get"):
+            method, props, body = self._ch.basic_get(queue=queue, auto_ack=no_ack)
+        if method is None:
+            return None
+        return envelope_from_pika(method, props, body or b"")
+
+    def ack(self, delivery_tag: int, *, multiple: bool = False) -> None:
+        with translate_errors("basic.ack"):
+            self._ch.basic_ack(delivery_tag=delivery_tag, multiple=multiple)
+
+    def nack(self, delivery_tag: int, *, multiple: bool = False, requeue: bool = True) -> None:
+        with translate_errors("basic.nack"):
+            self._ch.basic_nack(delivery_tag=delivery_tag, multiple=multiple, requeue=requeue)
+
+    def reject(self, delivery_tag: int, *, requeue: bool = True) -> None:
+        with translate_errors("basic.reject"):
+            self._ch.basic_reject(delivery_tag=delivery_tag, requeue=requeue)
+
+    def recover(self, *, requeue: bool = True) -> None:
+        with translate_errors("basic.recover"):
+            self._ch.basic_recover(requeue=requeue)
+
+    def qos(self, prefetch_count: int, *, prefetch_size: int = 0, global_qos: bool = False) -> None:
+        with translate_errors("basic.qos"):
+            self._ch.basic_qos(
+                prefetch_size=prefetch_size, prefetch_count=prefetch_count, global_qos=global_qos
+            )
+
+    def consume(
+        self,
+        queue: str,
+        callback: Callable[[Envelope], None],
+        *,
+        no_ack: bool = False,
+        exclusive: bool = False,
+        consumer_tag: str | None = None,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Start a consumer; ``callback`` gets each message as an Envelope."""
+
+        def on_message(_ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            callback(envelope_from_pika(method, properties, body))
+
+        with translate_errors("basic.consume"):
+            tag: str = self._ch.basic_consume(
+                queue=queue,
+                on_message_callback=on_message,
+                auto_ack=no_ack,
+                exclusive=exclusive,
+                consumer_tag=consumer_tag,
+                arguments=dict(arguments or {}) or None,
+            )
+        return tag
+
+    def cancel(self, consumer_tag: str) -> None:
+        with translate_errors("basic.cancel"):
+            self._ch.basic_cancel(consumer_tag)
+
+    def iter_messages(
+        self,
+        queue: str,
+        *,
+        no_ack: bool = False,
+        inactivity_timeout: float = 1.0,
+    ) -> Iterator[Envelope | None]:
+        """Yield messages (or None after ``inactivity_timeout`` of silence)."""
+        with translate_errors("basic.consume"):
+            for method, props, body in self._ch.consume(
+                queue, auto_ack=no_ack, inactivity_timeout=inactivity_timeout
+            ):
+                if method is None:
+                    yield None
+                else:
+                    yield envelope_from_pika(method, props, body)
+
+    def cancel_iter(self) -> None:
+        with translate_errors("basic.cancel"):
+            self._ch.cancel()

@@ -1,0 +1,58 @@
+"""Shared fixtures: a real broker (made sure of once), a vhost per session, unique names."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import harness
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def broker_vhost() -> Iterator[str]:
+    harness.ensure_broker()
+    vhost = harness.create_vhost()
+    yield vhost
+    harness.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="session")
+def broker_url(broker_vhost: str) -> str:
+    """A URL for this session's own vhost on the real broker."""
+    return harness.url_for(broker_vhost)
+
+
+@pytest.fixture
+def fresh_vhost_url() -> Iterator[str]:
+    """A brand-new vhost for one test (Celery default names, nothing left from others)."""
+    harness.ensure_broker()
+    vhost = harness.create_vhost("amqptool-t1")
+    yield harness.url_for(vhost)
+    harness.delete_vhost(vhost)
+
+
+@pytest.fixture
+def unique_name() -> str:
+    return harness.unique("amqptool")
+
+
+@pytest.fixture
+def cli_env(broker_url: str) -> dict[str, str]:
+    """Environment for running amqptool/celery subprocesses against the session vhost."""
+    env = dict(os.environ)
+    env["AMQP_URL"] = broker_url
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("CELERY_BROKER_URL", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    return sys.executable

@@ -1,0 +1,82 @@
+"""The shape of the house, checked by machine: a pure core, pika in one place, thin fronts."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import ROOT
+
+CORE = [
+    "amqptool.errors",
+    "amqptool.settings",
+    "amqptool.codec",
+    "amqptool.codec.tasks",
+    "amqptool.codec.results",
+    "amqptool.codec.events",
+    "amqptool.codec.control",
+    "amqptool.codec.serialization",
+    "amqptool.cli",
+]
+
+
+def imported_after(modules: list[str]) -> set[str]:
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + "print(' '.join(sorted(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    return set(proc.stdout.split())
+
+
+def test_the_core_imports_no_pika_textual_or_prompt_toolkit() -> None:
+    loaded = imported_after(CORE)
+    assert not {"pika", "textual", "prompt_toolkit"} & loaded
+
+
+@pytest.mark.parametrize("package", ["amqptool", "worker"])
+def test_pika_is_imported_only_by_the_transport(package: str) -> None:
+    offenders = []
+    for path in (ROOT / package).rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[:2] == ("amqptool", "transport"):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "pika" or n.startswith("pika.") for n in names):
+                offenders.append(str(rel))
+    assert offenders == []
+
+
+def _imports_of(package: Path) -> set[str]:
+    found: set[str] = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_front_ends_keep_to_their_own_toolkit() -> None:
+    assert "textual" not in _imports_of(ROOT / "amqptool" / "shell")
+    assert "prompt_toolkit" not in _imports_of(ROOT / "amqptool" / "monitor")
+    assert not {"textual", "prompt_toolkit"} & _imports_of(ROOT / "worker")

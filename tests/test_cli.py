@@ -1,0 +1,66 @@
+"""The command-line skeleton: help, version, one-line errors with the contracted exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.harness import ROOT
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "amqptool", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_lists_every_subcommand_and_the_exit_codes() -> None:
+    proc = run("--help")
+    assert proc.returncode == 0
+    for name in ("shell", "control", "monitor", "worker", "call"):
+        assert name in proc.stdout
+    assert "69 nobody answered" in proc.stdout
+
+
+def test_version_and_help_do_not_import_the_ui_toolkits() -> None:
+    code = (
+        "import sys; from amqptool.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "bad = [m for m in ('textual', 'prompt_toolkit', 'pika', 'celery') "
+        "if m in sys.modules]\nprint(bad)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert proc.stdout.strip().endswith("[]"), proc.stdout + proc.stderr
+
+
+def test_bad_port_is_one_line_naming_the_port_with_exit_2() -> None:
+    proc = run("shell", "-b", "amqp://x:y@host:notaport//", "queue.declare", "q")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "port 'notaport'" in lines[0]
+    assert "Traceback" not in proc.stderr and "y@" not in proc.stderr + proc.stdout
+
+
+def test_broker_option_is_accepted_before_the_subcommand_too() -> None:
+    proc = run("-b", "amqp://x:secret@host:99999//", "shell", "queue.declare", "q")
+    assert proc.returncode == 2 and "port 99999" in proc.stderr
+    assert "secret" not in proc.stderr
+
+
+def test_unknown_subcommand_is_a_usage_error() -> None:
+    proc = run("frobnicate")
+    assert proc.returncode == 2
+    assert "invalid choice" in proc.stderr and "Traceback" not in proc.stderr

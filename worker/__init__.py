@@ -1,0 +1,3 @@
+"""amqptool's Celery-compatible worker."""
+
+__all__: list[str] = []
