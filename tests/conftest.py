@@ -56,3 +56,11 @@ def cli_env(broker_url: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def celery_peer(broker_url: str) -> Iterator[harness.CeleryPeer]:
+    """One real Celery 5.7 worker (solo pool, -E) for the session, on its own queue."""
+    peer = harness.CeleryPeer(broker_url).start()
+    yield peer
+    peer.stop()

@@ -75,3 +75,91 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+class CeleryPeer:
+    """A real ``celery worker`` subprocess (Celery 5.7), consuming its own queue."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        pool: str = "solo",
+        concurrency: int = 1,
+        events: bool = True,
+        queue: str | None = None,
+        nodename: str | None = None,
+    ) -> None:
+        self.broker_url = broker_url
+        self.queue = queue or unique("peerq")
+        self.nodename = nodename or f"{unique('celerypeer')}@localhost"
+        self.pool = pool
+        self.concurrency = concurrency
+        self.events = events
+        self.proc: subprocess.Popen[str] | None = None
+        self.log_path = Path(f"/tmp/{self.nodename.split('@')[0]}.log")
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["AMQP_URL"] = self.broker_url
+        env["PEER_QUEUE"] = self.queue
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env.pop("CELERY_BROKER_URL", None)
+        return env
+
+    def start(self, timeout: float = 60.0) -> CeleryPeer:
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.peers.celery_app",
+            "worker",
+            "-n",
+            self.nodename,
+            "-Q",
+            self.queue,
+            "-P",
+            self.pool,
+            "-c",
+            str(self.concurrency),
+            "-l",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        if self.events:
+            cmd.append("-E")
+        log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=self.env(), cwd=ROOT
+        )
+        wait_until(
+            lambda: (
+                "ready." in self.log_path.read_text()
+                or self.proc is None
+                or self.proc.poll() is not None
+            ),
+            timeout=timeout,
+            message=f"celery worker {self.nodename} to start",
+        )
+        if self.proc.poll() is not None:
+            raise RuntimeError("celery worker died:\n" + self.log_path.read_text()[-3000:])
+        return self
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def __enter__(self) -> CeleryPeer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
