@@ -1,20 +1,170 @@
-"""`amqptool client` (placeholder until the client issue lands)."""
+"""``amqptool call``: send one task by name and, with ``--wait``, print its result.
+
+Kept light: the client (and so pika) is imported inside :func:`run`, never at module top.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
-from amqptool.errors import AmqpToolError
+from amqptool.errors import AmqpToolError, ExitCode, NoReplyError, UsageError
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
+    from amqptool.client.result import AsyncResult
+
+__all__ = ["configure", "parse_arg", "parse_kwargs", "run"]
+
+EPILOG = (
+    "Arguments are read as JSON where they parse (2 -> int, '\"2\"' -> str, '[1,2]' -> list, "
+    "null/true/false), otherwise taken as strings. Without --wait the task id is printed; "
+    "with --wait (or --timeout) the result is printed instead: a string as it is, anything "
+    "else as JSON; --json prints an object with id, state and result (or the exception). "
+    "A failed or revoked task prints one line 'error: ExcType: message' on stderr.\n\n"
+    "exit codes: 0 sent (or the task succeeded); 1 the task failed or was revoked; 2 usage or "
+    "bad input (e.g. --kwargs not a JSON object); 69 no result within --timeout; 70 cannot "
+    "connect to the broker; 71 broker refused the credentials or vhost"
+)
+
+
+def parse_arg(text: str) -> Any:
+    """A command-line task argument: JSON if it parses, else the string itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_kwargs(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"--kwargs is not valid JSON: {exc}", hint="e.g. --kwargs '{\"x\": 1}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise UsageError(f"--kwargs must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _expires(text: str | None) -> float | str | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text  # an ISO 8601 time, checked by the client
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"must be 0-255 (usually 0-9), not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
+    return value
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.description = "Send one task (Celery protocol v2) and optionally wait for its result."
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("task_name", metavar="TASK_NAME", help="registered task name")
+    parser.add_argument("task_args", metavar="ARG", nargs="*", help="positional arguments")
+    parser.add_argument("--kwargs", metavar="JSON", help="keyword arguments as a JSON object")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--countdown", metavar="S", type=_seconds, help="run no sooner than in S s")
+    when.add_argument("--eta", metavar="ISO", help="run no sooner than this ISO 8601 time")
+    parser.add_argument(
+        "--expires", metavar="S", help="expire after S seconds (or at an ISO 8601 time)"
+    )
+    parser.add_argument("-Q", "--queue", default="celery", help="queue (default: celery)")
+    parser.add_argument("--priority", metavar="N", type=_priority, help="message priority 0-9")
+    parser.add_argument("--task-id", metavar="ID", help="use this task id instead of a new uuid")
+    parser.add_argument(
+        "--serializer", default="json", choices=["json", "msgpack", "yaml"], help="body format"
+    )
+    parser.add_argument("--wait", action="store_true", help="wait for the result and print it")
+    parser.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_seconds,
+        help="with --wait: give up after S seconds, exit 69 (implies --wait; default: no limit)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, default=repr, ensure_ascii=False)
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else _dump(value)
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    ctx.settings()
-    raise AmqpToolError("amqptool client is not built yet")
+    kwargs = parse_kwargs(args.kwargs)
+    task_args = [parse_arg(a) for a in args.task_args]
+    settings = ctx.settings()
+    if ctx.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    from amqptool.client.client import Client
+
+    wait = bool(args.wait or args.timeout is not None)
+    with Client(settings) as client:
+        result = client.send_task(
+            args.task_name,
+            task_args,
+            kwargs,
+            task_id=args.task_id,
+            countdown=args.countdown,
+            eta=args.eta,
+            expires=_expires(args.expires),
+            queue=args.queue,
+            priority=args.priority,
+            serializer=args.serializer,
+        )
+        if not wait:
+            print(_dump({"id": result.id}) if args.json else result.id, file=ctx.stdout)
+            return ExitCode.OK
+        return _wait(result, args, ctx)
+
+
+def _wait(result: AsyncResult, args: argparse.Namespace, ctx: CliContext) -> int:
+    from amqptool.errors import TaskTimeoutError
+
+    try:
+        value = result.get(timeout=args.timeout, propagate=False)
+    except TaskTimeoutError as exc:
+        raise NoReplyError(exc.message, hint="no worker took the task in time?") from None
+    state = result.state
+    if isinstance(value, BaseException):
+        message = " ".join(str(value).split())
+        line = f"{type(value).__name__}: {message}" if message else type(value).__name__
+        if args.json:
+            out: dict[str, Any] = {"id": result.id, "state": state, "exception": line}
+            out["traceback"] = result.traceback
+            print(_dump(out), file=ctx.stdout)
+        raise AmqpToolError(line)
+    if args.json:
+        print(_dump({"id": result.id, "state": state, "result": value}), file=ctx.stdout)
+    else:
+        print(_show(value), file=ctx.stdout)
+    return ExitCode.OK

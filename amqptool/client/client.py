@@ -1,0 +1,575 @@
+"""The task client: publishes Celery protocol v2 messages and reads ``rpc://`` results.
+
+Threads. One :class:`Client` owns one pika connection with two channels (publish/declare, and
+the result consumer). pika connections are not thread-safe, so every use of it happens under
+one lock (``_io``): publishing takes it blocking; a thread waiting for a result takes it only
+when free, reads for at most :data:`DRAIN_SLICE` seconds (pika returns as soon as a message is
+in), and otherwise waits on a condition that the result callback notifies. A publisher never
+waits more than one slice, and waiting threads never block each other: whoever drains stores
+every result it reads in a dict keyed by task id, so any number of results may be outstanding.
+
+Heartbeats. A client is idle most of the time and pika only answers heartbeats while somebody
+reads, so the connection asks for none (heartbeat 0) unless the URL sets ``?heartbeat=N``;
+otherwise the broker would drop an idle client, and with it the auto-delete result queue.
+
+Forks. A client used in a forked child drops (without closing) the parent's connection and
+starts over with a new result queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from amqptool.client.options import DEFAULT_QUEUE, RetryPolicy, When, build_message
+from amqptool.client.result import AsyncResult, GroupResult, ResultMeta
+from amqptool.codec.envelope import Envelope
+from amqptool.codec.serialization import decompress, loads, normalize_accept
+from amqptool.codec.tasks import TaskMessage, encode_task
+from amqptool.errors import (
+    AmqpToolError,
+    AuthenticationError,
+    ChannelClosedError,
+    ConnectionFailedError,
+    DecodeError,
+    TaskTimeoutError,
+    UsageError,
+)
+from amqptool.settings import BrokerSettings
+
+if TYPE_CHECKING:
+    from amqptool.transport import Channel, Connection
+
+__all__ = ["RESULT_EXPIRES_MS", "Client", "default_client"]
+
+log = logging.getLogger("amqptool.client")
+log.addHandler(logging.NullHandler())  # a library: retry warnings go where the app logs
+
+RESULT_EXPIRES_MS = 86_400_000  # Celery's result_expires (1 day) as the queue's x-expires
+DRAIN_SLICE = 0.1  # longest a result reader holds the connection at a time
+MAX_KEPT_STATES = 100_000  # results never asked for are dropped oldest first past this
+RESULT_ACCEPT = normalize_accept(["json", "msgpack", "yaml"])
+
+T = TypeVar("T")
+
+
+class Client:
+    """Send Celery tasks by name and wait for their results (``rpc://``).
+
+    ``settings`` (or ``url``; neither: ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` / localhost).
+    Nothing connects until the first send or result read. ``close()`` (or ``with``) ends the
+    connection; using the client again reconnects.
+    """
+
+    def __init__(
+        self,
+        settings: BrokerSettings | None = None,
+        *,
+        url: str | None = None,
+        accept: Iterable[str] | None = None,
+    ) -> None:
+        if settings is not None and url is not None:
+            raise UsageError("give settings or url, not both")
+        self.settings = settings if settings is not None else BrokerSettings.from_url(url)
+        self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
+        self._reset_after_fork()
+
+    def _reset_after_fork(self) -> None:
+        self._pid = os.getpid()
+        self.oid = str(uuid.uuid4())  # the result queue's name, our reply_to
+        self._io = threading.Lock()
+        self._wanting_io = 0  # publishers waiting for _io; result readers step aside
+        self._cond = threading.Condition()
+        self._states: dict[str, ResultMeta] = {}
+        self._conn: Connection | None = None
+        self._pub: Channel | None = None
+        self._res: Channel | None = None
+        self._declared: set[str] = set()
+        self._consuming = False
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            # The parent's socket is shared: never close it from here, just forget it.
+            self._reset_after_fork()
+
+    def __repr__(self) -> str:
+        return f"<Client {self.settings.redacted()} oid={self.oid}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ connection
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._check_fork()
+        with self._cond:
+            self._wanting_io += 1
+        try:
+            self._io.acquire()
+        finally:
+            with self._cond:
+                self._wanting_io -= 1
+        try:
+            yield
+        finally:
+            self._io.release()
+            with self._cond:
+                self._cond.notify_all()  # result readers waiting for the connection
+
+    def _connection(self) -> Connection:
+        """The open connection (connecting if needed). Call with ``_io`` held."""
+        if self._conn is not None and self._conn.is_open:
+            return self._conn
+        self._drop_connection()
+        from amqptool.transport import Connection  # pika only when really connecting
+
+        hb = None if any(ep.heartbeat is not None for ep in self.settings.endpoints) else 0
+        conn = Connection(self.settings, heartbeat=hb, name="amqptool-client")
+        conn.connect()
+        self._conn = conn
+        log.debug("connected to %s", conn.endpoint.redacted())
+        return conn
+
+    def _publisher(self) -> Channel:
+        conn = self._connection()
+        if self._pub is None or not self._pub.is_open:
+            self._pub = conn.channel()
+        return self._pub
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        self._pub = self._res = None
+        self._declared.clear()
+        self._consuming = False
+        if conn is not None:
+            conn.close()
+
+    def _ensure_result_queue(self) -> None:
+        """Declare and consume our result queue (once per connection). ``_io`` held."""
+        if self._consuming and self._res is not None and self._res.is_open:
+            return
+        conn = self._connection()
+        ch = conn.channel()
+        ch.queue_declare(
+            self.oid,
+            durable=True,
+            auto_delete=True,
+            arguments={"x-expires": RESULT_EXPIRES_MS},
+        )
+        ch.consume(self.oid, self._on_result, no_ack=True)
+        self._res = ch
+        self._consuming = True
+
+    def _declare_task_queue(self, queue: str) -> None:
+        """Declare ``queue`` as Celery does: direct exchange and durable queue, both ``queue``.
+
+        A queue that already exists with other arguments (406) is used as it is.
+        """
+        if queue in self._declared:
+            return
+        ch = self._publisher()
+        try:
+            ch.exchange_declare(queue, "direct", durable=True)
+            ch.queue_declare(queue, durable=True)
+            ch.queue_bind(queue, queue, queue)
+        except ChannelClosedError as exc:
+            if exc.reply_code != 406:
+                self._pub = None
+                raise
+            log.debug("queue %r exists with other flags; publishing to it as it is", queue)
+            self._pub = None
+        self._declared.add(queue)
+
+    def _retrying(self, what: str, op: Callable[[], T], *, retry: bool, policy: RetryPolicy) -> T:
+        """Run ``op`` with the connection locked; on connection failure reconnect and rerun."""
+        attempt = 0
+        while True:
+            try:
+                with self._locked():
+                    return op()
+            except AuthenticationError:
+                with self._locked():
+                    self._drop_connection()
+                raise
+            except ConnectionFailedError as exc:
+                with self._locked():
+                    self._drop_connection()
+                if not retry or (policy.max_retries is not None and attempt >= policy.max_retries):
+                    tries = attempt + 1
+                    raise ConnectionFailedError(
+                        f"{what}: {exc.message} (gave up after {tries} "
+                        f"{'try' if tries == 1 else 'tries'})",
+                        hint=exc.hint or "is the broker running? check -b/--broker or $AMQP_URL",
+                    ) from exc
+                attempt += 1
+                pause = policy.interval(attempt)
+                log.warning(
+                    "%s: %s; retrying in %.2fs (retry %d of %s)",
+                    what,
+                    exc.message,
+                    pause,
+                    attempt,
+                    "unlimited" if policy.max_retries is None else policy.max_retries,
+                )
+                if pause > 0:
+                    time.sleep(pause)
+
+    # ------------------------------------------------------------------ sending
+
+    def send_task(
+        self,
+        name: str,
+        args: Sequence[Any] | None = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        task_id: str | None = None,
+        countdown: float | None = None,
+        eta: When | None = None,
+        expires: When | None = None,
+        queue: str | None = DEFAULT_QUEUE,
+        priority: int | None = None,
+        link: Any = None,
+        link_error: Any = None,
+        headers: Mapping[str, Any] | None = None,
+        shadow: str | None = None,
+        serializer: str = "json",
+        compression: str | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        ignore_result: bool = False,
+        retry: bool = True,
+        retry_policy: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+        root_id: str | None = None,
+    ) -> AsyncResult:
+        """Publish one task by name; returns its :class:`AsyncResult`.
+
+        Celery 5.7's defaults: protocol v2, JSON, default exchange with routing key = ``queue``
+        (declared first as Celery does), ``reply_to`` = this client's result queue, persistent.
+        ``countdown`` becomes an absolute ``eta``, numeric ``expires`` an absolute time (and a
+        message TTL). On connection failure it reconnects and republishes per ``retry_policy``
+        (3 retries, 0 / 0.2 / 0.2 s), then raises :class:`ConnectionFailedError`.
+        With ``ignore_result`` the result's ``get()`` returns None at once.
+        """
+        self._check_fork()
+        msg = build_message(
+            name,
+            args,
+            kwargs,
+            task_id=task_id,
+            countdown=countdown,
+            eta=eta,
+            expires=expires,
+            priority=priority,
+            link=link,
+            link_error=link_error,
+            headers=headers,
+            shadow=shadow,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            ignore_result=ignore_result,
+            parent_id=parent_id,
+            root_id=root_id,
+            reply_to=self.oid,
+        )
+        self._publish_all(
+            [(msg, queue or DEFAULT_QUEUE)],
+            serializer=serializer,
+            compression=compression,
+            want_results=not ignore_result,
+            retry=retry,
+            policy=RetryPolicy.from_mapping(retry_policy),
+        )
+        return AsyncResult(msg.id, self, ignored=ignore_result)
+
+    def _publish_all(
+        self,
+        items: Sequence[tuple[TaskMessage, str]],
+        *,
+        serializer: str,
+        compression: str | None,
+        want_results: bool,
+        retry: bool,
+        policy: RetryPolicy,
+    ) -> None:
+        """Publish messages in order; a retry resumes where the failure happened."""
+        envelopes = [
+            encode_task(msg, serializer=serializer, compression=compression, routing_key=queue)
+            for msg, queue in items
+        ]
+        sent = 0
+
+        def op() -> None:
+            nonlocal sent
+            if want_results:
+                self._ensure_result_queue()
+            for env in envelopes[sent:]:
+                self._declare_task_queue(env.routing_key)
+                self._publisher().publish(env)
+                sent += 1
+
+        what = f"publish task {items[0][0].task!r}" if len(items) == 1 else "publish group"
+        self._retrying(what, op, retry=retry, policy=policy)
+
+    def group(
+        self,
+        calls: Iterable[Any],
+        *,
+        group_id: str | None = None,
+        queue: str | None = DEFAULT_QUEUE,
+        serializer: str = "json",
+        compression: str | None = None,
+        retry: bool = True,
+        retry_policy: Mapping[str, Any] | None = None,
+    ) -> GroupResult:
+        """Send several tasks together; join() gives their results in call order.
+
+        Each call is a signature dict (see :func:`signature`; its ``options`` may hold
+        ``queue``, ``countdown``, ``eta``, ``expires``, ``priority``, ``task_id``...), or a
+        tuple ``(name, args[, kwargs[, options]])``. Members carry the ``group`` id and their
+        ``group_index`` as a Celery group does.
+        """
+        self._check_fork()
+        gid = group_id or str(uuid.uuid4())
+        items: list[tuple[TaskMessage, str]] = []
+        for index, call in enumerate(calls):
+            name, args, kwargs, options = _call_parts(call)
+            opts = dict(options)
+            member_queue = opts.pop("queue", None) or queue or DEFAULT_QUEUE
+            opts.pop("reply_to", None)
+            allowed = {
+                "task_id",
+                "countdown",
+                "eta",
+                "expires",
+                "priority",
+                "link",
+                "link_error",
+                "headers",
+                "shadow",
+                "time_limit",
+                "soft_time_limit",
+                "parent_id",
+                "root_id",
+            }
+            unknown = set(opts) - allowed
+            if unknown:
+                raise UsageError(
+                    f"group call {index}: unknown options: {', '.join(sorted(unknown))}"
+                )
+            msg = build_message(
+                name,
+                args,
+                kwargs,
+                reply_to=self.oid,
+                group=gid,
+                group_index=index,
+                **opts,
+            )
+            items.append((msg, str(member_queue)))
+        if not items:
+            return GroupResult(gid, [])
+        self._publish_all(
+            items,
+            serializer=serializer,
+            compression=compression,
+            want_results=True,
+            retry=retry,
+            policy=RetryPolicy.from_mapping(retry_policy),
+        )
+        return GroupResult(gid, [AsyncResult(m.id, self) for m, _ in items])
+
+    # ------------------------------------------------------------------ results
+
+    def AsyncResult(self, task_id: str) -> AsyncResult:  # Celery's method name
+        """A handle on a task sent by this client (its result comes to our result queue)."""
+        return AsyncResult(task_id, self)
+
+    def _on_result(self, env: Envelope) -> None:
+        """Result consumer callback (runs in whichever thread drains). Never raises."""
+        try:
+            body_bytes = env.body
+            comp = env.headers.get("compression") if env.headers else None
+            if isinstance(comp, str) and comp:
+                body_bytes = decompress(body_bytes, comp)
+            body = loads(
+                body_bytes,
+                env.properties.content_type,
+                env.properties.content_encoding,
+                accept=self._accept,
+            )
+        except DecodeError as exc:
+            log.warning("ignoring a result message that does not decode: %s", exc)
+            return
+        if not isinstance(body, Mapping):
+            log.warning("ignoring a result message whose body is not an object")
+            return
+        meta = ResultMeta.from_body(body, fallback_id=env.properties.correlation_id)
+        if not meta.task_id:
+            log.warning("ignoring a result message with no task_id nor correlation_id")
+            return
+        with self._cond:
+            old = self._states.get(meta.task_id)
+            # A late intermediate state (STARTED after SUCCESS) never hides the final one.
+            if old is None or not old.ready or meta.ready:
+                self._states.pop(meta.task_id, None)
+                self._states[meta.task_id] = meta
+            while len(self._states) > MAX_KEPT_STATES:
+                dropped = next(iter(self._states))
+                del self._states[dropped]
+                log.debug("dropped the kept result of %s (too many unread results)", dropped)
+            self._cond.notify_all()
+
+    def _ready_meta(self, task_id: str) -> ResultMeta | None:
+        meta = self._states.get(task_id)
+        return meta if meta is not None and meta.ready else None
+
+    def _drain(self, limit: float, failures: list[int]) -> None:
+        """Read result messages for up to ``limit`` s, or wait for the thread that does.
+
+        A lost connection is reopened on the next call; more than the default retry policy's
+        number of failures in a row raises :class:`ConnectionFailedError`.
+        """
+        self._check_fork()
+        if self._wanting_io or not self._io.acquire(blocking=False):
+            with self._cond:
+                self._cond.wait(min(limit, 0.05))
+            return
+        lost: ConnectionFailedError | None = None
+        try:
+            self._ensure_result_queue()
+            assert self._conn is not None
+            self._conn.process_events(limit)
+            failures[0] = 0
+        except ConnectionFailedError as exc:
+            self._drop_connection()
+            if isinstance(exc, AuthenticationError):
+                raise
+            lost = exc
+        finally:
+            self._io.release()
+        if lost is None:
+            return
+        failures[0] += 1
+        policy = RetryPolicy()
+        if policy.max_retries is not None and failures[0] > policy.max_retries:
+            raise ConnectionFailedError(
+                f"lost the broker while waiting for results: {lost.message}", hint=lost.hint
+            ) from lost
+        log.warning("lost the broker while waiting for results (%s); reconnecting", lost.message)
+        time.sleep(policy.interval(failures[0]))
+
+    def wait_for(self, task_id: str, timeout: float | None) -> ResultMeta:
+        """Block until ``task_id`` reaches SUCCESS, FAILURE or REVOKED."""
+        if timeout is not None and timeout < 0:
+            timeout = 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failures = [0]
+        while True:
+            with self._cond:
+                meta = self._ready_meta(task_id)
+            if meta is not None:
+                return meta
+            remaining = DRAIN_SLICE if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                with self._cond:
+                    last = self._states.get(task_id)
+                state = last.status if last is not None else "PENDING"
+                raise TaskTimeoutError(
+                    f"task {task_id} did not finish within {timeout:g}s (state: {state})"
+                )
+            self._drain(min(remaining, DRAIN_SLICE), failures)
+
+    def peek(self, task_id: str) -> ResultMeta | None:
+        """The latest state of ``task_id``, after reading whatever results have arrived."""
+        with self._cond:
+            meta = self._states.get(task_id)
+        if meta is None or not meta.ready:
+            self._poll()
+            with self._cond:
+                meta = self._states.get(task_id)
+        return meta
+
+    def _poll(self) -> None:
+        """Read what has already arrived, without waiting (skipped if another thread reads)."""
+        self._check_fork()
+        if not self._io.acquire(blocking=False):
+            return
+        try:
+            self._ensure_result_queue()
+            assert self._conn is not None
+            self._conn.process_events(0)
+        except AmqpToolError as exc:
+            self._drop_connection()
+            log.debug("polling results failed: %s", exc)
+        finally:
+            self._io.release()
+
+    def forget(self, task_id: str) -> None:
+        with self._cond:
+            self._states.pop(task_id, None)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection (the result queue goes with it). Safe to call twice."""
+        if os.getpid() != self._pid:
+            self._reset_after_fork()
+            return
+        with self._io:
+            self._drop_connection()
+
+
+def _call_parts(call: Any) -> tuple[str, Any, Any, Mapping[str, Any]]:
+    if isinstance(call, Mapping):
+        if not isinstance(call.get("task"), str):
+            raise UsageError(f"not a signature: {call!r}")
+        return call["task"], call.get("args") or (), call.get("kwargs"), call.get("options") or {}
+    if isinstance(call, list | tuple) and call and isinstance(call[0], str):
+        name, rest = call[0], list(call[1:])
+        if len(rest) > 3:
+            raise UsageError(f"a group call is (name, args, kwargs, options), not {call!r}")
+        args = rest[0] if len(rest) > 0 else ()
+        kwargs = rest[1] if len(rest) > 1 else None
+        options = rest[2] if len(rest) > 2 else {}
+        if not isinstance(options, Mapping):
+            raise UsageError(f"group call options must be a dict, not {options!r}")
+        return name, args, kwargs, options
+    raise UsageError(f"a group call is a signature dict or a (name, args, kwargs) tuple: {call!r}")
+
+
+_default_lock = threading.Lock()
+_default: Client | None = None
+
+
+def default_client() -> Client:
+    """The process-wide client, from ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` (made on first use).
+
+    It survives forks (a child gets its own connection and result queue) and is closed at
+    interpreter exit.
+    """
+    global _default
+    with _default_lock:
+        if _default is None:
+            import atexit
+
+            _default = Client()
+            atexit.register(_close_default)
+        return _default
+
+
+def _close_default() -> None:
+    client = _default
+    if client is not None:
+        with suppress(AmqpToolError):
+            client.close()

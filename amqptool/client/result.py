@@ -1,0 +1,291 @@
+"""Result handles: :class:`AsyncResult` for one task, :class:`GroupResult` for several.
+
+They hold no connection. Each asks its :class:`ResultSource` (the :class:`~amqptool.client.
+Client` that sent the task, which consumes the ``rpc://`` result queue) for the latest state of
+its task id. Ready states are SUCCESS, FAILURE and REVOKED; FAILURE and REVOKED re-raise the
+task's exception (rebuilt with :func:`amqptool.codec.results.decode_exception`, so the type is
+preserved) unless ``propagate=False``, which returns it instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from amqptool.codec.results import (
+    EXCEPTION_STATES,
+    FAILURE,
+    PENDING,
+    READY_STATES,
+    REVOKED,
+    SUCCESS,
+    decode_exception,
+)
+from amqptool.errors import TaskTimeoutError
+
+__all__ = ["AsyncResult", "GroupResult", "ResultMeta", "ResultSource"]
+
+
+@dataclass(frozen=True)
+class ResultMeta:
+    """One state message of the ``rpc://`` backend (PROTOCOL.md §2.2), decoded."""
+
+    task_id: str
+    status: str
+    result: Any = None
+    traceback: str | None = None
+    children: list[Any] = field(default_factory=list)
+    date_done: str | None = None
+    group_id: str | None = None
+    parent_id: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.status in READY_STATES
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any], *, fallback_id: str | None = None) -> ResultMeta:
+        task_id = body.get("task_id") or fallback_id
+        status = body.get("status")
+        children = body.get("children")
+        return cls(
+            task_id=str(task_id or ""),
+            status=str(status) if status else PENDING,
+            result=body.get("result"),
+            traceback=body.get("traceback") if isinstance(body.get("traceback"), str) else None,
+            children=list(children) if isinstance(children, list) else [],
+            date_done=body.get("date_done") if isinstance(body.get("date_done"), str) else None,
+            group_id=body.get("group_id") if isinstance(body.get("group_id"), str) else None,
+            parent_id=body.get("parent_id") if isinstance(body.get("parent_id"), str) else None,
+        )
+
+    def exception(self) -> BaseException:
+        """The task's exception (FAILURE, RETRY, REVOKED), rebuilt with its original type."""
+        data = self.result
+        if self.status == REVOKED and not (isinstance(data, Mapping) and "exc_type" in data):
+            reason = "revoked" if data is None else str(data)
+            data = {
+                "exc_type": "TaskRevokedError",
+                "exc_message": [reason],
+                "exc_module": "celery.exceptions",
+            }
+        exc = decode_exception(data)
+        if self.traceback:
+            exc.add_note("remote traceback:\n" + self.traceback.rstrip())
+        return exc
+
+
+class ResultSource(Protocol):
+    """Where result handles get states from (the client's result consumer)."""
+
+    def wait_for(self, task_id: str, timeout: float | None) -> ResultMeta:
+        """Block until ``task_id`` is in a ready state; TaskTimeoutError past ``timeout``."""
+        ...
+
+    def peek(self, task_id: str) -> ResultMeta | None:
+        """The latest state known for ``task_id`` (after reading what has arrived)."""
+        ...
+
+    def forget(self, task_id: str) -> None:
+        """Drop what is kept about ``task_id``."""
+        ...
+
+
+class AsyncResult:
+    """The pending result of one task (the Celery ``AsyncResult`` subset users rely on).
+
+    With ``ignored=True`` (the task was sent with ``ignore_result=True``) no result will ever
+    come: :meth:`get` returns None at once, as Celery's does, and :attr:`state` stays PENDING.
+    """
+
+    def __init__(self, task_id: str, source: ResultSource, *, ignored: bool = False) -> None:
+        self.id = str(task_id)
+        self._source = source
+        self.ignored = ignored
+        self._exception: tuple[ResultMeta, BaseException] | None = None
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def task_id(self) -> str:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult: {self.id}>"
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AsyncResult):
+            return other.id == self.id
+        if isinstance(other, str):
+            return other == self.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # ------------------------------------------------------------------ state
+
+    def _meta(self) -> ResultMeta | None:
+        if self.ignored:
+            return None
+        return self._source.peek(self.id)
+
+    def _exc(self, meta: ResultMeta) -> BaseException:
+        if self._exception is None or self._exception[0] is not meta:
+            self._exception = (meta, meta.exception())
+        return self._exception[1]
+
+    def _value(self, meta: ResultMeta | None) -> Any:
+        if meta is None:
+            return None
+        if meta.status in EXCEPTION_STATES:
+            return self._exc(meta)
+        return meta.result
+
+    @property
+    def state(self) -> str:
+        """PENDING until the worker reports; then STARTED, RETRY, custom states, SUCCESS..."""
+        meta = self._meta()
+        return meta.status if meta is not None else PENDING
+
+    @property
+    def status(self) -> str:
+        return self.state
+
+    @property
+    def result(self) -> Any:
+        """The return value, the exception (FAILURE/RETRY/REVOKED) or a custom state's meta."""
+        return self._value(self._meta())
+
+    @property
+    def info(self) -> Any:
+        return self.result
+
+    @property
+    def traceback(self) -> str | None:
+        meta = self._meta()
+        return meta.traceback if meta is not None else None
+
+    @property
+    def date_done(self) -> str | None:
+        meta = self._meta()
+        return meta.date_done if meta is not None else None
+
+    @property
+    def children(self) -> list[Any]:
+        meta = self._meta()
+        return list(meta.children) if meta is not None else []
+
+    def ready(self) -> bool:
+        return self.state in READY_STATES
+
+    def successful(self) -> bool:
+        return self.state == SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == FAILURE
+
+    # ------------------------------------------------------------------ waiting
+
+    def get(
+        self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5
+    ) -> Any:
+        """Wait for a ready state and return the value.
+
+        FAILURE/REVOKED raise the task's exception (or return it with ``propagate=False``).
+        Past ``timeout`` seconds, :class:`~amqptool.errors.TaskTimeoutError` (a
+        ``TimeoutError``). ``interval`` is accepted for Celery compatibility and unused:
+        results are pushed, not polled.
+        """
+        del interval
+        if self.ignored:
+            return None
+        meta = self._source.wait_for(self.id, timeout)
+        if meta.status in EXCEPTION_STATES:
+            exc = meta.exception()
+            if propagate:
+                raise exc
+            return exc
+        return meta.result
+
+    wait = get  # Celery 1.0's name
+
+    def forget(self) -> None:
+        """Drop the state this client keeps for the task (it is not asked for any more)."""
+        self._source.forget(self.id)
+
+
+class GroupResult:
+    """The results of several tasks sent together (Celery's GroupResult, 1.0's TaskSetResult)."""
+
+    def __init__(self, group_id: str, results: Sequence[AsyncResult]) -> None:
+        self.id = group_id
+        self.results = list(results)
+
+    @property
+    def taskset_id(self) -> str:
+        return self.id
+
+    @property
+    def subtasks(self) -> list[AsyncResult]:
+        return self.results
+
+    def __repr__(self) -> str:
+        ids = ", ".join(r.id for r in self.results)
+        return f"<GroupResult: {self.id} [{ids}]>"
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[AsyncResult]:
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult:
+        return self.results[index]
+
+    def join(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        """Every result, in call order. ``timeout`` bounds the whole wait.
+
+        The first failure in call order is re-raised (``propagate=False`` puts the exception
+        in the list instead). Past the timeout, :class:`~amqptool.errors.TaskTimeoutError`.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values: list[Any] = []
+        for result in self.results:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                values.append(result.get(timeout=remaining, propagate=propagate))
+            except TaskTimeoutError:
+                done = self.completed_count()
+                raise TaskTimeoutError(
+                    f"group {self.id}: {done} of {len(self.results)} tasks finished within "
+                    f"{timeout}s"
+                ) from None
+        return values
+
+    get = join
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def waiting(self) -> bool:
+        return not self.ready()
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        return any(r.failed() for r in self.results)
+
+    def completed_count(self) -> int:
+        """How many finished successfully (as Celery counts)."""
+        return sum(1 for r in self.results if r.successful())
+
+    def forget(self) -> None:
+        for result in self.results:
+            result.forget()
