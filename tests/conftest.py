@@ -13,6 +13,9 @@ from tests import harness
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The second broker node (TLS, failover, faults): fixtures broker_b_node and broker_b.
+pytest_plugins = ("tests.brokers",)
+
 
 @pytest.fixture(scope="session")
 def broker_vhost() -> Iterator[str]:

@@ -1,0 +1,565 @@
+"""A second, independent RabbitMQ node for TLS, failover and fault tests.
+
+The main broker on 127.0.0.1:5672 is shared with every other test and must never be stopped.
+Tests that stop a broker, close all its connections or need a TLS listener use this node:
+
+    node        amqptool-b@localhost      (same Erlang cookie as the main broker)
+    amqp        127.0.0.1:5682
+    amqps       127.0.0.1:5681            (certificates made here with openssl at each boot)
+    dist port   25682
+    state       $AMQPTOOL_BROKER_B_DIR or /tmp/amqptool-broker-b (config, mnesia, logs, certs)
+
+It boots in about 5 s on two cores, so a session fixture starts it once, and only when a test
+asks for it. Several pytest sessions may run at the same time in one checkout: each session
+registers itself in ``users/`` under a file lock, the first one boots the node, the last one to
+leave stops it, and a test holds ``use.lock`` while it uses the node, so one session stopping
+the app never pulls it from under another session's test.
+
+Standard library only, so ``scripts/second_broker.py`` can drive it outside pytest too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import harness
+
+__all__ = [
+    "Certificates",
+    "SecondBroker",
+    "broker_b",
+    "broker_b_node",
+    "failover_url",
+    "make_certificates",
+    "speaks_amqp",
+]
+
+NODENAME = "amqptool-b@localhost"
+AMQP_PORT = 5682
+AMQPS_PORT = 5681
+DIST_PORT = 25682
+BASE_DIR = Path(os.environ.get("AMQPTOOL_BROKER_B_DIR", "/tmp/amqptool-broker-b"))
+SYSTEM_COOKIE = Path("/var/lib/rabbitmq/.erlang.cookie")
+_LIB_BIN = Path("/usr/lib/rabbitmq/bin")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def speaks_amqp(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when something at host:port answers the AMQP 0-9-1 header with a method frame."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"AMQP\x00\x00\x09\x01")
+            data = sock.recv(8)
+            return len(data) >= 1 and data[0] == 1
+    except OSError:
+        return False
+
+
+def accepts_tcp(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (a stand-in for a stopped broker)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, timeout: float = 300.0) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path``, shared by every process on this machine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"could not lock {path} within {timeout}s") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ensure_openssl() -> str:
+    """The openssl binary; installed with apt-get when missing and we are root."""
+    found = shutil.which("openssl")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "openssl"],
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=600,
+        )
+        found = shutil.which("openssl")
+        if found:
+            return found
+    raise RuntimeError("openssl is needed to make the TLS test certificates and is missing")
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A test CA, a server certificate it signed, and an unrelated second CA."""
+
+    ca_file: Path
+    server_cert: Path
+    server_key: Path
+    other_ca_file: Path  # signed nothing the broker presents: the "wrong CA"
+
+    def exist(self) -> bool:
+        return all(
+            p.is_file()
+            for p in (self.ca_file, self.server_cert, self.server_key, self.other_ca_file)
+        )
+
+
+def _openssl(openssl: str, *args: str, cwd: Path) -> None:
+    proc = subprocess.run(
+        [openssl, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
+
+
+def _self_signed_ca(openssl: str, directory: Path, stem: str, cn: str) -> None:
+    _openssl(
+        openssl,
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        f"{stem}.key",
+        "-out",
+        f"{stem}.pem",
+        "-days",
+        "30",
+        "-subj",
+        f"/CN={cn}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=directory,
+    )
+
+
+def make_certificates(directory: Path) -> Certificates:
+    """Make a CA, a server cert for localhost / 127.0.0.1 and an unrelated CA (EC keys: fast)."""
+    openssl = ensure_openssl()
+    directory.mkdir(parents=True, exist_ok=True)
+    _self_signed_ca(openssl, directory, "ca", "amqptool test CA")
+    _self_signed_ca(openssl, directory, "other-ca", "amqptool unrelated CA")
+    _openssl(
+        openssl,
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+        cwd=directory,
+    )
+    (directory / "server.ext").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+    )
+    _openssl(
+        openssl,
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "30",
+        "-extfile",
+        "server.ext",
+        cwd=directory,
+    )
+    return certificates_in(directory)
+
+
+def certificates_in(directory: Path) -> Certificates:
+    return Certificates(
+        ca_file=directory / "ca.pem",
+        server_cert=directory / "server.pem",
+        server_key=directory / "server.key",
+        other_ca_file=directory / "other-ca.pem",
+    )
+
+
+# --------------------------------------------------------------------------- the node
+
+
+class SecondBroker:
+    """Start, stop and poke the second RabbitMQ node (see the module docstring)."""
+
+    def __init__(
+        self,
+        base: Path = BASE_DIR,
+        *,
+        nodename: str = NODENAME,
+        amqp_port: int = AMQP_PORT,
+        amqps_port: int = AMQPS_PORT,
+        dist_port: int = DIST_PORT,
+    ) -> None:
+        self.base = base
+        self.nodename = nodename
+        self.amqp_port = amqp_port
+        self.amqps_port = amqps_port
+        self.dist_port = dist_port
+        self.certs = certificates_in(base / "certs")
+        self.boot_seconds: float | None = None  # set when this process booted the node
+        self.started_here = False
+
+    # ------------------------------------------------------------ paths and environment
+
+    @property
+    def home(self) -> Path:
+        return self.base / "home"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base / "node.pid"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.base / "log"
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
+        env.update(
+            HOME=str(self.home),
+            LC_ALL="C.UTF-8",
+            ERL_EPMD_ADDRESS="127.0.0.1",
+            RABBITMQ_CONF_ENV_FILE=str(self.base / "rabbitmq-env.conf"),
+            RABBITMQ_NODENAME=self.nodename,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.amqp_port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(self.base / "mnesia"),
+            RABBITMQ_LOG_BASE=str(self.log_dir),
+            RABBITMQ_CONFIG_FILE=str(self.base / "rabbitmq.conf"),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(self.base / "advanced.config"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(self.base / "enabled_plugins"),
+            RABBITMQ_PID_FILE=str(self.pid_file),
+        )
+        return env
+
+    def _tool(self, name: str) -> str:
+        direct = _LIB_BIN / name
+        if direct.exists():  # skips the Debian wrapper's `su rabbitmq`; HOME has our cookie
+            return str(direct)
+        found = shutil.which(name)
+        if not found:
+            raise RuntimeError(f"{name} is not installed")
+        return found
+
+    def _write_config(self) -> None:
+        for sub in ("home", "mnesia", "log", "certs", "users"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        cookie = self.home / ".erlang.cookie"
+        if not cookie.exists():
+            if SYSTEM_COOKIE.exists():  # same cookie: `rabbitmqctl -n amqptool-b@localhost` works
+                shutil.copyfile(SYSTEM_COOKIE, cookie)
+            else:
+                cookie.write_text(os.urandom(16).hex().upper())
+            cookie.chmod(0o400)
+        (self.base / "rabbitmq-env.conf").write_text("")
+        (self.base / "enabled_plugins").write_text("[].\n")
+        (self.base / "advanced.config").write_text("[].\n")
+        (self.base / "rabbitmq.conf").write_text(
+            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
+            f"listeners.ssl.1 = 127.0.0.1:{self.amqps_port}\n"
+            f"ssl_options.cacertfile = {self.certs.ca_file}\n"
+            f"ssl_options.certfile = {self.certs.server_cert}\n"
+            f"ssl_options.keyfile = {self.certs.server_key}\n"
+            "ssl_options.verify = verify_none\n"
+            "ssl_options.fail_if_no_peer_cert = false\n"
+            "loopback_users.guest = true\n"
+            "log.console = false\n"
+            "log.file.level = info\n"
+        )
+
+    # ------------------------------------------------------------ control
+
+    def ctl(self, *args: str, check: bool = True, timeout: float = 60.0) -> str:
+        """``rabbitmqctl -n amqptool-b@localhost ARGS`` (quiet, no table headers)."""
+        proc = subprocess.run(
+            [self._tool("rabbitmqctl"), "-q", "-n", self.nodename, *args],
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError(
+                f"rabbitmqctl -n {self.nodename} {' '.join(args)} failed: {proc.stderr.strip()}"
+            )
+        return proc.stdout
+
+    def node_running(self) -> bool:
+        """The Erlang node answers (its AMQP app may be stopped)."""
+        try:
+            self.ctl("ping", check=True, timeout=20)
+        except (RuntimeError, subprocess.TimeoutExpired):
+            return False
+        return True
+
+    def app_running(self) -> bool:
+        return speaks_amqp("127.0.0.1", self.amqp_port)
+
+    def _wait_app_up(self, timeout: float) -> None:
+        harness.wait_until(
+            lambda: self.app_running() and accepts_tcp("127.0.0.1", self.amqps_port),
+            timeout=timeout,
+            interval=0.1,
+            message=f"{self.nodename} to listen on {self.amqp_port} and {self.amqps_port}",
+        )
+
+    def start(self, timeout: float = 90.0) -> SecondBroker:
+        """Boot the node (fresh state, fresh certificates) unless it already runs."""
+        if self.node_running():
+            if self.certs.exist():  # reuse; exclusive_use() restarts a stopped app
+                return self
+            self.stop()  # someone wiped the certificates: boot again with new ones
+        for port in (self.amqp_port, self.amqps_port, self.dist_port):
+            if accepts_tcp("127.0.0.1", port):
+                raise RuntimeError(
+                    f"port {port} is taken by something that is not {self.nodename}; "
+                    "cannot start the second test broker"
+                )
+        harness.ensure_broker()  # the system install, epmd and the cookie come with it
+        shutil.rmtree(self.base / "mnesia", ignore_errors=True)
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+        shutil.rmtree(self.base / "certs", ignore_errors=True)
+        self._write_config()
+        make_certificates(self.base / "certs")
+        started = time.monotonic()
+        proc = subprocess.run(
+            [self._tool("rabbitmq-server"), "-detached"],
+            env=self._env(),
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"rabbitmq-server -detached failed: {proc.stderr.strip()}")
+        try:
+            self._wait_app_up(timeout)
+        except AssertionError as exc:
+            raise RuntimeError(f"{exc}\n--- node log ---\n{self.log_tail()}") from None
+        self.boot_seconds = time.monotonic() - started
+        self.started_here = True
+        (self.base / "boot-seconds").write_text(f"{self.boot_seconds:.2f}\n")
+        return self
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Halt the node and wait for its process to go."""
+        pid = self._node_pid()
+        self.ctl("stop", str(self.pid_file), check=False, timeout=timeout)
+        if pid is not None:
+            with contextlib.suppress(AssertionError):
+                harness.wait_until(
+                    lambda: not _pid_alive(pid), timeout=timeout, message="node to exit"
+                )
+            if _pid_alive(pid):  # the node ignored `stop`: it is ours, end it by its pid
+                os.kill(pid, 9)
+
+    def _node_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop_app(self) -> None:
+        """Stop the RabbitMQ app (listeners close, the Erlang node stays up)."""
+        self.ctl("stop_app")
+        harness.wait_until(
+            lambda: not accepts_tcp("127.0.0.1", self.amqp_port),
+            timeout=30,
+            message=f"{self.nodename} to stop listening",
+        )
+
+    def start_app(self, timeout: float = 60.0) -> None:
+        self.ctl("start_app", timeout=timeout)
+        self._wait_app_up(timeout)
+
+    @contextlib.contextmanager
+    def app_stopped(self) -> Iterator[None]:
+        """The app is stopped inside the block and running again (and listening) after it."""
+        self.stop_app()
+        try:
+            yield
+        finally:
+            self.start_app()
+
+    def connections(self) -> list[tuple[str, str]]:
+        """``(pid, connection_name)`` of every client connection on the node."""
+        out = self.ctl("list_connections", "pid", "client_properties", "--no-table-headers")
+        rows: list[tuple[str, str]] = []
+        for line in out.splitlines():
+            pid, _, props = line.partition("\t")
+            if not pid.startswith("<"):
+                continue
+            match = re.search(r'\{"connection_name","([^"]*)"\}', props)
+            rows.append((pid, match.group(1) if match else ""))
+        return rows
+
+    def close_connections(self, name_prefix: str = "", reason: str = "closed by test") -> int:
+        """Close client connections whose name starts with ``name_prefix``; returns how many."""
+        closed = 0
+        for pid, name in self.connections():
+            if name.startswith(name_prefix):
+                self.ctl("close_connection", pid, reason, check=False)
+                closed += 1
+        return closed
+
+    def close_all_connections(self, reason: str = "closed by test") -> None:
+        self.ctl("close_all_connections", "--global", reason)
+
+    def add_vhost(self, name: str) -> str:
+        self.ctl("add_vhost", name)
+        self.ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        return name
+
+    def delete_vhost(self, name: str) -> None:
+        self.ctl("delete_vhost", name, check=False)
+
+    def url(self, vhost: str = "/", *, password: str = "guest") -> str:
+        return f"amqp://guest:{password}@127.0.0.1:{self.amqp_port}/{_vhost_path(vhost)}"
+
+    def tls_url(self, vhost: str = "/", *, host: str = "localhost") -> str:
+        return f"amqps://guest:guest@{host}:{self.amqps_port}/{_vhost_path(vhost)}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        texts = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            with contextlib.suppress(OSError):
+                texts.append(f"[{path.name}]\n" + path.read_text(errors="replace")[-chars:])
+        return "\n".join(texts) or "(no log)"
+
+    # ------------------------------------------------------------ shared by several sessions
+
+    def acquire(self) -> SecondBroker:
+        """Register this process as a user and make sure the node runs."""
+        with file_lock(self.base / "state.lock"):
+            users = self.base / "users"
+            users.mkdir(parents=True, exist_ok=True)
+            (users / str(os.getpid())).write_text("")
+            self.start()
+        return self
+
+    def release(self) -> None:
+        """Unregister; the last live user stops the node."""
+        with file_lock(self.base / "state.lock"):
+            users = self.base / "users"
+            with contextlib.suppress(FileNotFoundError):
+                (users / str(os.getpid())).unlink()
+            alive = []
+            for entry in users.iterdir() if users.exists() else []:
+                if entry.name.isdigit() and _pid_alive(int(entry.name)):
+                    alive.append(entry)
+                else:
+                    entry.unlink(missing_ok=True)  # a session that died without leaving
+            if not alive:
+                self.stop()
+
+    @contextlib.contextmanager
+    def exclusive_use(self, timeout: float = 300.0) -> Iterator[SecondBroker]:
+        """Hold the node for one test: nobody else stops its app meanwhile."""
+        with file_lock(self.base / "use.lock", timeout=timeout):
+            if not self.app_running():  # a test elsewhere died with the app stopped
+                self.start_app()
+            yield self
+
+
+def _vhost_path(vhost: str) -> str:
+    return "/" if vhost == "/" else vhost.replace("%", "%25").replace("/", "%2F")
+
+
+def failover_url(*urls: str) -> str:
+    """kombu's failover syntax: URLs joined by ``;``, tried in order."""
+    return ";".join(urls)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def broker_b_node() -> Iterator[SecondBroker]:
+    """The second node, booted once per session on first use and stopped at the end."""
+    node = SecondBroker().acquire()
+    try:
+        yield node
+    finally:
+        node.release()
+
+
+@pytest.fixture
+def broker_b(broker_b_node: SecondBroker) -> Iterator[SecondBroker]:
+    """The second node for one test, held exclusively and running when the test starts."""
+    with broker_b_node.exclusive_use() as node:
+        yield node
