@@ -129,6 +129,9 @@ class Client:
     def _connection(self) -> Connection:
         """The open connection (connecting if needed). Call with ``_io`` held."""
         if self._conn is not None and self._conn.is_open:
+            # Read what the broker sent meanwhile: a Connection.Close waiting in the socket
+            # (broker restart, forced close) must fail here, not swallow our next publish.
+            self._conn.process_events(0)
             return self._conn
         self._drop_connection()
         from amqptool.transport import Connection  # pika only when really connecting
