@@ -1,0 +1,68 @@
+"""``basic.consume``: a bounded consume (tail) of one queue.
+
+The consumer gets a prefetch window of ``count`` so the broker never hands over more than
+asked; messages are settled when the consume ends (``ack``/``no_ack``: acknowledged, ``peek``:
+requeued, ``manual``: left unacknowledged for ``basic.ack``). It stops after ``count``
+messages, after ``timeout`` seconds without one, or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from amqptool.codec.envelope import Envelope
+from amqptool.shell.messages import MessageView, view_message
+from amqptool.shell.outcome import Consumed
+from amqptool.shell.parser import ParsedCommand
+
+if TYPE_CHECKING:
+    from amqptool.shell.ports import ChannelLike
+    from amqptool.shell.runner import OnMessage, Runner
+
+__all__ = ["consume"]
+
+_POLL = 0.2
+
+
+def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage) -> Consumed:
+    queue: str = c.values["queue"]
+    count: int = c.values["count"]
+    timeout: float = c.values["timeout"]
+    mode: str = c.values["mode"]
+    views: list[MessageView] = []
+    tags: list[int] = []
+    deadline = time.monotonic() + timeout
+
+    def on_envelope(env: Envelope) -> None:
+        nonlocal deadline
+        view = view_message(env)
+        views.append(view)
+        if env.delivery_tag is not None:
+            tags.append(env.delivery_tag)
+        deadline = time.monotonic() + timeout
+        on_message(view)
+
+    ch.qos(count, global_qos=False)  # taken per consumer when it starts
+    consumer_tag = ch.consume(queue, on_envelope, arguments=c.arguments)
+    ch.qos(r.qos_state[False], global_qos=False)  # the user's setting again, for later ones
+    reason = "count"
+    try:
+        while len(views) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                reason = "timeout"
+                break
+            r.connection.process_events(min(remaining, _POLL))
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    ch.cancel(consumer_tag)
+    for tag in tags:
+        if mode in ("ack", "no_ack"):
+            ch.ack(tag)
+        elif mode == "peek":
+            ch.nack(tag, requeue=True)
+        else:
+            r.unacked.add(tag)
+    r.sync(ch)
+    return Consumed(tuple(views), mode, reason)

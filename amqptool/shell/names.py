@@ -1,0 +1,44 @@
+"""Exchange and queue names the shell has seen or declared (fed to completion). Pure."""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["BUILTIN_EXCHANGES", "KnownNames"]
+
+BUILTIN_EXCHANGES = ("amq.direct", "amq.fanout", "amq.headers", "amq.match", "amq.topic")
+
+
+class KnownNames:
+    """Two small name sets; safe to read from the completer's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._exchanges: set[str] = set(BUILTIN_EXCHANGES)
+        self._queues: set[str] = set()
+
+    def add_exchange(self, name: str) -> None:
+        if name:
+            with self._lock:
+                self._exchanges.add(name)
+
+    def add_queue(self, name: str) -> None:
+        if name:
+            with self._lock:
+                self._queues.add(name)
+
+    def forget_exchange(self, name: str) -> None:
+        with self._lock:
+            self._exchanges.discard(name)
+
+    def forget_queue(self, name: str) -> None:
+        with self._lock:
+            self._queues.discard(name)
+
+    def exchanges(self) -> list[str]:
+        with self._lock:
+            return sorted(self._exchanges)
+
+    def queues(self) -> list[str]:
+        with self._lock:
+            return sorted(self._queues)

@@ -1,0 +1,81 @@
+"""What running one shell command produced: a value or an error, plus warnings. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amqptool.errors import AmqpToolError, ExitCode
+from amqptool.shell.messages import MessageView
+
+__all__ = [
+    "Consumed",
+    "Deleted",
+    "Done",
+    "ExitRequest",
+    "Got",
+    "HelpText",
+    "Outcome",
+    "QueueStats",
+    "Value",
+]
+
+
+@dataclass(frozen=True)
+class Done:
+    """A command with nothing to report but success (``ok.``)."""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    messages: int
+    consumers: int
+
+
+@dataclass(frozen=True)
+class Deleted:
+    messages: int
+
+
+@dataclass(frozen=True)
+class Got:
+    message: MessageView | None
+
+
+@dataclass(frozen=True)
+class Consumed:
+    messages: tuple[MessageView, ...]
+    mode: str
+    reason: str  # "count", "timeout" or "interrupted"
+
+
+@dataclass(frozen=True)
+class HelpText:
+    text: str
+
+
+@dataclass(frozen=True)
+class ExitRequest:
+    """``exit``: leave the shell (batch: stop reading)."""
+
+
+Value = Done | QueueStats | Deleted | Got | Consumed | HelpText | ExitRequest
+
+
+@dataclass
+class Outcome:
+    """One command's result, as the renderer and the exit-code logic see it."""
+
+    line: str
+    command: str
+    value: Value | None = None
+    error: AmqpToolError | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def exit_code(self) -> int:
+        return int(ExitCode.OK) if self.error is None else int(self.error.exit_code)

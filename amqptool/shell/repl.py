@@ -1,0 +1,92 @@
+"""The interactive shell: numbered prompt, completion, signature toolbar, persistent history."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.output import Output
+
+from amqptool.errors import AmqpToolError
+from amqptool.shell.completer import ShellCompleter, toolbar_text
+from amqptool.shell.outcome import ExitRequest
+from amqptool.shell.session import Shell
+
+__all__ = ["history_path", "run_interactive"]
+
+
+def history_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/amqptool/shell_history`` (default ``~/.local/state/...``)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "amqptool" / "shell_history"
+
+
+def _history(shell: Shell, path: Path) -> History:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+    except OSError as exc:
+        shell.info(f"warning: history is not kept: cannot write {path}: {exc.strerror}")
+        return InMemoryHistory()
+    return FileHistory(str(path))
+
+
+def _toolbar() -> FormattedText:
+    return toolbar_text(get_app().current_buffer.document.text_before_cursor)
+
+
+def run_interactive(
+    shell: Shell,
+    *,
+    broker: str,
+    input: Input | None = None,
+    output: Output | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Banner, then read-run-print until ``exit`` or Ctrl-D. Ctrl-C cancels the line."""
+    session: PromptSession[str] = PromptSession(
+        history=_history(shell, history_path(environ)),
+        completer=ShellCompleter(shell.runner.names),
+        complete_while_typing=False,
+        bottom_toolbar=_toolbar,
+        input=input,
+        output=output,
+    )
+    shell.out(f"-> connecting to {broker}.")
+    try:
+        shell.runner.connect()
+    except AmqpToolError as exc:
+        shell.info(f"error: {exc.user_line()}")
+        return int(exc.exit_code)
+    shell.out("-> connected.")
+    number = 1
+    try:
+        while True:
+            try:
+                line = session.prompt(f"{number}> ")
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                break
+            try:
+                outcome = shell.run_line(line)
+            except KeyboardInterrupt:
+                shell.runner.reset("interrupted")
+                shell.info("error: interrupted (the connection will be reopened)")
+                number += 1
+                continue
+            if outcome is None:
+                continue
+            number += 1
+            if isinstance(outcome.value, ExitRequest):
+                break
+    finally:
+        shell.runner.close()
+    return 0
