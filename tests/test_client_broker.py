@@ -8,6 +8,7 @@ outstanding and threads are checked without depending on any worker's timing.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -264,3 +265,40 @@ def test_a_connection_closed_by_the_broker_is_reopened_and_the_task_republished(
         ch = conn.channel()
         names = [take(ch, q).headers["task"] for _ in range(2)]
     assert names == ["t.one", "t.two"]
+
+
+def test_msgpack_and_compression_are_put_on_the_wire_as_kombu_names_them(
+    client: Client, channel: Channel, unique_name: str
+) -> None:
+    client.send_task(
+        "t.add", (1, "x"), {"k": 2}, queue=unique_name, serializer="msgpack", compression="bzip2"
+    )
+    env = take(channel, unique_name)
+    assert env.properties.content_type == "application/x-msgpack"
+    assert env.headers["compression"] == "application/x-bz2"
+    msg = tasks.decode_task(env, accept={"application/x-msgpack"})
+    assert (msg.args, msg.kwargs) == ([1, "x"], {"k": 2})
+    cleanup(channel, unique_name)
+
+
+def test_a_forked_child_gets_its_own_connection_and_result_queue(
+    client: Client, channel: Channel, unique_name: str
+) -> None:
+    client.send_task("t.parent", queue=unique_name)
+    pid = os.fork()
+    if pid == 0:  # the child: must not touch the parent's socket
+        code = 1
+        try:
+            client.send_task("t.child", queue=unique_name)
+            client.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    client.send_task("t.parent-again", queue=unique_name)  # the parent's connection still works
+    got = [take(channel, unique_name) for _ in range(3)]
+    assert [e.headers["task"] for e in got] == ["t.parent", "t.child", "t.parent-again"]
+    replies = [e.properties.reply_to for e in got]
+    assert replies[0] == replies[2] == client.oid != replies[1]
+    cleanup(channel, unique_name)

@@ -146,3 +146,21 @@ def test_importing_the_client_and_its_command_does_not_import_pika() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_the_public_surface_is_pinned() -> None:
+    import amqptool.client
+
+    assert sorted(amqptool.client.__all__) == [
+        "AsyncResult",
+        "Client",
+        "GroupResult",
+        "ResultMeta",
+        "RetryPolicy",
+        "build_message",
+        "default_client",
+        "signature",
+    ]
+    client = amqptool.client.Client(url="amqp://guest:secret@127.0.0.1:5672//")
+    assert "secret" not in repr(client)
+    assert amqptool.client.default_client() is amqptool.client.default_client()
