@@ -105,15 +105,20 @@ def _add_common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
 
 def _add_broker_options(parser: argparse.ArgumentParser) -> None:
     # the global broker options, also accepted after COMMAND
-    parser.add_argument("-b", "--broker", metavar="URL", default=argparse.SUPPRESS)
-    parser.add_argument("--ssl-ca", metavar="FILE", default=argparse.SUPPRESS)
-    parser.add_argument("--ssl-cert", metavar="FILE", default=argparse.SUPPRESS)
-    parser.add_argument("--ssl-key", metavar="FILE", default=argparse.SUPPRESS)
-    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+    hidden = argparse.SUPPRESS
+    parser.add_argument("-b", "--broker", metavar="URL", default=hidden, help=hidden)
+    parser.add_argument("--ssl-ca", metavar="FILE", default=hidden, help=hidden)
+    parser.add_argument("--ssl-cert", metavar="FILE", default=hidden, help=hidden)
+    parser.add_argument("--ssl-key", metavar="FILE", default=hidden, help=hidden)
+    parser.add_argument("--debug", action="store_true", default=hidden, help=hidden)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.usage = (
+        "%(prog)s [-d NODE[,NODE...]] [-t SECONDS] [--limit N] [--json]\n"
+        "       [--pattern GLOB [--matcher glob|pcre]] COMMAND [ARG ...]"
+    )
     parser.epilog = (
         render_command_list(COMMANDS)
         + "\n\nexit codes: 0 every reply ok; 1 a node replied with an error; 2 usage; "

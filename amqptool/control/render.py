@@ -124,7 +124,7 @@ def render_command_list(commands: Iterable[Command]) -> str:
         "local": "Client commands",
     }
     width = max((len(c.usage) for cs in groups.values() for c in cs), default=0)
-    width = min(width, 48)
+    width = min(width, 36)
     out: list[str] = []
     for kind in ("inspect", "control", "local"):
         cmds = sorted(groups.get(kind, []), key=lambda c: c.name)
