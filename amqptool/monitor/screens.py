@@ -1,0 +1,211 @@
+"""The monitor's secondary screens: task detail, help, confirmation, rate-limit prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Label, Static
+
+from amqptool.monitor.actions import valid_rate
+from amqptool.monitor.selectors import TaskDetail
+from amqptool.monitor.widgets import STATE_STYLES
+
+__all__ = ["ConfirmScreen", "HelpScreen", "RateLimitScreen", "TaskDetailScreen", "render_detail"]
+
+
+def render_detail(detail: TaskDetail) -> RenderableType:
+    """The detail view of one task as a rich renderable (pure function of the selector)."""
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold", no_wrap=True)
+    fields.add_column(overflow="fold")
+    for label, value in detail.fields:
+        style = STATE_STYLES.get(value, "") if label == "state" else ""
+        fields.add_row(label, Text(value, style=style))
+    for label, value in detail.extra:
+        fields.add_row(label, Text(value, style="italic"))
+    timeline = Table(title="timeline", title_justify="left", expand=False, box=None)
+    timeline.add_column("time", no_wrap=True)
+    timeline.add_column("+", justify="right", no_wrap=True)
+    timeline.add_column("event", no_wrap=True)
+    timeline.add_column("host", no_wrap=True)
+    for entry in detail.timeline:
+        event_state = entry.event.removeprefix("task-").upper()
+        colour = {"SUCCEEDED": "green", "FAILED": "red", "RETRIED": "magenta"}.get(event_state)
+        timeline.add_row(
+            entry.time, entry.offset, Text(entry.event, style=colour or ""), entry.host
+        )
+    parts: list[RenderableType] = [fields, Text(""), timeline]
+    if detail.traceback:
+        parts += [Text(""), Text("traceback", style="bold"), Text(detail.traceback, style="red")]
+    return Group(*parts)
+
+
+class TaskDetailScreen(Screen[None]):
+    """Args, kwargs, result or exception with traceback, retries, eta/expires, timeline."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,backspace", "app.pop_screen", "Back"),
+        Binding("x", "app.revoke_task", "Revoke"),
+        Binding("X", "app.terminate_task", "Terminate"),
+        Binding("l", "app.rate_limit", "Rate limit"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+    DEFAULT_CSS = """
+    TaskDetailScreen #detail-title { height: 1; background: $panel; padding: 0 1; }
+    TaskDetailScreen VerticalScroll { padding: 0 1; }
+    """
+
+    def __init__(self, uuid: str, render: Callable[[str], TaskDetail | None]) -> None:
+        super().__init__()
+        self.uuid = uuid
+        self._detail_for = render
+        self._last: TaskDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="detail-title")
+        with VerticalScroll():
+            yield Static("", id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_detail()
+        self.set_interval(0.5, self.refresh_detail)
+
+    def refresh_detail(self) -> None:
+        detail = self._detail_for(self.uuid)
+        if detail is None:
+            self.query_one("#detail-title", Static).update(
+                Text(f"task {self.uuid}: no longer in memory", style="bold red")
+            )
+            return
+        if detail == self._last:
+            return
+        self._last = detail
+        title = Text.assemble(
+            ("task ", "bold"),
+            (detail.uuid, "bold"),
+            "  ",
+            detail.name,
+            "  ",
+            (detail.state, STATE_STYLES.get(detail.state, "bold")),
+        )
+        self.query_one("#detail-title", Static).update(title)
+        self.query_one("#detail-body", Static).update(render_detail(detail))
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key, generated from the same tables the bindings come from."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close")
+    ]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: 72; height: auto; max-height: 90%;
+        border: thick $accent; background: $surface; padding: 1 2;
+    }
+    """
+
+    def __init__(self, keys: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = list(keys)
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 3))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, text in self.keys:
+            table.add_row(key, text)
+        with Vertical():
+            yield Label(Text("amqptool monitor: keys", style="bold"))
+            yield Static(table, id="help-keys")
+            yield Label(
+                Text(
+                    "filter syntax: state:FAILURE,RETRY name:add worker:w1 free words",
+                    style="dim",
+                )
+            )
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question for destructive actions (``y``/Enter yes, ``n``/Escape no)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 70; height: auto; border: thick $error; background: $surface; padding: 1 2;
+    }
+    ConfirmScreen Horizontal { height: auto; margin-top: 1; }
+    ConfirmScreen Button { margin-right: 2; }
+    """
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, id="question")
+            with Horizontal():
+                yield Button("Yes (y)", variant="error", id="yes")
+                yield Button("No (n)", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class RateLimitScreen(ModalScreen[str | None]):
+    """Ask for a rate limit (``10/m``; ``0`` removes the limit)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    RateLimitScreen { align: center middle; }
+    RateLimitScreen > Vertical {
+        width: 70; height: auto; border: thick $accent; background: $surface; padding: 1 2;
+    }
+    RateLimitScreen #rate-error { color: $error; height: auto; }
+    """
+
+    def __init__(self, task_name: str) -> None:
+        super().__init__()
+        self.task_name = task_name
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Rate limit for {self.task_name} (e.g. 10/s, 100/m, 1000/h; 0 = none)")
+            yield Input(placeholder="10/m", id="rate")
+            yield Label("", id="rate-error")
+
+    def on_mount(self) -> None:
+        self.query_one("#rate", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if not valid_rate(value):
+            self.query_one("#rate-error", Label).update(
+                f"not a rate: {value!r} (use N, N/s, N/m or N/h)"
+            )
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,678 @@
+"""The monitor's event-state model: a pure fold of Celery events with explicit time.
+
+``MonitorState.apply(event, now)`` folds one event (a decoded body, PROTOCOL.md §3) into the
+workers and tasks it knows; ``now`` is the local receipt time and the model never reads a clock.
+It imports nothing from pika or textual, so it is tested with a fake clock and benchmarked alone.
+
+Semantics (copied in meaning from ``celery.events.state``, done without hidden clock reads):
+
+* **Workers** are online while ``now < last heartbeat + 2 * freq`` (local receipt times) and not
+  marked by ``worker-offline``. Task events count as heartbeats. A worker offline for longer
+  than ``forget_offline`` seconds is forgotten by :meth:`MonitorState.expire`.
+* **Tasks** move through PENDING (``task-sent``), RECEIVED, STARTED, SUCCESS, FAILURE, RETRY,
+  REVOKED, REJECTED or a custom state (``task-<custom>`` gives ``<CUSTOM>``). Out-of-order and
+  duplicate events are settled by *state precedence*: an event whose state logically happens
+  before the current one only fills fields that are still empty. States that can loop
+  (RETRY, and REJECTED with ``requeue``) are ordered by the Lamport clock instead (by the
+  sender's ``timestamp`` when the two events come from different hosts, since unsynchronised
+  nodes' clocks are not comparable).
+* **History is bounded** (``max_tasks``, default 10 000) and the bound is enforced on every
+  insert. The oldest succeeded tasks go first, then the oldest other tasks; failed tasks are
+  kept in preference, but they never take more than ``failed_share`` of the bound, so new
+  tasks always have room.
+* **Throughput**: succeeded and failed tasks per second, in one-second buckets (receipt time)
+  over a sliding window, for the header's rates and sparklines.
+* Unknown event types and malformed events are counted, never raised.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "FINISHED_STATES",
+    "STATES",
+    "MonitorState",
+    "Task",
+    "Throughput",
+    "Worker",
+    "precedence",
+]
+
+PENDING = "PENDING"
+RECEIVED = "RECEIVED"
+STARTED = "STARTED"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+RETRY = "RETRY"
+REVOKED = "REVOKED"
+REJECTED = "REJECTED"
+
+#: The states every view knows, in lifecycle order (custom states come on top of these).
+STATES: tuple[str, ...] = (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)
+FINISHED_STATES = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
+
+TASK_EVENT_STATE: dict[str, str] = {
+    "task-sent": PENDING,
+    "task-received": RECEIVED,
+    "task-started": STARTED,
+    "task-succeeded": SUCCESS,
+    "task-failed": FAILURE,
+    "task-retried": RETRY,
+    "task-revoked": REVOKED,
+    "task-rejected": REJECTED,
+}
+
+# Lower number = later in a task's life = wins over a higher number. RETRY is not here: it is
+# ordered by clock (a retried task is received and started again).
+_PRECEDENCE: dict[str, int] = {
+    SUCCESS: 0,
+    FAILURE: 1,
+    REVOKED: 2,
+    REJECTED: 2,
+    STARTED: 4,
+    RECEIVED: 5,
+    PENDING: 6,
+}
+_CUSTOM_PRECEDENCE = 3  # progress-style custom states happen while a task runs
+
+# The fields each event type carries into the task (PROTOCOL.md §3.4).
+_RECEIVED_FIELDS = (
+    "name",
+    "args",
+    "kwargs",
+    "retries",
+    "eta",
+    "expires",
+    "root_id",
+    "parent_id",
+)
+_TYPE_FIELDS: dict[str, tuple[str, ...]] = {
+    "task-sent": (*_RECEIVED_FIELDS, "queue", "exchange", "routing_key"),
+    "task-received": _RECEIVED_FIELDS,
+    "task-started": (),
+    "task-succeeded": ("result", "runtime"),
+    "task-failed": ("exception", "traceback"),
+    "task-retried": ("exception", "traceback"),
+    "task-revoked": ("terminated", "signum", "expired"),
+    "task-rejected": ("requeue",),
+}
+# Where each known type stamps its time on the task.
+_TYPE_TIME_ATTR: dict[str, str] = {
+    "task-sent": "sent",
+    "task-received": "received",
+    "task-started": "started",
+    "task-succeeded": "succeeded",
+    "task-failed": "failed",
+    "task-retried": "retried",
+    "task-revoked": "revoked",
+    "task-rejected": "rejected",
+}
+_COMMON_FIELDS = frozenset(
+    {"type", "hostname", "timestamp", "utcoffset", "pid", "clock", "uuid", "local_received"}
+)
+_WORKER_IGNORED = frozenset({"worker-elect", "worker-elect-ack"})
+_TIMELINE_MAX = 64
+_DEFAULT_FREQ = 2.0
+
+
+def precedence(state: str | None) -> int:
+    """The precedence rank of a state (lower wins); custom states rank above STARTED."""
+    if state is None:
+        return 99
+    return _PRECEDENCE.get(state, _CUSTOM_PRECEDENCE)
+
+
+def _number(value: Any, default: float) -> float:
+    if type(value) is float or type(value) is int:
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class Worker:
+    """What is known about one worker node, from its heartbeats and task events."""
+
+    __slots__ = (
+        "active",
+        "clock",
+        "freq",
+        "heartbeat_timestamp",
+        "hostname",
+        "last_heartbeat",
+        "loadavg",
+        "offline_since",
+        "online_since",
+        "pid",
+        "processed",
+        "sw_ident",
+        "sw_sys",
+        "sw_ver",
+    )
+
+    def __init__(self, hostname: str) -> None:
+        self.hostname = hostname
+        self.freq: float = _DEFAULT_FREQ
+        self.last_heartbeat: float | None = None  # local receipt time
+        self.heartbeat_timestamp: float | None = None  # the sender's own time
+        self.offline_since: float | None = None  # set by worker-offline
+        self.online_since: float | None = None
+        self.active: int | None = None
+        self.processed: int | None = None
+        self.loadavg: list[float] | None = None
+        self.sw_ident: str | None = None
+        self.sw_ver: str | None = None
+        self.sw_sys: str | None = None
+        self.pid: int | None = None
+        self.clock: int = 0
+
+    def expires_at(self) -> float | None:
+        """When the worker goes offline if no heartbeat arrives (local time)."""
+        if self.last_heartbeat is None:
+            return None
+        return self.last_heartbeat + 2.0 * self.freq
+
+    def is_online(self, now: float) -> bool:
+        if self.offline_since is not None or self.last_heartbeat is None:
+            return False
+        return now < self.last_heartbeat + 2.0 * self.freq
+
+    def offline_at(self) -> float | None:
+        """Since when the worker is offline (event or expired heartbeat), or None if unknown."""
+        if self.offline_since is not None:
+            return self.offline_since
+        return self.expires_at()
+
+    def heartbeat_age(self, now: float) -> float | None:
+        return None if self.last_heartbeat is None else max(0.0, now - self.last_heartbeat)
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.hostname} freq={self.freq} last={self.last_heartbeat}>"
+
+
+class Task:
+    """One task as folded from its events. Attributes are None until an event sets them."""
+
+    __slots__ = (
+        "args",
+        "client",
+        "clock",
+        "eta",
+        "exception",
+        "exchange",
+        "expired",
+        "expires",
+        "extra",
+        "failed",
+        "first_seen",
+        "kwargs",
+        "name",
+        "parent_id",
+        "queue",
+        "received",
+        "rejected",
+        "requeue",
+        "result",
+        "retried",
+        "retries",
+        "revoked",
+        "root_id",
+        "routing_key",
+        "runtime",
+        "sent",
+        "seq",
+        "signum",
+        "started",
+        "state",
+        "state_host",
+        "succeeded",
+        "terminated",
+        "timeline",
+        "timestamp",
+        "traceback",
+        "updated",
+        "uuid",
+        "worker",
+    )
+
+    def __init__(self, uuid: str, seq: int = 0, first_seen: float = 0.0) -> None:
+        self.uuid = uuid
+        self.seq = seq
+        self.first_seen = first_seen
+        self.updated = first_seen
+        self.state: str | None = None
+        self.timestamp: float | None = None  # sender time of the event that set ``state``
+        self.clock: int = 0  # Lamport clock of the event that set ``state``
+        self.state_host: str | None = None  # sender of the event that set ``state``
+        self.name: str | None = None
+        self.worker: str | None = None
+        self.client: str | None = None
+        self.args: str | None = None
+        self.kwargs: str | None = None
+        self.result: str | None = None
+        self.exception: str | None = None
+        self.traceback: str | None = None
+        self.retries: int | None = None
+        self.eta: str | None = None
+        self.expires: str | None = None
+        self.runtime: float | None = None
+        self.root_id: str | None = None
+        self.parent_id: str | None = None
+        self.queue: str | None = None
+        self.exchange: str | None = None
+        self.routing_key: str | None = None
+        self.terminated: bool | None = None
+        self.signum: int | None = None
+        self.expired: bool | None = None
+        self.requeue: bool | None = None
+        self.sent: float | None = None
+        self.received: float | None = None
+        self.started: float | None = None
+        self.succeeded: float | None = None
+        self.failed: float | None = None
+        self.retried: float | None = None
+        self.revoked: float | None = None
+        self.rejected: float | None = None
+        self.extra: dict[str, Any] | None = None  # fields of custom events
+        # (event type, sender timestamp, hostname, clock), oldest first
+        self.timeline: list[tuple[str, float, str, int]] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def __repr__(self) -> str:
+        return f"<Task {self.uuid} {self.name} {self.state}>"
+
+
+class Throughput:
+    """Succeeded / failed tasks per second in a ring of one-second buckets."""
+
+    __slots__ = ("_failed", "_ok", "_sec", "window")
+
+    def __init__(self, window: int = 600) -> None:
+        self.window = window
+        self._sec: list[int] = [-1] * window
+        self._ok: list[int] = [0] * window
+        self._failed: list[int] = [0] * window
+
+    def record(self, failed: bool, now: float) -> None:
+        sec = int(now)
+        i = sec % self.window
+        if self._sec[i] != sec:
+            self._sec[i] = sec
+            self._ok[i] = 0
+            self._failed[i] = 0
+        if failed:
+            self._failed[i] += 1
+        else:
+            self._ok[i] += 1
+
+    def series(self, now: float, seconds: int) -> tuple[list[int], list[int]]:
+        """Per-second (succeeded, failed) counts for the last ``seconds`` whole seconds."""
+        seconds = min(seconds, self.window)
+        end = int(now)
+        ok: list[int] = []
+        failed: list[int] = []
+        for sec in range(end - seconds + 1, end + 1):
+            i = sec % self.window
+            if self._sec[i] == sec:
+                ok.append(self._ok[i])
+                failed.append(self._failed[i])
+            else:
+                ok.append(0)
+                failed.append(0)
+        return ok, failed
+
+    def rate(self, now: float, seconds: int = 5) -> tuple[float, float]:
+        """Average (succeeded/s, failed/s) over the last ``seconds`` complete seconds."""
+        ok, failed = self.series(now - 1.0, seconds)
+        return sum(ok) / seconds, sum(failed) / seconds
+
+
+class MonitorState:
+    """Workers, tasks and counters, folded from events. Owned by one thread at a time."""
+
+    def __init__(
+        self,
+        *,
+        max_tasks: int = 10_000,
+        max_workers: int = 5_000,
+        forget_offline: float = 3600.0,
+        failed_share: float = 0.5,
+        throughput_window: int = 600,
+        track_changes: bool = False,
+    ) -> None:
+        if max_tasks < 1:
+            raise ValueError("max_tasks must be at least 1")
+        self.max_tasks = max_tasks
+        self.max_workers = max_workers
+        self.forget_offline = forget_offline
+        self.max_failed = max(1, int(max_tasks * failed_share))
+        self.tasks: dict[str, Task] = {}
+        self.workers: dict[str, Worker] = {}
+        self.counts: dict[str, int] = {}
+        self.events_by_type: dict[str, int] = {}
+        self.throughput = Throughput(throughput_window)
+        self.event_count = 0
+        self.task_count = 0  # distinct tasks ever seen
+        self.unknown_events = 0
+        self.malformed = 0
+        self.evicted = 0
+        self.version = 0  # bumped by every change, for cheap "is the view stale?" checks
+        self.track_changes = track_changes
+        self.changed: set[str] = set()
+        self._seq = 0
+        # Eviction order per tier: 0 succeeded, 1 everything else, 2 failed (oldest first).
+        self._tiers: tuple[OrderedDict[str, None], ...] = (
+            OrderedDict(),
+            OrderedDict(),
+            OrderedDict(),
+        )
+
+    # ------------------------------------------------------------------ folding
+
+    def apply_many(self, events: Iterable[Mapping[str, Any]], now: float) -> int:
+        """Fold a batch of events received at ``now``; returns how many were applied."""
+        apply = self.apply
+        n = 0
+        for event in events:
+            apply(event, now)
+            n += 1
+        return n
+
+    def note_malformed(self, count: int = 1) -> None:
+        """Count bodies that never became events (undecodable messages)."""
+        self.malformed += count
+        self.version += 1
+
+    def apply(self, event: Mapping[str, Any], now: float) -> None:
+        """Fold one event received at local time ``now``. Never raises on bad input."""
+        self.version += 1
+        try:
+            etype = event["type"]
+        except (KeyError, TypeError):
+            self.malformed += 1
+            return
+        if etype.__class__ is not str:
+            self.malformed += 1
+            return
+        self.event_count += 1
+        by_type = self.events_by_type
+        by_type[etype] = by_type.get(etype, 0) + 1
+        if etype.startswith("task-"):
+            self._task_event(etype, event, now)
+        elif etype.startswith("worker-"):
+            self._worker_event(etype, event, now)
+        else:
+            self.unknown_events += 1
+
+    def _worker_event(self, etype: str, event: Mapping[str, Any], now: float) -> None:
+        hostname = event.get("hostname")
+        if not isinstance(hostname, str) or not hostname:
+            self.malformed += 1
+            return
+        if etype in _WORKER_IGNORED:
+            return
+        if etype not in ("worker-online", "worker-heartbeat", "worker-offline"):
+            self.unknown_events += 1
+            return
+        worker = self.workers.get(hostname)
+        if worker is None:
+            if len(self.workers) >= self.max_workers:
+                self._forget_one_worker(now)
+            worker = self.workers[hostname] = Worker(hostname)
+        received = _number(event.get("local_received", now), now)
+        freq = event.get("freq")
+        if freq is not None:
+            new_freq = _number(freq, worker.freq)
+            if new_freq > 0:
+                worker.freq = new_freq
+        for field in ("active", "processed"):
+            count = event.get(field)
+            if type(count) is int:
+                setattr(worker, field, count)
+        loadavg = event.get("loadavg")
+        if isinstance(loadavg, list | tuple):
+            worker.loadavg = [_number(x, 0.0) for x in loadavg]
+        for field in ("sw_ident", "sw_ver", "sw_sys"):
+            text = event.get(field)
+            if isinstance(text, str):
+                setattr(worker, field, text)
+        pid = event.get("pid")
+        if type(pid) is int:
+            worker.pid = pid
+        clock = event.get("clock")
+        if type(clock) is int and clock > worker.clock:
+            worker.clock = clock
+        worker.heartbeat_timestamp = _number(event.get("timestamp"), received)
+        if etype == "worker-offline":
+            worker.offline_since = received
+            worker.online_since = None
+            return
+        if not worker.is_online(received):
+            worker.online_since = received
+        worker.offline_since = None
+        if worker.last_heartbeat is None or received > worker.last_heartbeat:
+            worker.last_heartbeat = received
+
+    def _task_event(self, etype: str, event: Mapping[str, Any], now: float) -> None:
+        uuid = event.get("uuid")
+        if uuid.__class__ is not str or not uuid:
+            self.malformed += 1
+            return
+        hostname = event.get("hostname")
+        if hostname.__class__ is not str:
+            hostname = ""
+        ts = event.get("timestamp")
+        if ts.__class__ is not float:
+            ts = _number(ts, now)
+        clock = event.get("clock", 0)
+        if clock.__class__ is not int:
+            clock = int(_number(clock, 0))
+        tasks = self.tasks
+        task = tasks.get(uuid)
+        created = task is None
+        if task is None:
+            self._seq += 1
+            task = tasks[uuid] = Task(uuid, self._seq, now)
+            self.task_count += 1
+            self._tiers[1][uuid] = None
+            old_state: str | None = None
+        else:
+            old_state = task.state
+        task.updated = now
+
+        # The worker (or the client, for task-sent) and its implicit heartbeat.
+        if etype == "task-sent":
+            if hostname:
+                task.client = hostname
+        elif hostname:
+            task.worker = hostname
+            worker = self.workers.get(hostname)
+            if worker is None:
+                if len(self.workers) >= self.max_workers:
+                    self._forget_one_worker(now)
+                worker = self.workers[hostname] = Worker(hostname)
+            received = event.get("local_received", now)
+            if received.__class__ is not float:
+                received = _number(received, now)
+            if worker.last_heartbeat is None or received > worker.last_heartbeat:
+                if worker.offline_since is None and not worker.is_online(received):
+                    worker.online_since = received
+                worker.last_heartbeat = received
+
+        # Timeline (duplicates dropped; kept in time order; bounded).
+        entry = (etype, ts, hostname, clock)
+        timeline = task.timeline
+        if not timeline:
+            timeline.append(entry)
+        else:
+            last = timeline[-1]
+            if entry == last:
+                pass
+            elif ts > last[1] or (ts == last[1] and clock > last[3]):
+                timeline.append(entry)
+            elif entry not in timeline:
+                timeline.append(entry)
+                timeline.sort(key=_timeline_key)
+            if len(timeline) > _TIMELINE_MAX:
+                del timeline[1 : len(timeline) - _TIMELINE_MAX + 1]
+
+        # Which state does this event mean, and does it win?
+        new_state = TASK_EVENT_STATE.get(etype)
+        if new_state is None:
+            new_state = etype[5:].upper() or "UNKNOWN"
+            fields: tuple[str, ...] = ()
+            self._custom_fields(task, event)
+        else:
+            fields = _TYPE_FIELDS[etype]
+            setattr(task, _TYPE_TIME_ATTR[etype], ts)
+        current = task.state
+        if current is None:
+            wins = True
+        elif (
+            new_state == RETRY
+            or current == RETRY
+            or (new_state == REJECTED and event.get("requeue"))
+            or (current == REJECTED and task.requeue)
+        ):
+            # Looping states: order by the Lamport clock on one host, else by sender time.
+            if hostname == task.state_host:
+                wins = (clock, ts) >= (task.clock, task.timestamp or 0.0)
+            else:
+                wins = (ts, clock) >= (task.timestamp or 0.0, task.clock)
+        else:
+            wins = _PRECEDENCE.get(new_state, _CUSTOM_PRECEDENCE) <= _PRECEDENCE.get(
+                current, _CUSTOM_PRECEDENCE
+            )
+        if wins:
+            for field in fields:
+                if field in event:
+                    setattr(task, field, event[field])
+            task.state = new_state
+            task.timestamp = ts
+            task.clock = clock
+            task.state_host = hostname
+        else:
+            for field in fields:
+                if field in event and getattr(task, field) is None:
+                    setattr(task, field, event[field])
+        if task.runtime is None and task.started is not None and new_state in FINISHED_STATES:
+            end = task.succeeded or task.failed
+            if end is not None and end >= task.started:
+                task.runtime = end - task.started
+
+        state = new_state if wins else current
+        if state != old_state and state is not None:
+            counts = self.counts
+            if old_state is not None:
+                counts[old_state] -= 1
+            counts[state] = counts.get(state, 0) + 1
+            if state == SUCCESS:
+                self.throughput.record(False, now)
+            elif state == FAILURE:
+                self.throughput.record(True, now)
+            old_tier = 0 if old_state == SUCCESS else 2 if old_state == FAILURE else 1
+            new_tier = 0 if state == SUCCESS else 2 if state == FAILURE else 1
+            if old_tier != new_tier:
+                del self._tiers[old_tier][uuid]
+                self._tiers[new_tier][uuid] = None
+        if self.track_changes:
+            self.changed.add(uuid)
+        if created and len(tasks) > self.max_tasks:
+            self._evict()
+
+    def _custom_fields(self, task: Task, event: Mapping[str, Any]) -> None:
+        extra = {k: v for k, v in event.items() if k not in _COMMON_FIELDS}
+        if extra:
+            if task.extra is None:
+                task.extra = extra
+            else:
+                task.extra.update(extra)
+
+    # ------------------------------------------------------------------ bounds
+
+    def _evict(self) -> None:
+        succeeded, other, failed = self._tiers
+        while len(self.tasks) > self.max_tasks:
+            if failed and (len(failed) > self.max_failed or not (succeeded or other)):
+                tier = failed
+            elif succeeded:
+                tier = succeeded
+            elif other:
+                tier = other
+            else:  # pragma: no cover - tiers and tasks always hold the same uuids
+                break
+            uuid, _ = tier.popitem(last=False)
+            task = self.tasks.pop(uuid)
+            if task.state is not None:
+                self.counts[task.state] -= 1
+            self.evicted += 1
+            if self.track_changes:
+                self.changed.discard(uuid)
+
+    def _forget_one_worker(self, now: float) -> None:
+        """Make room for a new worker: drop the one offline longest (or seen least recently)."""
+
+        def age(w: Worker) -> tuple[int, float]:
+            return (0 if w.is_online(now) else 1, -(w.last_heartbeat or 0.0))
+
+        victim = max(self.workers.values(), key=age)
+        del self.workers[victim.hostname]
+
+    def expire(self, now: float) -> list[str]:
+        """Forget workers offline for longer than ``forget_offline`` seconds; returns them."""
+        gone: list[str] = []
+        for worker in list(self.workers.values()):
+            if worker.is_online(now):
+                continue
+            since = worker.offline_at()
+            if since is not None and now - since > self.forget_offline:
+                gone.append(worker.hostname)
+                del self.workers[worker.hostname]
+        if gone:
+            self.version += 1
+        return gone
+
+    # ------------------------------------------------------------------ queries and restore
+
+    def count(self, state: str) -> int:
+        return self.counts.get(state, 0)
+
+    def workers_online(self, now: float) -> tuple[int, int]:
+        """(online, offline) among the known workers."""
+        online = sum(1 for w in self.workers.values() if w.is_online(now))
+        return online, len(self.workers) - online
+
+    def drain_changed(self) -> set[str]:
+        """The uuids of tasks changed since the last call (with ``track_changes``)."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def restore(self, tasks: Iterable[Task]) -> int:
+        """Seed the state with tasks from a store (oldest first); keeps the bound."""
+        n = 0
+        for task in tasks:
+            if task.uuid in self.tasks or task.state is None:
+                continue
+            self._seq += 1
+            task.seq = self._seq
+            self.tasks[task.uuid] = task
+            state = task.state
+            self.counts[state] = self.counts.get(state, 0) + 1
+            tier = 0 if state == SUCCESS else 2 if state == FAILURE else 1
+            self._tiers[tier][task.uuid] = None
+            n += 1
+            if len(self.tasks) > self.max_tasks:
+                self._evict()
+        self.version += 1
+        return n
+
+
+def _timeline_key(entry: tuple[str, float, str, int]) -> tuple[float, int]:
+    return entry[1], entry[3]
