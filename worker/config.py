@@ -1,0 +1,116 @@
+"""Worker options as one validated value, and node names (``-n``, PROTOCOL.md §5.7)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from amqptool.codec.serialization import normalize_accept
+from amqptool.errors import UsageError
+from amqptool.settings import BrokerSettings
+
+__all__ = ["WorkerConfig", "default_concurrency", "expand_nodename"]
+
+DEFAULT_QUEUE = "celery"
+
+
+def default_concurrency() -> int:
+    """One pool slot per CPU this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def expand_nodename(name: str | None, hostname: str | None = None) -> str:
+    """``name@host`` with Celery's ``%h`` (host), ``%n`` (name part), ``%d`` (domain), ``%%``.
+
+    No name gives ``celery@<host>``; a name without ``@`` gets ``@<host>`` appended.
+    """
+    host = hostname or socket.gethostname()
+    short, _, domain = host.partition(".")
+    if not name:
+        name = "celery@%h"
+    if "@" not in name:
+        name = f"{name}@%h"
+    out = []
+    i = 0
+    while i < len(name):
+        ch = name[i]
+        if ch == "%" and i + 1 < len(name):
+            code = name[i + 1]
+            value = {"h": host, "n": short, "d": domain, "%": "%"}.get(code)
+            if value is not None:
+                out.append(value)
+                i += 2
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    settings: BrokerSettings
+    nodename: str
+    queues: tuple[str, ...] = (DEFAULT_QUEUE,)
+    pool: str = "prefork"
+    concurrency: int = field(default_factory=default_concurrency)
+    prefetch_multiplier: int = 4
+    task_events: bool = False
+    accept: frozenset[str] = frozenset({"application/json"})
+    heartbeat_interval: float = 2.0
+    connect_retries: int | None = 100
+
+    @classmethod
+    def build(
+        cls,
+        settings: BrokerSettings,
+        *,
+        nodename: str | None = None,
+        queues: Sequence[str] | str | None = None,
+        pool: str = "prefork",
+        concurrency: int | None = None,
+        prefetch_multiplier: int = 4,
+        events: bool = False,
+        accept_content: Sequence[str] | str | None = None,
+        heartbeat_interval: float = 2.0,
+        connect_retries: int | None = 100,
+    ) -> WorkerConfig:
+        """Validate and normalise the options (raises UsageError naming the bad one)."""
+        if isinstance(queues, str):
+            queues = queues.split(",")
+        names = tuple(q.strip() for q in (queues or (DEFAULT_QUEUE,)) if q.strip())
+        if not names:
+            raise UsageError("no queue to consume (-Q)")
+        if pool not in ("prefork", "threads", "solo"):
+            raise UsageError(f"unknown pool {pool!r}", hint="choose prefork, threads or solo")
+        if concurrency is not None and concurrency < 1:
+            raise UsageError(f"concurrency must be at least 1, not {concurrency}")
+        if prefetch_multiplier < 0:
+            raise UsageError("--prefetch-multiplier must be 0 (unlimited) or more")
+        if heartbeat_interval <= 0:
+            raise UsageError("the heartbeat interval must be positive")
+        if isinstance(accept_content, str):
+            accept_content = accept_content.split(",")
+        accept = normalize_accept(accept_content or ("json",))
+        conc = 1 if pool == "solo" else (concurrency or default_concurrency())
+        return cls(
+            settings=settings,
+            nodename=expand_nodename(nodename),
+            queues=tuple(dict.fromkeys(names)),
+            pool=pool,
+            concurrency=conc,
+            prefetch_multiplier=prefetch_multiplier,
+            task_events=events,
+            accept=accept,
+            heartbeat_interval=heartbeat_interval,
+            connect_retries=connect_retries,
+        )
+
+    @property
+    def prefetch(self) -> int:
+        """The base prefetch count (0 = unlimited)."""
+        return self.concurrency * self.prefetch_multiplier

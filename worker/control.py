@@ -1,0 +1,333 @@
+"""Remote control commands the worker answers (PROTOCOL.md §4.3, §4.6): one registry.
+
+A command is a function ``handler(panel, **arguments) -> reply`` registered with
+:func:`control_command`::
+
+    from worker import control_command
+
+    @control_command("queue_depth", kind="inspect", signature="<queue>")
+    def queue_depth(panel, queue="celery"):
+        '''How many tasks this worker holds for <queue>.'''
+        return {"ok": panel.target.count_reserved(queue)}
+
+Rules (the same for built-in and user commands):
+
+- ``arguments`` from the request become keyword arguments; keys the handler does not accept
+  are dropped (unless it takes ``**kwargs``), so newer clients can send more.
+- An unknown command, arguments that don't fit, or a handler that raises gives the reply
+  ``{"error": "<repr of the exception>"}``; the worker goes on.
+- A handler returning :data:`NO_REPLY` sends nothing (``shutdown``).
+- Handlers run on the broker thread, between deliveries: keep them quick. They are answered
+  while every pool slot is busy, because task code never runs on that thread.
+
+``panel.target`` is the running worker seen through :class:`ControlTarget`. More commands
+(``query_task``, ``time_limit``, ``add_consumer`` ...) are added the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from amqptool.codec.events import LamportClock
+from worker.events import EventDispatcher
+from worker.state import WorkerState, parse_rate
+from worker.tasks import Task
+
+__all__ = [
+    "COMMANDS",
+    "NO_REPLY",
+    "ControlCommand",
+    "ControlTarget",
+    "Panel",
+    "control_command",
+    "dispatch",
+    "lookup",
+]
+
+log = logging.getLogger("worker.control")
+
+NO_REPLY: Any = object()
+"""Returned by a handler that must not reply (``shutdown``)."""
+
+Handler = Callable[..., Any]
+
+
+class ControlTarget(Protocol):
+    """What control handlers may read and do on the running worker (broker thread only)."""
+
+    nodename: str
+    clock: LamportClock
+    state: WorkerState
+    tasks: Mapping[str, Task]
+    events: EventDispatcher
+    started_at: float
+
+    def request_infos(self, which: str, *, safe: bool = False) -> list[dict[str, Any]]: ...
+
+    def scheduled_infos(self, *, safe: bool = False) -> list[dict[str, Any]]: ...
+
+    def queue_infos(self) -> list[dict[str, Any]]: ...
+
+    def pool_stats(self) -> dict[str, Any]: ...
+
+    def broker_stats(self) -> dict[str, Any]: ...
+
+    def prefetch_count(self) -> int: ...
+
+    def request_shutdown(self, reason: str) -> None: ...
+
+    def rate_limit_changed(self, task_name: str) -> None: ...
+
+
+@dataclass
+class Panel:
+    target: ControlTarget
+
+
+@dataclass(frozen=True)
+class ControlCommand:
+    name: str
+    handler: Handler
+    kind: Literal["control", "inspect"] = "control"
+    aliases: tuple[str, ...] = ()
+    signature: str = ""
+    help: str = ""
+    _accepts: frozenset[str] | None = field(default=None, compare=False)
+
+    def call(self, panel: Panel, arguments: Mapping[str, Any]) -> Any:
+        kwargs = dict(arguments)
+        if self._accepts is not None:
+            kwargs = {k: v for k, v in kwargs.items() if k in self._accepts}
+        return self.handler(panel, **kwargs)
+
+
+COMMANDS: dict[str, ControlCommand] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def control_command(
+    name: str | None = None,
+    *,
+    kind: Literal["control", "inspect"] = "control",
+    aliases: tuple[str, ...] = (),
+    signature: str = "",
+    help: str | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register ``handler(panel, **kwargs)`` as a remote control command (see module doc)."""
+
+    def register(handler: Handler) -> Handler:
+        cmd_name = name or handler.__name__
+        params = list(inspect.signature(handler).parameters.values())[1:]
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        accepts = None if takes_any else frozenset(p.name for p in params)
+        doc = help if help is not None else (inspect.getdoc(handler) or "").split("\n")[0]
+        cmd = ControlCommand(cmd_name, handler, kind, tuple(aliases), signature, doc, accepts)
+        COMMANDS[cmd_name] = cmd
+        for alias in aliases:
+            _ALIASES[alias] = cmd_name
+        return handler
+
+    return register
+
+
+def lookup(method: str) -> ControlCommand | None:
+    return COMMANDS.get(method) or COMMANDS.get(_ALIASES.get(method, ""))
+
+
+def dispatch(panel: Panel, method: str, arguments: Mapping[str, Any]) -> Any:
+    """Run a command; errors become ``{"error": repr}`` replies. Never raises."""
+    cmd = lookup(method)
+    if cmd is None:
+        return {"error": repr(KeyError(method))}
+    try:
+        return cmd.call(panel, arguments)
+    except Exception as exc:  # a handler's failure is the caller's answer, not ours
+        log.warning("control command %s failed: %r", method, exc)
+        return {"error": repr(exc)}
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+@control_command(kind="inspect")
+def ping(panel: Panel) -> Any:
+    """Reply pong."""
+    return {"ok": "pong"}
+
+
+@control_command(kind="inspect")
+def clock(panel: Panel) -> Any:
+    """The worker's Lamport clock."""
+    return {"clock": panel.target.clock.value}
+
+
+@control_command(kind="inspect", signature="<from_node> [revoked]")
+def hello(panel: Panel, from_node: str = "", revoked: Any = None) -> Any:
+    """Mingle: merge the sender's revoked ids, answer ours and our clock (null to ourselves)."""
+    target = panel.target
+    if from_node == target.nodename:
+        return None
+    if revoked:
+        ids = revoked.keys() if isinstance(revoked, Mapping) else revoked
+        target.state.revoked.update((str(i) for i in ids), time.monotonic())
+    return {"revoked": list(target.state.revoked), "clock": target.clock.forward()}
+
+
+@control_command()
+def heartbeat(panel: Panel) -> Any:
+    """Send a worker-heartbeat event now."""
+    panel.target.events.forced_heartbeat()
+    return None
+
+
+@control_command(signature="[msg]")
+def shutdown(panel: Panel, msg: str = "") -> Any:
+    """Warm shutdown (no reply)."""
+    log.warning("Got shutdown from remote%s", f": {msg}" if msg else "")
+    panel.target.request_shutdown("remote control shutdown")
+    return NO_REPLY
+
+
+@control_command()
+def enable_events(panel: Panel) -> Any:
+    """Start sending task events."""
+    events = panel.target.events
+    if events.task_events:
+        return {"ok": "task events already enabled"}
+    events.task_events = True
+    log.info("Events of group {task} enabled by remote.")
+    return {"ok": "task events enabled"}
+
+
+@control_command()
+def disable_events(panel: Panel) -> Any:
+    """Stop sending task events."""
+    events = panel.target.events
+    if not events.task_events:
+        return {"ok": "task events already disabled"}
+    events.flush()
+    events.task_events = False
+    log.info("Events of group {task} disabled by remote.")
+    return {"ok": "task events disabled"}
+
+
+@control_command(signature="<task_name> <rate_limit (e.g., 5/s | 5/m | 5/h)>")
+def rate_limit(panel: Panel, task_name: str, rate_limit: Any) -> Any:
+    """Set a task's rate limit on this worker (stored; applied by the rate-limit stage)."""
+    target = panel.target
+    try:
+        parse_rate(rate_limit)
+    except ValueError as exc:
+        return {"error": f"Invalid rate limit string: {exc!r}"}
+    if task_name not in target.tasks:
+        return {"error": "unknown task"}
+    target.state.rate_limits[task_name] = rate_limit
+    target.rate_limit_changed(task_name)
+    if not rate_limit:
+        return {"ok": "rate limit disabled successfully"}
+    return {"ok": "new rate limit set successfully"}
+
+
+@control_command(signature="<task_id> [task_id ...]")
+def revoke(
+    panel: Panel, task_id: Any = None, terminate: bool = False, signal: str | None = None
+) -> Any:
+    """Revoke tasks: they are skipped (REVOKED result) when they come up for execution."""
+    ids = [task_id] if isinstance(task_id, str) else [str(i) for i in (task_id or [])]
+    panel.target.state.revoked.update(ids, time.monotonic())
+    shown = "{" + ", ".join(repr(i) for i in ids) + "}"
+    if terminate:
+        return {"ok": f"tasks {shown} flagged as revoked (terminate is not supported yet)"}
+    return {"ok": f"tasks {shown} flagged as revoked"}
+
+
+@control_command(kind="inspect", aliases=("dump_revoked",))
+def revoked(panel: Panel) -> Any:
+    """The revoked task ids."""
+    return list(panel.target.state.revoked)
+
+
+@control_command(kind="inspect", aliases=("dump_tasks",), signature="[attr1 [attr2]]")
+def registered(panel: Panel, taskinfoitems: Any = None, builtins: bool = False) -> Any:
+    """The registered task names (with the attributes asked for)."""
+    items = ("rate_limit",) if taskinfoitems is None else tuple(taskinfoitems)
+    out = []
+    for name in sorted(panel.target.tasks):
+        if name.startswith("celery.") and not builtins:
+            continue
+        task = panel.target.tasks[name]
+        rate = panel.target.state.rate_limits.get(name, task.rate_limit)
+        values = {k: (rate if k == "rate_limit" else getattr(task, k, None)) for k in items}
+        shown = " ".join(f"{k}={v}" for k, v in values.items() if v is not None)
+        out.append(f"{name} [{shown}]" if shown else name)
+    return out
+
+
+@control_command(kind="inspect", aliases=("dump_active",), signature="[safe]")
+def active(panel: Panel, safe: bool = False) -> Any:
+    """The tasks executing now."""
+    return panel.target.request_infos("active", safe=bool(safe))
+
+
+@control_command(kind="inspect", aliases=("dump_reserved",), signature="[safe]")
+def reserved(panel: Panel, safe: bool = False) -> Any:
+    """The tasks received and waiting for a pool slot (not ETA ones)."""
+    return panel.target.request_infos("reserved", safe=bool(safe))
+
+
+@control_command(kind="inspect", aliases=("dump_schedule",), signature="[safe]")
+def scheduled(panel: Panel, safe: bool = False) -> Any:
+    """The tasks held for their ETA."""
+    return panel.target.scheduled_infos(safe=bool(safe))
+
+
+@control_command(kind="inspect")
+def active_queues(panel: Panel) -> Any:
+    """The task queues this worker consumes."""
+    return panel.target.queue_infos()
+
+
+def _rusage() -> dict[str, Any]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    names = [
+        "utime",
+        "stime",
+        "maxrss",
+        "ixrss",
+        "idrss",
+        "isrss",
+        "minflt",
+        "majflt",
+        "nswap",
+        "inblock",
+        "oublock",
+        "msgsnd",
+        "msgrcv",
+        "nsignals",
+        "nvcsw",
+        "nivcsw",
+    ]
+    return {n: getattr(r, f"ru_{n}") for n in names}
+
+
+@control_command(kind="inspect")
+def stats(panel: Panel) -> Any:
+    """Counters, pool, broker, prefetch, rusage, clock and uptime (the keys Flower reads)."""
+    target = panel.target
+    return {
+        "total": dict(target.state.total),
+        "pid": os.getpid(),
+        "clock": str(target.clock.value),
+        "uptime": int(time.monotonic() - target.started_at),
+        "pool": target.pool_stats(),
+        "broker": target.broker_stats(),
+        "prefetch_count": target.prefetch_count(),
+        "rusage": _rusage(),
+    }

@@ -1,0 +1,190 @@
+"""The worker you can drive: :class:`Worker` with ``start`` / ``stop`` / ``join`` and ``run``.
+
+In a test::
+
+    with Worker("tests.peers.amqptool_tasks", settings=url, pool="threads", queues=[q]) as w:
+        ...  # started and consuming; stopped (warm) and joined on exit
+
+From the command line ``amqptool worker`` calls :meth:`Worker.run` on the main thread with
+signal handling on.
+
+**Shutdown.** The first SIGTERM or SIGINT (or :meth:`Worker.stop`, or the ``shutdown`` control
+command) is a *warm* shutdown: consumers are cancelled, prefetched tasks that have not started
+are rejected back to their queue (``requeue=True``), running tasks finish and are acked, then
+``worker-offline`` is sent and :meth:`run` returns 0. A second signal (or SIGQUIT, or
+``stop(cold=True)``) is a *cold* shutdown: the connection is closed at once, so every unacked
+message — prefetched ones and running ``acks_late`` tasks — goes back to the queue; pool
+processes are terminated; :meth:`run` returns 1. Early-acked running tasks are not re-run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+from collections.abc import Mapping, Sequence
+from types import FrameType, TracebackType
+from typing import Any
+
+from amqptool.errors import UsageError
+from amqptool.settings import BrokerSettings
+from worker.config import WorkerConfig
+from worker.consumer import Consumer
+from worker.pools import create_pool
+from worker.tasks import Task, registry
+
+__all__ = ["Worker", "import_app"]
+
+log = logging.getLogger("worker")
+
+
+def import_app(modules: str | Sequence[str] | None) -> list[str]:
+    """Import the task modules (``-A``); a failure is a UsageError naming the module."""
+    if modules is None:
+        return []
+    names = [modules] if isinstance(modules, str) else list(modules)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except UsageError:
+            raise
+        except ImportError as exc:
+            raise UsageError(f"cannot import task module {name!r}: {exc}") from exc
+        except Exception as exc:  # the user's module raised while importing
+            raise UsageError(
+                f"task module {name!r} raised {type(exc).__name__} on import: {exc}"
+            ) from exc
+    return names
+
+
+class Worker:
+    """A Celery-compatible worker (see the module docstring for its lifecycle)."""
+
+    def __init__(
+        self,
+        app_module: str | Sequence[str] | None = None,
+        *,
+        settings: BrokerSettings | str | None = None,
+        queues: Sequence[str] | str | None = None,
+        pool: str = "prefork",
+        concurrency: int | None = None,
+        prefetch_multiplier: int = 4,
+        events: bool = False,
+        nodename: str | None = None,
+        accept_content: Sequence[str] | str | None = None,
+        heartbeat_interval: float = 2.0,
+        install_signal_handlers: bool = False,
+        connect_retries: int | None = 100,
+        tasks: Mapping[str, Task] | None = None,
+    ) -> None:
+        self.app_modules = import_app(app_module)
+        if not isinstance(settings, BrokerSettings):
+            settings = BrokerSettings.from_url(settings)
+        self.config = WorkerConfig.build(
+            settings,
+            nodename=nodename,
+            queues=queues,
+            pool=pool,
+            concurrency=concurrency,
+            prefetch_multiplier=prefetch_multiplier,
+            events=events,
+            accept_content=accept_content,
+            heartbeat_interval=heartbeat_interval,
+            connect_retries=connect_retries,
+        )
+        self.tasks: Mapping[str, Task] = registry if tasks is None else tasks
+        self.install_signal_handlers = install_signal_handlers
+        self.pool = create_pool(self.config.pool, self.tasks, self.config.concurrency)
+        self.consumer = Consumer(self.config, self.tasks, self.pool)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.exit_code: int | None = None
+
+    @property
+    def nodename(self) -> str:
+        return self.config.nodename
+
+    @property
+    def connection_name(self) -> str:
+        """The ``connection_name`` client property of this worker's broker connection."""
+        return self.consumer.link.connection_name
+
+    # ------------------------------------------------------------------ blocking
+
+    def run(self) -> int:
+        """Run on this thread until shut down; returns 0 (warm) or 1 (cold)."""
+        restore: dict[int, Any] = {}
+        if self.install_signal_handlers:
+            restore = self._install_signals()
+        try:
+            self.consumer.run()
+        finally:
+            for signum, old in restore.items():
+                signal.signal(signum, old)
+        self.exit_code = 1 if self.consumer.cold else 0
+        return self.exit_code
+
+    def _install_signals(self) -> dict[int, Any]:
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            cold = self.consumer.warm or signum == signal.SIGQUIT
+            self.consumer.request_shutdown(cold=cold, wake=False)
+
+        old: dict[int, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            old[signum] = signal.signal(signum, on_signal)
+        return old
+
+    # ------------------------------------------------------------------ in a thread
+
+    def start(self, timeout: float = 60.0) -> Worker:
+        """Run in a background thread; returns once consuming (raises what startup raised)."""
+        if self._thread is not None:
+            raise RuntimeError("worker already started")
+
+        def target() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # reported to start()/join() callers
+                self._error = exc
+                self.consumer.ready_event.set()
+                log.error("worker %s stopped: %s", self.nodename, exc)
+
+        self._thread = threading.Thread(target=target, name=f"worker {self.nodename}", daemon=True)
+        self._thread.start()
+        if not self.consumer.ready_event.wait(timeout):
+            self.stop(cold=True)
+            raise TimeoutError(f"worker {self.nodename} did not start within {timeout}s")
+        if self._error is not None:
+            self._thread.join(5)
+            raise self._error
+        return self
+
+    def stop(self, *, cold: bool = False) -> None:
+        """Ask for a warm (default) or cold shutdown; returns at once (see :meth:`join`)."""
+        self.consumer.request_shutdown("stop() called", cold=cold)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker thread; True when it has ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if not self.join(30):
+            self.stop(cold=True)
+            self.join(10)

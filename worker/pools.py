@@ -1,0 +1,186 @@
+"""Execution pools: where task code runs (never on the thread that owns the broker connection).
+
+A pool takes :class:`~worker.execute.Job` objects from the broker thread (:meth:`Pool.apply`,
+only while :meth:`Pool.can_accept`) and reports back through ``notify(items)``, a thread-safe
+callable given to :meth:`Pool.start`. Items are tuples, in order per job:
+
+``("started", seq, pid)``
+    the job began (unless ``apply`` returned the pid, which means "started now");
+``("publish", seq, Envelope)`` / ``("event", seq, (type, fields))``
+    a running task's ``update_state``/``retry``/``send_event``;
+``("done", seq, Outcome)``
+    the job finished;
+``("died", slot, exitcode)``
+    a prefork child exited; the broker thread calls :meth:`Pool.child_died`.
+
+Bookkeeping (which slots are busy) belongs to the broker thread: it calls :meth:`Pool.job_done`
+for every finished job. Pools: ``threads`` (N threads), ``solo`` (one thread) and ``prefork``
+(:mod:`worker.prefork`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from amqptool.codec.envelope import Envelope
+from worker.execute import Job, execute
+from worker.tasks import Task
+
+__all__ = ["POOLS", "Notify", "Pool", "ThreadPool", "create_pool"]
+
+log = logging.getLogger("worker.pool")
+
+Notify = Callable[[list[tuple[Any, ...]]], None]
+
+
+class Pool(Protocol):
+    name: str
+    implementation: str
+    concurrency: int
+
+    def start(self, notify: Notify) -> None: ...
+
+    def can_accept(self) -> bool: ...
+
+    def apply(self, job: Job) -> int | None: ...
+
+    def job_done(self, seq: int) -> None: ...
+
+    def child_died(self, slot: int, exitcode: int | None) -> int | None: ...
+
+    def take_unstarted(self) -> list[Job]: ...
+
+    def processes(self) -> list[int]: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+    def terminate(self) -> None: ...
+
+
+class _ThreadSink:
+    __slots__ = ("notify", "seq")
+
+    def __init__(self, seq: int, notify: Notify) -> None:
+        self.seq = seq
+        self.notify = notify
+
+    def publish(self, env: Envelope) -> None:
+        self.notify([("publish", self.seq, env)])
+
+    def event(self, event_type: str, fields: dict[str, Any]) -> None:
+        self.notify([("event", self.seq, (event_type, fields))])
+
+
+class ThreadPool:
+    """``concurrency`` threads taking jobs from one queue (``solo`` is one thread).
+
+    ``lookahead`` extra jobs may wait in the queue so a thread finds its next job without a
+    round trip to the broker thread; they are not acked until a thread starts them, and
+    :meth:`take_unstarted` gives them back on shutdown.
+    """
+
+    def __init__(
+        self,
+        tasks: Mapping[str, Task],
+        concurrency: int = 1,
+        *,
+        name: str = "threads",
+        lookahead: int | None = None,
+    ) -> None:
+        self.name = name
+        self.implementation = f"worker.pools:ThreadPool({name})"
+        self.concurrency = max(1, concurrency)
+        self.tasks = tasks
+        self.limit = self.concurrency + (self.concurrency if lookahead is None else lookahead)
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._in_flight = 0
+
+    def start(self, notify: Notify) -> None:
+        self._notify = notify
+        for i in range(self.concurrency):
+            t = threading.Thread(target=self._loop, name=f"{self.name}-{i + 1}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _loop(self) -> None:
+        get = self._queue.get
+        notify = self._notify
+        tasks = self.tasks
+        pid = os.getpid()
+        while True:
+            job = get()
+            if job is None:
+                return
+            notify([("started", job.seq, pid)])
+            try:
+                outcome = execute(job, tasks, _ThreadSink(job.seq, notify))
+            except BaseException:  # execute() never raises; belt and braces for the pool
+                log.exception("pool thread: executing job %s failed", job.seq)
+                continue
+            notify([("done", job.seq, outcome)])
+
+    def can_accept(self) -> bool:
+        return self._in_flight < self.limit
+
+    def apply(self, job: Job) -> int | None:
+        self._in_flight += 1
+        self._queue.put(job)
+        return None
+
+    def job_done(self, seq: int) -> None:
+        self._in_flight -= 1
+
+    def child_died(self, slot: int, exitcode: int | None) -> int | None:
+        return None
+
+    def take_unstarted(self) -> list[Job]:
+        """Jobs still waiting in the queue (removed from it)."""
+        out: list[Job] = []
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:  # keep stop markers for the threads
+                self._queue.put(None)
+                break
+            out.append(job)
+        self._in_flight -= len(out)
+        return out
+
+    def processes(self) -> list[int]:
+        return [os.getpid()]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []
+
+    def terminate(self) -> None:
+        # Threads cannot be killed; they are daemon threads and die with the process.
+        for _ in self._threads:
+            self._queue.put(None)
+        self._threads = []
+
+
+POOLS = ("prefork", "threads", "solo")
+
+
+def create_pool(name: str, tasks: Mapping[str, Task], concurrency: int) -> Pool:
+    if name == "threads":
+        return ThreadPool(tasks, concurrency, name="threads")
+    if name == "solo":
+        return ThreadPool(tasks, 1, name="solo")
+    if name == "prefork":
+        from worker.prefork import PreforkPool
+
+        return PreforkPool(tasks, concurrency)
+    raise ValueError(f"unknown pool {name!r} (choose from {', '.join(POOLS)})")
