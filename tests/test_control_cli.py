@@ -41,12 +41,10 @@ def control(*args: str, env: dict[str, str] | None = None) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
-pytestmark = pytest.mark.celery
-
-
 # ---------------------------------------------------------------- ping, early exit
 
 
+@pytest.mark.celery
 def test_ping_a_named_worker_prints_celerys_lines_and_exits_0(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -57,6 +55,7 @@ def test_ping_a_named_worker_prints_celerys_lines_and_exits_0(
     assert r.stderr == ""
 
 
+@pytest.mark.celery
 def test_ping_with_destination_returns_well_before_the_timeout(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -65,6 +64,7 @@ def test_ping_with_destination_returns_well_before_the_timeout(
     assert r.elapsed < 2.0, f"took {r.elapsed:.2f}s with -t 5"
 
 
+@pytest.mark.celery
 def test_json_is_one_document_of_node_to_reply_and_nothing_else(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -85,6 +85,7 @@ def test_nobody_replying_exits_69_after_about_the_timeout(cli_env: dict[str, str
     assert j.returncode == 69 and json.loads(j.stdout) == {}
 
 
+@pytest.mark.celery
 def test_a_partly_answered_destination_list_names_the_silent_nodes(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -95,6 +96,7 @@ def test_a_partly_answered_destination_list_names_the_silent_nodes(
     assert "no reply from: ghost@nowhere" in r.stderr
 
 
+@pytest.mark.celery
 def test_pattern_selects_nodes_by_glob_or_regex(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -113,6 +115,7 @@ def test_pattern_selects_nodes_by_glob_or_regex(
 # ---------------------------------------------------------------- the interop commands
 
 
+@pytest.mark.celery
 def test_stats_has_the_keys_flower_reads(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -127,6 +130,7 @@ def test_stats_has_the_keys_flower_reads(
     assert f"->  {node}: OK" in human.stdout and '"prefetch_count"' in human.stdout
 
 
+@pytest.mark.celery
 def test_rate_limit_is_ok_for_a_known_task_and_exit_1_for_an_unknown_one(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -146,6 +150,7 @@ def test_rate_limit_is_ok_for_a_known_task_and_exit_1_for_an_unknown_one(
     assert json.loads(as_json.stdout) == {node: {"error": "unknown task"}}
 
 
+@pytest.mark.celery
 def test_revoke_flags_ids_that_revoked_then_lists(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -162,6 +167,7 @@ def test_revoke_flags_ids_that_revoked_then_lists(
     assert term.returncode == 0 and "terminate: tasks unknown" in term.stdout
 
 
+@pytest.mark.celery
 def test_registered_lists_the_peer_tasks(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -184,6 +190,7 @@ def test_registered_lists_the_peer_tasks(
         ["dump_conf"],
     ],
 )
+@pytest.mark.celery
 def test_legacy_aliases_celerys_cli_rejects_work(
     words: list[str], cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -193,6 +200,7 @@ def test_legacy_aliases_celerys_cli_rejects_work(
     assert node in json.loads(r.stdout)
 
 
+@pytest.mark.celery
 def test_the_other_inspect_and_control_commands_get_celerys_replies(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -227,6 +235,7 @@ def test_the_other_inspect_and_control_commands_get_celerys_replies(
 # ---------------------------------------------------------------- status, shutdown
 
 
+@pytest.mark.celery
 def test_status_lists_who_is_online(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:
@@ -238,6 +247,7 @@ def test_status_lists_who_is_online(
     assert r.elapsed < 1.5  # the broadcast stops after a short silence, not a full timeout
 
 
+@pytest.mark.celery
 @pytest.mark.slow
 def test_shutdown_is_cast_and_the_worker_exits(
     broker_url: str, cli_env: dict[str, str], celery_peer: harness.CeleryPeer
@@ -305,6 +315,7 @@ def test_an_unreachable_broker_exits_70_with_one_line() -> None:
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: ")
 
 
+@pytest.mark.celery
 def test_control_imports_no_ui_toolkit_celery_or_user_module(
     cli_env: dict[str, str], celery_peer: harness.CeleryPeer
 ) -> None:

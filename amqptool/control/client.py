@@ -92,6 +92,8 @@ class ControlClient:
         called as each reply arrives.
         """
         _check_timing(timeout, limit)
+        if destination:
+            destination = list(dict.fromkeys(destination))  # a node named twice replies once
         if limit is None and destination:
             limit = len(destination)
         for attempt in (1, 2):

@@ -162,6 +162,8 @@ def _parse(args: argparse.Namespace, ctx: CliContext) -> tuple[Command, argparse
     for name in _BROKER:
         if hasattr(inner, name):
             setattr(ctx, name, getattr(inner, name))
+    if args.destination:
+        args.destination = list(dict.fromkeys(args.destination))
     if not args.timeout > 0:
         raise UsageError(f"-t/--timeout must be a positive number, got {args.timeout}")
     if args.limit is not None and args.limit < 1:
