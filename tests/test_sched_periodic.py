@@ -13,9 +13,10 @@ import pytest
 from celery import Celery
 from celery.schedules import crontab as celery_crontab
 
+from amqptool.codec import tasks
 from amqptool.errors import AmqpToolError
 from tests.harness import wait_until
-from worker.beat import Beat, BeatThread, ScheduleFileError
+from worker.beat import Beat, BeatThread, ScheduleFileError, entry_envelope
 from worker.periodic import (
     PeriodicEntry,
     PeriodicRegistry,
@@ -384,3 +385,27 @@ def test_the_beat_thread_runs_entries_on_the_real_clock_and_stops_at_once() -> N
         thread.stop(timeout=5)
     assert not thread.is_alive()
     assert thread.error is None
+
+
+def test_a_due_entry_becomes_a_celery_task_message_for_its_queue() -> None:
+    entry = PeriodicEntry(
+        name="nightly",
+        task="app.report",
+        schedule=crontab(minute=0, hour=3),
+        args=(1, "x"),
+        kwargs={"full": True},
+        queue="reports",
+        options={"expires": 60, "priority": 5},
+    )
+    first, second = entry_envelope(entry, T0), entry_envelope(entry, T0)
+    assert (first.exchange, first.routing_key) == ("", "reports")
+    msg = tasks.decode_task(first)
+    assert (msg.task, msg.args, msg.kwargs) == ("app.report", [1, "x"], {"full": True})
+    assert msg.expires == at(seconds=60)
+    assert first.properties.priority == 5
+    assert msg.id != tasks.decode_task(second).id  # every run is a new task
+
+
+def test_an_entry_with_an_unknown_option_is_refused_when_it_is_made() -> None:
+    with pytest.raises(ValueError, match="unknown options \\['countdwn'\\]"):
+        PeriodicEntry(name="a", task="t", schedule=schedule(5), options={"countdwn": 1})

@@ -29,10 +29,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from amqptool.codec.envelope import Envelope
+from amqptool.codec.tasks import TaskMessage, encode_task
 from amqptool.codec.times import format_iso, parse_iso, utcnow
 from amqptool.errors import AmqpToolError, DecodeError
 from worker.periodic import PeriodicEntry
@@ -45,6 +47,7 @@ __all__ = [
     "EntryState",
     "ScheduleFile",
     "ScheduleFileError",
+    "entry_envelope",
 ]
 
 log = logging.getLogger("amqptool.worker.beat")
@@ -130,6 +133,34 @@ class ScheduleFile:
             f"beat schedule file {self.path} is not usable: {why}",
             hint="move it away or delete it: every periodic task then starts counting afresh",
         )
+
+
+def entry_envelope(entry: PeriodicEntry, now: datetime) -> Envelope:
+    """The task message a beat publishes for ``entry`` at ``now`` (a new task id each run).
+
+    Routed to ``options["routing_key"]`` or the entry's ``queue`` (default ``celery``) on
+    ``options["exchange"]`` (default: the default exchange); ``expires`` may be seconds from now
+    or a datetime. Publish it with ``mandatory=True`` on a confirm channel.
+    """
+    opts = entry.options
+    expires = opts.get("expires")
+    if isinstance(expires, int | float) and not isinstance(expires, bool):
+        expires = now + timedelta(seconds=float(expires))
+    msg = TaskMessage(
+        task=entry.task,
+        args=list(entry.args),
+        kwargs=dict(entry.kwargs),
+        expires=expires if isinstance(expires, datetime) else None,
+        priority=opts.get("priority"),
+        time_limit=opts.get("time_limit"),
+        soft_time_limit=opts.get("soft_time_limit"),
+    )
+    return encode_task(
+        msg,
+        serializer=str(opts.get("serializer", "json")),
+        exchange=str(opts.get("exchange", "")),
+        routing_key=str(opts.get("routing_key") or entry.queue or "celery"),
+    )
 
 
 class Beat:

@@ -304,6 +304,18 @@ def to_schedule(run_every: Schedule | timedelta | float) -> Schedule:
 
 # ---------------------------------------------------------------------- registry
 
+ENTRY_OPTIONS = frozenset(
+    {
+        "priority",
+        "expires",
+        "time_limit",
+        "soft_time_limit",
+        "exchange",
+        "routing_key",
+        "serializer",
+    }
+)
+
 
 @dataclass
 class PeriodicEntry:
@@ -320,6 +332,14 @@ class PeriodicEntry:
     kwargs: dict[str, Any] = field(default_factory=dict)
     queue: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.options) - ENTRY_OPTIONS
+        if unknown:
+            raise ValueError(
+                f"periodic entry {self.name!r}: unknown options {sorted(unknown)} "
+                f"(known: {', '.join(sorted(ENTRY_OPTIONS))})"
+            )
 
     def fingerprint(self) -> str:
         """Changes when the schedule changes: a new schedule restarts the entry's anchor."""
