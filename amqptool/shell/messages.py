@@ -70,7 +70,18 @@ def view_message(env: Envelope) -> MessageView:
         info["message_count"] = env.message_count
     info["redelivered"] = env.redelivered
     info["routing_key"] = env.routing_key
-    return MessageView(body, kind, info, env.properties.as_dict())
+    return MessageView(body, kind, info, _plain(env.properties.as_dict()))
+
+
+def _plain(value: Any) -> Any:
+    """Header tables with builtin types (pika's ``long`` prints as ``1L``)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
+        return int(value)
+    return value
 
 
 def _task_view(task: TaskMessage) -> dict[str, Any]:

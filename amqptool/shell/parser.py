@@ -81,7 +81,8 @@ class UnknownCommandError(UsageError):
         hint = None
         if self.suggestions:
             hint = "did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
-        super().__init__(f"unknown syntax: '{line}'. how about some 'help'?", hint=hint)
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+        super().__init__(f"unknown syntax: '{shown}'. how about some 'help'?", hint=hint)
 
     def user_line(self) -> str:
         return f"{self.message} {self.hint}" if self.hint else self.message

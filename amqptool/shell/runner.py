@@ -148,17 +148,16 @@ class Runner:
             ) from exc
 
     def _channel_failed(self, cmd: ParsedCommand, exc: ChannelClosedError) -> ChannelClosedError:
+        """The broker closed the channel: report it on ``cmd``; a new channel comes next time."""
         code, text = _reply(exc)
         note = self._state_note()
         self._channel = None
         self._forget_channel_state()
-        hint = "channel reopened" + (f"; {note}" if note else "")
-        try:
-            self._ensure()
-        except AmqpToolError:
-            hint = "the channel will be reopened before the next command"
         return ChannelClosedError(
-            f"{cmd.name}: {code} {text}", reply_code=code, reply_text=text, hint=hint
+            f"{cmd.name}: {code} {text}",
+            reply_code=code,
+            reply_text=text,
+            hint=f"the channel was closed; {note}" if note else None,
         )
 
     def _connection_failed(self, cmd: ParsedCommand, exc: ConnectionFailedError) -> AmqpToolError:
@@ -311,13 +310,7 @@ def _settle(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Value:
         ch.nack(tag, multiple=multiple, requeue=v["requeue"])
     else:
         ch.reject(tag, requeue=v["requeue"])
-    try:
-        r.sync(ch)
-    except ChannelClosedError as exc:
-        code, text = _reply(exc)
-        raise ChannelClosedError(
-            f"{c.name}: {code} {text}", reply_code=code, reply_text=text
-        ) from exc
+    r.sync(ch)  # an unknown tag closes the channel: the error lands on this command
     if multiple:
         r.unacked = {t for t in r.unacked if tag and t > tag}
     else:
