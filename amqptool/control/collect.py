@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from typing import Any
 
 from amqptool.codec.control import decode_reply
@@ -48,21 +47,31 @@ def broadcast_idle_gap(timeout: float) -> float:
     return min(timeout, max(BROADCAST_IDLE_MIN, timeout * BROADCAST_IDLE_FRACTION))
 
 
-@dataclass
 class ReplyCollector:
     """Collects the replies of one request (one ticket) and says how long to wait next."""
 
-    ticket: str
-    timeout: float
-    started: float
-    limit: int | None = None
-    idle: float | None = None
-    accept: Collection[str] = DEFAULT_ACCEPT
-    on_reply: Callable[[str, Any], None] | None = None
-    replies: dict[str, Any] = field(default_factory=dict)
-    count: int = 0
-    last_reply: float | None = None
-    clocks: list[int] = field(default_factory=list)
+    def __init__(
+        self,
+        ticket: str,
+        *,
+        timeout: float,
+        started: float,
+        limit: int | None = None,
+        idle: float | None = None,
+        accept: Collection[str] = DEFAULT_ACCEPT,
+        on_reply: Callable[[str, Any], None] | None = None,
+    ) -> None:
+        self.ticket = ticket
+        self.timeout = timeout
+        self.started = started
+        self.limit = limit
+        self.idle = idle
+        self.accept = accept
+        self.on_reply = on_reply
+        self.replies: dict[str, Any] = {}
+        self.count = 0
+        self.last_reply: float | None = None
+        self.clocks: list[int] = []
 
     @property
     def gap(self) -> float:

@@ -16,11 +16,12 @@ Pure: imports nothing from pika, textual or prompt_toolkit.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from amqptool.errors import UsageError
 
@@ -42,8 +43,7 @@ ArgType = Literal["str", "int", "float", "bool", "json"]
 Kind = Literal["inspect", "control", "local"]
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(NamedTuple):
     """One positional argument: its key in ``arguments``, how it is shown, its type."""
 
     name: str
@@ -52,8 +52,7 @@ class Arg:
     required: bool = True
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(NamedTuple):
     """A command's own option, e.g. ``revoke --terminate``; sets ``arguments[dest]``."""
 
     option: str
@@ -71,8 +70,7 @@ class Flag:
         return f"[{self.option}]" if self.is_switch else f"[{self.option} {self.metavar}]"
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """One remote-control command as the CLI offers it."""
 
     name: str
@@ -86,7 +84,7 @@ class Command:
     aliases: tuple[str, ...] = ()
     reply: bool = True  # False: sent as a cast (no ticket, no reply_to), e.g. shutdown
     method: str | None = None  # wire method when it differs from name (status -> ping)
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # always sent unless given
+    defaults: Mapping[str, Any] = MappingProxyType({})  # always sent unless given
 
     @property
     def wire_method(self) -> str:
@@ -189,7 +187,7 @@ COMMANDS: tuple[Command, ...] = (
         "inspect",
         "Mingle handshake: revoked ids and clock (FROM_NODE defaults to this client).",
         args=(Arg("from_node", "FROM_NODE", required=False),),
-        defaults={"revoked": []},
+        defaults=MappingProxyType({"revoked": []}),
     ),
     Command("report", "inspect", "Software and platform report for bug reports."),
     Command("memsample", "inspect", "Sample the current RSS memory usage."),
@@ -444,7 +442,7 @@ def compile_arguments(
         for key, implied in flag.implies:
             arguments.setdefault(key, implied)
     for key, value in cmd.defaults.items():
-        arguments.setdefault(key, value)
+        arguments.setdefault(key, copy.copy(value))  # never share the table's lists
     return arguments
 
 
