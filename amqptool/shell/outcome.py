@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from amqptool.errors import AmqpToolError, ExitCode
-from amqptool.shell.messages import MessageView
+
+if TYPE_CHECKING:
+    from amqptool.shell.messages import MessageView
 
 __all__ = [
     "Consumed",

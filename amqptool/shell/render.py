@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import pprint
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import BrokerError
-from amqptool.shell.messages import MessageView
 from amqptool.shell.outcome import (
     Consumed,
     Deleted,
@@ -20,6 +19,9 @@ from amqptool.shell.outcome import (
     Value,
 )
 from amqptool.shell.parser import UnknownCommandError
+
+if TYPE_CHECKING:
+    from amqptool.shell.messages import MessageView
 
 __all__ = ["EMPTY_QUEUE", "json_document", "message_text", "value_text"]
 

@@ -10,7 +10,7 @@ synchronous ``basic.qos`` so an unknown delivery tag fails *that* command, not t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import (
@@ -20,17 +20,18 @@ from amqptool.errors import (
     ConnectionFailedError,
     UsageError,
 )
-from amqptool.shell.consume import consume
-from amqptool.shell.messages import MessageView, view_message
 from amqptool.shell.names import KnownNames
 from amqptool.shell.outcome import Deleted, Done, Got, QueueStats, Value
 from amqptool.shell.parser import ParsedCommand
 from amqptool.shell.ports import ChannelLike, ConnectionLike
 
+if TYPE_CHECKING:
+    from amqptool.shell.messages import MessageView
+
 __all__ = ["Notify", "OnMessage", "Runner"]
 
 Notify = Callable[[str], None]
-OnMessage = Callable[[MessageView], None]
+OnMessage = Callable[["MessageView"], None]
 
 
 class Runner:
@@ -297,6 +298,8 @@ def _get(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Value:
         return Got(None)
     if not c.values["no_ack"] and env.delivery_tag is not None:
         r.unacked.add(env.delivery_tag)
+    from amqptool.shell.messages import view_message  # the codec loads only when needed
+
     return Got(view_message(env))
 
 
@@ -338,6 +341,8 @@ def _qos(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Value:
 def _consume(
     r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, _w: Notify
 ) -> Value:
+    from amqptool.shell.consume import consume  # the codec loads only when needed
+
     r.names.add_queue(c.values["queue"])
     return consume(r, ch, c, on_message)
 

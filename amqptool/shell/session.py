@@ -8,16 +8,18 @@ exception: every failure becomes an :class:`Outcome` with an error.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from amqptool.errors import AmqpToolError
 from amqptool.settings import redact_url
 from amqptool.shell.helptext import command_help, general_help
-from amqptool.shell.messages import MessageView
 from amqptool.shell.outcome import ExitRequest, HelpText, Outcome, Value
 from amqptool.shell.parser import ParsedCommand, is_blank_or_comment, parse_tokens, split_line
 from amqptool.shell.render import json_document, message_text, value_text
 from amqptool.shell.runner import Runner
+
+if TYPE_CHECKING:
+    from amqptool.shell.messages import MessageView
 
 __all__ = ["Shell"]
 
