@@ -10,7 +10,9 @@ The password never leaves this module in clear text except through
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -30,6 +32,7 @@ __all__ = [
 DEFAULT_URL = "amqp://guest:guest@localhost:5672//"
 _DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671}
 _KNOWN_QUERY = {"heartbeat", "connection_timeout", "connect_timeout"}
+_SCHEME_PREFIX = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 @dataclass(frozen=True)
@@ -140,15 +143,19 @@ def _split_failover(url: str) -> list[str]:
 
 def parse_broker_url(url: str) -> BrokerEndpoint:
     """Parse one ``amqp://`` / ``amqps://`` URL; errors name the bad part."""
-    if "://" not in url:
+    if not _SCHEME_PREFIX.match(url):  # "://" must follow the scheme, not hide in the vhost
         raise SettingsError(
-            f"broker URL has no scheme: {redact_url(url)!r}",
+            f"broker URL has no scheme: {_redact_schemeless(url)!r}",
             hint="expected amqp://user:password@host:port/vhost",
         )
     try:
         parts = urlsplit(url)
-    except ValueError as exc:
-        raise SettingsError(f"broker URL is malformed: {redact_url(url)!r}: {exc}") from None
+    except ValueError as exc:  # urllib may quote the whole netloc, password included
+        userinfo = re.split(r"[/?#]", url.partition("://")[2])[0].rpartition("@")[0]
+        detail = str(exc)
+        if ":" in userinfo:
+            detail = detail.replace(userinfo, userinfo.partition(":")[0] + ":****")
+        raise SettingsError(f"broker URL is malformed: {redact_url(url)!r}: {detail}") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise SettingsError(
@@ -205,7 +212,7 @@ def _split_hostport(hostport: str, scheme: str, url: str) -> tuple[str, int]:
     host = unquote(host) or "localhost"
     if not port_text:
         return host, _DEFAULT_PORTS[scheme]
-    if not port_text.isdigit():
+    if not (port_text.isascii() and port_text.isdigit()):  # "⁴".isdigit() is True too
         raise SettingsError(
             f"broker URL port {port_text!r} is not a number",
             hint="expected e.g. localhost:5672",
@@ -229,6 +236,8 @@ def _parse_number(value: str, name: str, *, integer: bool) -> float | int:
         number = float(value)
     except ValueError:
         raise SettingsError(f"broker URL {name}={value!r} is not a number") from None
+    if not math.isfinite(number):  # "inf", "nan", "1e400"
+        raise SettingsError(f"broker URL {name}={value!r} is not a finite number")
     if number < 0:
         raise SettingsError(f"broker URL {name}={value!r} must not be negative")
     return int(number) if integer else number
@@ -240,6 +249,15 @@ def _quote_vhost(vhost: str) -> str:
 
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _redact_schemeless(url: str) -> str:
+    """``user:password@host`` typed without a scheme: hide what lies between ':' and '@'."""
+    at = url.rfind("@")
+    colon = url.find(":")
+    if 0 <= colon < at:
+        return url[:colon] + ":****" + url[at:]
+    return url
 
 
 def redact_url(text: str) -> str:

@@ -289,6 +289,7 @@ class SecondBroker:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
         env.update(
             HOME=str(self.home),
+            ERL_CRASH_DUMP=str(self.base / "erl_crash.dump"),
             LC_ALL="C.UTF-8",
             ERL_EPMD_ADDRESS="127.0.0.1",
             RABBITMQ_CONF_ENV_FILE=str(self.base / "rabbitmq-env.conf"),
@@ -314,9 +315,9 @@ class SecondBroker:
             raise RuntimeError(f"{name} is not installed")
         return found
 
-    def _write_config(self) -> None:
-        for sub in ("home", "mnesia", "log", "certs", "users"):
-            (self.base / sub).mkdir(parents=True, exist_ok=True)
+    def _prepare_home(self) -> None:
+        """HOME for the node and its CLI: holds the Erlang cookie (the main broker's one)."""
+        self.home.mkdir(parents=True, exist_ok=True)
         cookie = self.home / ".erlang.cookie"
         if not cookie.exists():
             if SYSTEM_COOKIE.exists():  # same cookie: `rabbitmqctl -n amqptool-b@localhost` works
@@ -324,6 +325,11 @@ class SecondBroker:
             else:
                 cookie.write_text(os.urandom(16).hex().upper())
             cookie.chmod(0o400)
+
+    def _write_config(self) -> None:
+        for sub in ("mnesia", "log", "certs", "users"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        self._prepare_home()
         (self.base / "rabbitmq-env.conf").write_text("")
         (self.base / "enabled_plugins").write_text("[].\n")
         (self.base / "advanced.config").write_text("[].\n")
@@ -343,10 +349,12 @@ class SecondBroker:
     # ------------------------------------------------------------ control
 
     def ctl(self, *args: str, check: bool = True, timeout: float = 60.0) -> str:
-        """``rabbitmqctl -n amqptool-b@localhost ARGS`` (quiet, no table headers)."""
+        """``rabbitmqctl -n amqptool-b@localhost ARGS`` (quiet)."""
+        self._prepare_home()
         proc = subprocess.run(
             [self._tool("rabbitmqctl"), "-q", "-n", self.nodename, *args],
             env=self._env(),
+            cwd=self.base,
             capture_output=True,
             text=True,
             check=False,

@@ -94,7 +94,8 @@ def _object_hook(obj: dict[str, Any]) -> Any:
             raise DecodeError(f"unsupported tagged JSON type {obj['__type__']!r}")
         try:
             return decoder(obj["__value__"])
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            # ArithmeticError: Decimal("") raises decimal.InvalidOperation
             raise DecodeError(f"bad tagged JSON value for {obj['__type__']!r}: {exc}") from None
     return obj
 
@@ -300,7 +301,7 @@ def loads(
         if content_encoding and content_encoding.lower() not in ("binary", "8bit"):
             try:
                 return body.decode(content_encoding)
-            except (LookupError, UnicodeDecodeError):
+            except (LookupError, ValueError):  # unknown codec, bad bytes, "\x00" in the name
                 return body
         return body
     try:

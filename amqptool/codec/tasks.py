@@ -222,7 +222,12 @@ def _opt_time(value: Any, what: str, task_id: str | None, name: str | None) -> d
         return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
     if isinstance(value, int | float) and not isinstance(value, bool):
         # A few non-Celery producers send seconds; take them as relative like apply_async.
-        return utcnow() + timedelta(seconds=float(value))
+        try:
+            return utcnow() + timedelta(seconds=float(value))
+        except (OverflowError, ValueError):  # inf, nan, or past the year 9999
+            raise InvalidTaskMessage(
+                f"{what} is out of range: {value!r}", task_id=task_id, task_name=name
+            ) from None
     try:
         return parse_iso(value)
     except DecodeError:
