@@ -186,6 +186,18 @@ def test_unroutable_mandatory_is_an_error_and_immediate_only_warns(sh: LiveShell
     assert "warning: the message was not routed to any queue" in step.err
 
 
+def test_a_message_the_broker_refuses_is_an_error(sh: LiveShell) -> None:
+    name = unique("shfull")
+    sh.ok(f"queue.declare {name} x-max-length=1 x-overflow=reject-publish")
+    sh.ok(f"basic.publish one '' {name}")
+    step = sh.fail(f"basic.publish two '' {name}")
+    assert step.err.startswith(
+        f"error: basic.publish: the broker refused the message (exchange '', routing key "
+        f"'{name}') (a full queue with x-overflow=reject-publish refuses messages)"
+    )
+    assert sh.ok(f"queue.delete {name}") == "ok. 1 messages deleted.\n"
+
+
 @pytest.mark.celery
 def test_get_shows_a_celery_task_as_name_id_args_kwargs(sh: LiveShell, broker_url: str) -> None:
     from celery import Celery

@@ -297,6 +297,7 @@ _SPECS = (
         ),
         "Consume (tail) a queue, printing each message; Ctrl-C stops early.",
         _C,
+        details="With --json the messages come in the command's one document, at the end.",
     ),
     CommandSpec(
         "help",

@@ -38,6 +38,7 @@ def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage)
         nonlocal deadline
         view = view_message(env)
         views.append(view)
+        r.names.add_exchange(env.exchange)
         if env.delivery_tag is not None:
             tags.append(env.delivery_tag)
         deadline = time.monotonic() + timeout

@@ -276,16 +276,25 @@ def _publish(r: Runner, ch: ChannelLike, c: ParsedCommand, _m: OnMessage, warn: 
     except BrokerError as exc:
         if exc.reply_code != 312:
             raise
-        where = f"exchange {v['exchange']!r} with routing key {v['routing_key']!r}"
+        ex, rk = v["exchange"], v["routing_key"]
+        reason = (
+            f"no queue is bound to exchange {ex!r} with routing key {rk!r}"
+            if ex
+            else f"no queue is named {rk!r} (the default exchange routes by queue name)"
+        )
         if type(exc.__cause__).__name__ == "NackError":  # pika's class, read by name
-            raise BrokerError(f"basic.publish: the broker refused the message ({where})") from exc
+            raise BrokerError(
+                f"basic.publish: the broker refused the message (exchange {ex!r}, "
+                f"routing key {rk!r})",
+                hint="a full queue with x-overflow=reject-publish refuses messages",
+            ) from exc
         if v["mandatory"]:
             raise BrokerError(
-                f"basic.publish: 312 NO_ROUTE - message unroutable: no queue is bound to {where}",
+                f"basic.publish: 312 NO_ROUTE - message unroutable: {reason}",
                 reply_code=312,
                 reply_text="NO_ROUTE",
             ) from exc
-        warn(f"the message was not routed to any queue (nothing bound to {where})")
+        warn(f"the message was not routed to any queue: {reason}")
     if v["exchange"]:
         r.names.add_exchange(v["exchange"])
     return Done()
@@ -296,6 +305,7 @@ def _get(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Value:
     r.names.add_queue(c.values["queue"])
     if env is None:
         return Got(None)
+    r.names.add_exchange(env.exchange)
     if not c.values["no_ack"] and env.delivery_tag is not None:
         r.unacked.add(env.delivery_tag)
     from amqptool.shell.messages import view_message  # the codec loads only when needed
