@@ -2,9 +2,10 @@
 
 The runner owns one connection and one channel (in publisher-confirm mode). Before each
 command it checks the connection (a cheap non-blocking poll) and reconnects, saying so, if it
-was lost. After a channel error it reopens the channel and says what state went with it
-(unacknowledged messages, prefetch). ``basic.ack``/``nack``/``reject`` are followed by a
-synchronous ``basic.qos`` so an unknown delivery tag fails *that* command, not the next one.
+was lost. After a channel error the next command gets a new channel, and the error says
+what state went with the old one (unacknowledged messages, prefetch). ``basic.ack``,
+``nack`` and ``reject`` are followed by a synchronous ``basic.qos`` so an unknown delivery
+tag fails *that* command, not the next one.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Runner:
                 self.connection.process_events(0)
             except ConnectionFailedError as exc:
                 self._lost_reason = exc.message
+                self.connection.close()
         if not self.connection.is_open:
             if self._connected_once:
                 reason = self._lost_reason or "connection closed"
