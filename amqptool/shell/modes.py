@@ -77,7 +77,9 @@ def main(args: argparse.Namespace, ctx: CliContext) -> int:
         names=KnownNames(),
         describe=settings.primary.redacted(),
     )
-    shell = Shell(runner, stdout=ctx.stdout, stderr=ctx.stderr, json_mode=args.json)
+    shell = Shell(
+        runner, stdout=ctx.stdout, stderr=ctx.stderr, json_mode=args.json, debug=ctx.debug
+    )
     runner.notify = shell.info
     stdin = sys.stdin
     try:

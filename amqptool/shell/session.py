@@ -7,6 +7,7 @@ exception: every failure becomes an :class:`Outcome` with an error.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -32,8 +33,10 @@ class Shell:
         stdout: TextIO,
         stderr: TextIO,
         json_mode: bool = False,
+        debug: bool = False,
     ) -> None:
         self.runner = runner
+        self.debug = debug
         self.stdout = stdout
         self.stderr = stderr
         self.json_mode = json_mode
@@ -90,11 +93,22 @@ class Shell:
             outcome.value = self._execute(cmd, outcome)
         except AmqpToolError as exc:
             outcome.error = exc
+            if self.debug and exc.__cause__ is not None:
+                self._trace(exc)
         except Exception as exc:  # the last guard: the shell survives any bug
-            outcome.error = AmqpToolError(f"internal error: {type(exc).__name__}: {exc}")
+            outcome.error = AmqpToolError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint=None if self.debug else "run with --debug for details",
+            )
+            if self.debug:
+                self._trace(exc)
         self.commands_run += 1
         self._emit(outcome, where)
         return outcome
+
+    def _trace(self, exc: BaseException) -> None:
+        self.stderr.write("".join(traceback.format_exception(exc)))
+        self.stderr.flush()
 
     def _execute(self, cmd: ParsedCommand, outcome: Outcome) -> Value:
         if cmd.name == "help":
