@@ -73,7 +73,9 @@ def main(args: argparse.Namespace, ctx: CliContext) -> int:
     from amqptool.transport import Connection
 
     runner = Runner(
-        Connection(settings, name="amqptool shell"),
+        # No heartbeats: an interactive shell idles at its prompt without pumping I/O; a dead
+        # connection is found (and replaced) before the next command instead.
+        Connection(settings, name="amqptool shell", heartbeat=0),
         names=KnownNames(),
         describe=settings.primary.redacted(),
     )
