@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from amqptool.codec.envelope import Envelope, Properties
@@ -9,6 +13,7 @@ from amqptool.errors import ConnectionFailedError, ExitCode, SettingsError
 from amqptool.settings import BrokerSettings, TLSOptions
 from amqptool.transport import Connection
 from tests.brokers import SecondBroker
+from tests.passwords import SecretWitness, one_error_line
 
 
 def tls_settings(url: str, ca_file: object) -> BrokerSettings:
@@ -66,3 +71,47 @@ def test_a_missing_ca_file_is_a_usage_error_naming_the_option() -> None:
     with pytest.raises(SettingsError, match="--ssl-ca: no such file") as err:
         tls_settings("amqps://guest:guest@localhost:5681//", "/nonexistent/ca.pem")
     assert err.value.exit_code == ExitCode.USAGE
+
+
+@pytest.fixture
+def tls_witness(broker_b: SecondBroker, tmp_path: Path) -> Iterator[SecretWitness]:
+    """A user on the second node whose password is distinctive, for grepping the output."""
+    witness = SecretWitness(tmp_path, user="amqptool-tls-user")
+    broker_b.ctl("add_user", witness.user, witness.password)
+    try:
+        broker_b.ctl("set_permissions", "-p", "/", witness.user, ".*", ".*", ".*")
+        yield witness
+    finally:
+        broker_b.ctl("delete_user", witness.user, check=False)
+
+
+def tls_cli_url(witness: SecretWitness, broker: SecondBroker) -> str:
+    return witness.url("localhost", broker.amqps_port).replace("amqp://", "amqps://", 1)
+
+
+def test_the_shell_over_amqps_with_ssl_ca_runs_commands(
+    broker_b: SecondBroker, tls_witness: SecretWitness, unique_name: str
+) -> None:
+    url = tls_cli_url(tls_witness, broker_b)
+    ca = str(broker_b.certs.ca_file)
+    proc = tls_witness.run(
+        ["shell", "--json", "--ssl-ca", ca, "-b", url, "-f", "-"],
+        input=f"queue.declare {unique_name}\nqueue.delete {unique_name}\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    docs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [d["ok"] for d in docs] == [True, True]
+    tls_witness.assert_clean(proc)
+
+
+def test_the_shell_with_a_wrong_ca_prints_one_tls_line_and_exits_70(
+    broker_b: SecondBroker, tls_witness: SecretWitness
+) -> None:
+    url = tls_cli_url(tls_witness, broker_b)
+    proc = tls_witness.run(
+        ["shell", "--ssl-ca", str(broker_b.certs.other_ca_file), "-b", url, "queue.declare", "x"]
+    )
+    assert proc.returncode == 70
+    line = one_error_line(proc)
+    assert "TLS" in line and "certificate verify failed" in line
+    tls_witness.assert_clean(proc)

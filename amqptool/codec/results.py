@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-import importlib
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -87,7 +87,8 @@ _SYNTHESIZED: dict[tuple[str, str], type[Exception]] = {}
 def decode_exception(data: Any) -> BaseException:
     """Rebuild an exception from its encoded form, as a Celery client does.
 
-    The class is looked up by module and qualname; a missing one is synthesized (a subclass of
+    The class is looked up by module (only one already imported: a result never makes us import
+    anything) and qualname; a missing one is synthesized (a subclass of
     ``Exception`` with that name); a name that resolves to something other than an exception
     class gives a plain ``Exception`` (never runs arbitrary callables).
     """
@@ -111,10 +112,9 @@ def _lookup_exception(module: str, qualname: str) -> type[BaseException]:
     if module == "builtins":
         target = getattr(builtins, qualname, None)
     else:
-        try:
-            target = importlib.import_module(module)
-        except Exception:  # a missing or broken module means "synthesize"
-            target = None
+        # Only modules already loaded, as Celery does since CVE-2021-23727: importing a module
+        # named by a message would run that module's code for whoever sent the result.
+        target = sys.modules.get(module)
         if target is not None:
             for part in qualname.split("."):
                 target = getattr(target, part, None)

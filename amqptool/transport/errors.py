@@ -85,7 +85,7 @@ def translate(exc: BaseException, *, where: str | None = None) -> AmqpToolError:
     if isinstance(exc, pex.AMQPConnectionError):
         detail = str(exc) or type(exc).__name__
         if exc.args and isinstance(exc.args[0], BaseException):
-            detail = str(exc.args[0])
+            detail = _detail(exc.args[0])
         if "SSL" in detail or "certificate" in detail.lower():
             return ConnectionFailedError(
                 f"{prefix}TLS handshake with the broker failed: {_short(detail)}",
@@ -105,6 +105,14 @@ def translate(exc: BaseException, *, where: str | None = None) -> AmqpToolError:
     if isinstance(exc, pex.AMQPError):
         return BrokerError(f"{prefix}{type(exc).__name__}: {exc}")
     return AmqpToolError(f"{prefix}{type(exc).__name__}: {exc}")
+
+
+def _detail(exc: BaseException) -> str:
+    """The innermost cause: pika's connector errors wrap it in ``.exception`` and print ''."""
+    inner = getattr(exc, "exception", None)
+    if isinstance(inner, BaseException) and inner is not exc:
+        return _detail(inner)
+    return str(exc) or type(exc).__name__
 
 
 def _short(detail: str) -> str:
