@@ -7,7 +7,6 @@ camqadm never had are added after them. Pure: imports nothing from pika or promp
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -329,6 +328,8 @@ def did_you_mean(word: str) -> list[str]:
     """Close command names for an unknown ``word`` (best first, at most three)."""
     if not word:
         return []
+    import difflib  # only for unknown commands
+
     scores: dict[str, float] = {}
     for name in COMMANDS:
         tail = name.partition(".")[2]

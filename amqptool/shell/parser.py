@@ -20,7 +20,6 @@ Every problem is a :class:`~amqptool.errors.UsageError` naming the command's sig
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import shlex
@@ -265,6 +264,8 @@ class _Builder:
                 )
             return flag
         if typ == "json":
+            import json  # only for :json values; keeps one-shot start-up light
+
             try:
                 decoded = json.loads(value)
             except ValueError as exc:

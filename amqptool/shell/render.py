@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import pprint
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import BrokerError
@@ -30,6 +28,8 @@ EMPTY_QUEUE = "No messages in queue. basic.publish something."
 
 def message_text(view: MessageView) -> str:
     """camqadm's dict-like view of a message (pretty-printed)."""
+    import pprint  # loaded only when a message is shown
+
     return pprint.pformat(view.as_dict(), sort_dicts=False, width=100)
 
 
@@ -97,6 +97,8 @@ def _value_json(value: Value) -> Any:
 
 def json_document(outcome: Outcome) -> str:
     """One JSON document (one line) for a command's outcome."""
+    import json  # loaded only in --json mode
+
     doc: dict[str, Any] = {"command": outcome.command, "line": outcome.line, "ok": outcome.ok}
     if outcome.error is None:
         doc["result"] = _value_json(outcome.value) if outcome.value is not None else {}
