@@ -15,7 +15,8 @@ registers itself in ``users/`` under a file lock, the first one boots the node, 
 leave stops it, and a test holds ``use.lock`` while it uses the node, so one session stopping
 the app never pulls it from under another session's test.
 
-Standard library only, so ``scripts/second_broker.py`` can drive it outside pytest too.
+Besides pytest it needs only the standard library, so ``scripts/second_broker.py`` drives it
+by hand too (``.venv/bin/python scripts/second_broker.py start|status|stop-app|start-app|stop``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "broker_b_node",
     "failover_url",
     "make_certificates",
+    "pid_alive",
     "speaks_amqp",
 ]
 
@@ -105,7 +107,7 @@ def file_lock(path: Path, timeout: float = 300.0) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -431,9 +433,9 @@ class SecondBroker:
         if pid is not None:
             with contextlib.suppress(AssertionError):
                 harness.wait_until(
-                    lambda: not _pid_alive(pid), timeout=timeout, message="node to exit"
+                    lambda: not pid_alive(pid), timeout=timeout, message="node to exit"
                 )
-            if _pid_alive(pid):  # the node ignored `stop`: it is ours, end it by its pid
+            if pid_alive(pid):  # the node ignored `stop`: it is ours, end it by its pid
                 os.kill(pid, 9)
 
     def _node_pid(self) -> int | None:
@@ -528,7 +530,7 @@ class SecondBroker:
                 (users / str(os.getpid())).unlink()
             alive = []
             for entry in users.iterdir() if users.exists() else []:
-                if entry.name.isdigit() and _pid_alive(int(entry.name)):
+                if entry.name.isdigit() and pid_alive(int(entry.name)):
                     alive.append(entry)
                 else:
                     entry.unlink(missing_ok=True)  # a session that died without leaving
