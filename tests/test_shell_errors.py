@@ -135,6 +135,9 @@ def test_one_shot_success_prints_only_the_result(cli_env: dict[str, str]) -> Non
         f"ok. queue:{name} messages:0 consumers:0.\n",
         "",
     )
+    # one quoted argument is read as a whole line
+    proc = run_cli(f"queue.declare '{name} 2' auto_delete=yes", env=cli_env)
+    assert (proc.returncode, proc.stdout) == (0, f"ok. queue:{name} 2 messages:0 consumers:0.\n")
 
 
 @pytest.mark.parametrize(

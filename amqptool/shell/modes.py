@@ -20,7 +20,12 @@ __all__ = ["main", "run_batch", "run_one_shot"]
 
 
 def run_one_shot(shell: Shell, tokens: list[str]) -> int:
-    outcome = shell.run_tokens(tokens)
+    """One command from argv; a single quoted argument is taken as a whole line."""
+    if len(tokens) == 1 and tokens[0].strip() and len(tokens[0].split()) > 1:
+        line_outcome = shell.run_line(tokens[0])
+        outcome = line_outcome if line_outcome is not None else shell.run_tokens(tokens)
+    else:
+        outcome = shell.run_tokens(tokens)
     if outcome.ok and shell.runner.unacked:
         shell.info(
             "note: the message was not acknowledged, so it goes back to the queue as the shell "
