@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
-from amqptool.errors import ConnectionFailedError, ExitCode, UsageError
+from amqptool.errors import ConnectionFailedError, UsageError
 from amqptool.shell.names import KnownNames
 from amqptool.shell.outcome import ExitRequest
 from amqptool.shell.runner import Runner
@@ -58,9 +58,9 @@ def run_batch(shell: Shell, lines: Iterable[str], *, stop_on_error: bool = False
     return status
 
 
-def _open_batch(path: str, stdin: TextIO) -> Iterable[str]:
+def _open_batch(path: str, stdin: TextIO | None) -> Iterable[str]:
     if path == "-":
-        return stdin
+        return stdin if stdin is not None else ()
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             return handle.readlines()
@@ -88,17 +88,17 @@ def main(args: argparse.Namespace, ctx: CliContext) -> int:
         runner, stdout=ctx.stdout, stderr=ctx.stderr, json_mode=args.json, debug=ctx.debug
     )
     runner.notify = shell.info
-    stdin = sys.stdin
+    stdin: TextIO | None = sys.stdin  # None when the process has no standard input
     try:
         if tokens:
             return run_one_shot(shell, tokens)
         if args.file:
             return run_batch(shell, _open_batch(args.file, stdin), stop_on_error=args.stop_on_error)
-        if not stdin.isatty():
-            return run_batch(shell, stdin, stop_on_error=args.stop_on_error)
+        if stdin is None or not stdin.isatty():
+            lines: Iterable[str] = stdin if stdin is not None else ()
+            return run_batch(shell, lines, stop_on_error=args.stop_on_error)
         from amqptool.shell.repl import run_interactive
 
         return run_interactive(shell, broker=settings.primary.redacted())
     finally:
         runner.close()
-    return int(ExitCode.OK)
