@@ -12,6 +12,7 @@ Never asserts on numbers; not collected by pytest.
 from __future__ import annotations
 
 import argparse
+import compileall
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,9 @@ def main() -> int:
     parser.add_argument("-n", "--runs", type=int, default=15, help="runs of each (default 15)")
     opts = parser.parse_args()
     harness.ensure_broker()
+    # Celery's files come compiled from site-packages; compile ours the same way (this
+    # environment may set PYTHONDONTWRITEBYTECODE, which would leave the work tree uncompiled).
+    compileall.compile_dir(str(ROOT / "amqptool"), quiet=1)
     vhost = harness.create_vhost("amqptool-bench")
     url = harness.url_for(vhost)
     try:
