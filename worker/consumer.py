@@ -113,7 +113,7 @@ class Consumer:
 
     def run(self) -> None:
         """Run until shut down (blocking, on the calling thread, which becomes the broker's)."""
-        self.pool.start(self.notify)
+        self.pool.start(self.notify, self._precheck)
         try:
             self._connect(initial=True)
             self.events.worker("worker-online", active=0, processed=0)
@@ -195,8 +195,7 @@ class Consumer:
             if req is not None:
                 requests.append(req)
         for req in requests:
-            if req.generation == self.link.generation and not req.acknowledged:
-                self.link.reject(req.delivery_tag, requeue=True)
+            self._return_to_queue(req)
 
     def _connection_lost(self, exc: AmqpToolError) -> None:
         log.error("Connection to broker lost: %s; reconnecting", exc)
@@ -292,6 +291,15 @@ class Consumer:
             if pid is not None:
                 self._started(req, pid)
 
+    def _precheck(self, job: Job) -> str | None:
+        """Pool threads ask this just before starting a job (reads only; GIL-atomic)."""
+        msg = job.message
+        if msg.id in self.state.revoked:
+            return "revoked"
+        if msg.expires is not None and utcnow() >= msg.expires:
+            return "expired"
+        return None
+
     def _started(self, req: Request, pid: int) -> None:
         req.time_start = time.time()
         req.worker_pid = pid
@@ -333,10 +341,10 @@ class Consumer:
             elif kind == "event":
                 event_type, fields = payload
                 self.events.task(event_type, str(fields.pop("uuid", "")), fields)
+            elif kind == "skipped":
+                self._skipped(key, payload)
             elif kind == "died":
-                lost = self.pool.child_died(key, payload)
-                if lost is not None:
-                    self._lost(lost, payload)
+                self._child_died(key, payload)
 
     def _done(self, seq: int, outcome: Outcome) -> None:
         self.pool.job_done(seq)
@@ -356,6 +364,36 @@ class Consumer:
                 self.link.reject(req.delivery_tag, requeue=outcome.requeue)
             return
         self.ack(req)
+
+    def _skipped(self, seq: int, reason: str) -> None:
+        self.pool.job_done(seq)
+        req = self.active.pop(seq, None)
+        if req is None:
+            return
+        if reason == "unstarted":
+            self._return_to_queue(req)
+        else:
+            self._revoke(req, reason)
+
+    def _return_to_queue(self, req: Request) -> None:
+        if req.generation == self.link.generation and not req.acknowledged:
+            req.acknowledged = True
+            self.link.reject(req.delivery_tag, requeue=True)
+
+    def _child_died(self, slot: int, exitcode: int | None) -> None:
+        held = self.pool.child_died(slot, exitcode)
+        for seq in reversed(held):
+            req = self.active.get(seq)
+            if req is None:
+                continue
+            if req.started:
+                self._lost(seq, exitcode)
+                continue
+            del self.active[seq]  # never started: it can run on another child
+            if self._consuming and req.generation == self.link.generation:
+                self.ready.appendleft(req)
+            else:
+                self._return_to_queue(req)
 
     def _lost(self, seq: int, exitcode: int | None) -> None:
         req = self.active.pop(seq, None)

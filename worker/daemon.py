@@ -95,7 +95,12 @@ class Worker:
         )
         self.tasks: Mapping[str, Task] = registry if tasks is None else tasks
         self.install_signal_handlers = install_signal_handlers
-        self.pool = create_pool(self.config.pool, self.tasks, self.config.concurrency)
+        self.pool = create_pool(
+            self.config.pool,
+            self.tasks,
+            self.config.concurrency,
+            lookahead=self.config.prefetch or None,
+        )
         self.consumer = Consumer(self.config, self.tasks, self.pool)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None

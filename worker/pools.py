@@ -6,12 +6,15 @@ callable given to :meth:`Pool.start`. Items are tuples, in order per job:
 
 ``("started", seq, pid)``
     the job began (unless ``apply`` returned the pid, which means "started now");
+``("skipped", seq, reason)``
+    the job was not run: ``precheck`` said ``"revoked"``/``"expired"`` just before it started;
 ``("publish", seq, Envelope)`` / ``("event", seq, (type, fields))``
     a running task's ``update_state``/``retry``/``send_event``;
 ``("done", seq, Outcome)``
     the job finished;
 ``("died", slot, exitcode)``
-    a prefork child exited; the broker thread calls :meth:`Pool.child_died`.
+    a prefork child exited; the broker thread calls :meth:`Pool.child_died`, which returns
+    the jobs that child still had (started ones are lost, the others can run elsewhere).
 
 Bookkeeping (which slots are busy) belongs to the broker thread: it calls :meth:`Pool.job_done`
 for every finished job. Pools: ``threads`` (N threads), ``solo`` (one thread) and ``prefork``
@@ -36,6 +39,7 @@ __all__ = ["POOLS", "Notify", "Pool", "ThreadPool", "create_pool"]
 log = logging.getLogger("worker.pool")
 
 Notify = Callable[[list[tuple[Any, ...]]], None]
+Precheck = Callable[[Job], str | None]
 
 
 class Pool(Protocol):
@@ -43,7 +47,7 @@ class Pool(Protocol):
     implementation: str
     concurrency: int
 
-    def start(self, notify: Notify) -> None: ...
+    def start(self, notify: Notify, precheck: Precheck | None = None) -> None: ...
 
     def can_accept(self) -> bool: ...
 
@@ -51,7 +55,7 @@ class Pool(Protocol):
 
     def job_done(self, seq: int) -> None: ...
 
-    def child_died(self, slot: int, exitcode: int | None) -> int | None: ...
+    def child_died(self, slot: int, exitcode: int | None) -> list[int]: ...
 
     def take_unstarted(self) -> list[Job]: ...
 
@@ -79,9 +83,11 @@ class _ThreadSink:
 class ThreadPool:
     """``concurrency`` threads taking jobs from one queue (``solo`` is one thread).
 
-    ``lookahead`` extra jobs may wait in the queue so a thread finds its next job without a
-    round trip to the broker thread; they are not acked until a thread starts them, and
-    :meth:`take_unstarted` gives them back on shutdown.
+    Up to ``lookahead`` extra jobs (None: no bound) wait in the queue, so a thread finds its
+    next job without a round trip to the broker thread: that round trip per task would cost
+    more than a trivial task itself. Waiting jobs are still *reserved*: they are acked only
+    when a thread starts them (the ``started`` report), ``precheck`` (revoked? expired?) runs
+    just before that, and :meth:`take_unstarted` gives them back on shutdown.
     """
 
     def __init__(
@@ -96,13 +102,14 @@ class ThreadPool:
         self.implementation = f"worker.pools:ThreadPool({name})"
         self.concurrency = max(1, concurrency)
         self.tasks = tasks
-        self.limit = self.concurrency + (self.concurrency if lookahead is None else lookahead)
+        self.limit = self.concurrency + lookahead if lookahead is not None else 1 << 30
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._in_flight = 0
 
-    def start(self, notify: Notify) -> None:
+    def start(self, notify: Notify, precheck: Precheck | None = None) -> None:
         self._notify = notify
+        self._precheck = precheck
         for i in range(self.concurrency):
             t = threading.Thread(target=self._loop, name=f"{self.name}-{i + 1}", daemon=True)
             t.start()
@@ -112,11 +119,17 @@ class ThreadPool:
         get = self._queue.get
         notify = self._notify
         tasks = self.tasks
+        precheck = self._precheck
         pid = os.getpid()
         while True:
             job = get()
             if job is None:
                 return
+            if precheck is not None:
+                reason = precheck(job)
+                if reason is not None:
+                    notify([("skipped", job.seq, reason)])
+                    continue
             notify([("started", job.seq, pid)])
             try:
                 outcome = execute(job, tasks, _ThreadSink(job.seq, notify))
@@ -136,8 +149,8 @@ class ThreadPool:
     def job_done(self, seq: int) -> None:
         self._in_flight -= 1
 
-    def child_died(self, slot: int, exitcode: int | None) -> int | None:
-        return None
+    def child_died(self, slot: int, exitcode: int | None) -> list[int]:
+        return []
 
     def take_unstarted(self) -> list[Job]:
         """Jobs still waiting in the queue (removed from it)."""
@@ -174,13 +187,16 @@ class ThreadPool:
 POOLS = ("prefork", "threads", "solo")
 
 
-def create_pool(name: str, tasks: Mapping[str, Task], concurrency: int) -> Pool:
+def create_pool(
+    name: str, tasks: Mapping[str, Task], concurrency: int, *, lookahead: int | None = None
+) -> Pool:
+    """A pool by name; ``lookahead`` bounds the jobs queued beyond the running ones."""
     if name == "threads":
-        return ThreadPool(tasks, concurrency, name="threads")
+        return ThreadPool(tasks, concurrency, name="threads", lookahead=lookahead)
     if name == "solo":
-        return ThreadPool(tasks, 1, name="solo")
+        return ThreadPool(tasks, 1, name="solo", lookahead=lookahead)
     if name == "prefork":
         from worker.prefork import PreforkPool
 
-        return PreforkPool(tasks, concurrency)
+        return PreforkPool(tasks, concurrency)  # one job queued per child beyond the running one
     raise ValueError(f"unknown pool {name!r} (choose from {', '.join(POOLS)})")

@@ -1,11 +1,20 @@
 """The prefork pool: one child process per slot, forked (children inherit the task modules).
 
-Each child has two pipes: jobs in, reports out. The broker thread sends a job only to an idle
-child, so "sent" means "started" (``apply`` returns the child's pid). A reader thread in the
-parent waits on every child's report pipe and process sentinel and forwards what it reads to
-``notify``. When a child dies, the reader reports ``("died", slot, exitcode)``; the broker
-thread calls :meth:`PreforkPool.child_died`, which forks a replacement and returns the job the
-child was running (if any), so the worker can fail it with ``WorkerLostError`` or requeue it.
+Each child has two pipes: jobs in, reports out. The broker thread keeps at most ``depth`` jobs
+(the running one plus one queued, by default) in each child's pipe, so a child never waits for a
+round trip to the parent between two tasks. A child reports ``("started", seq, pid)`` before
+running a job (the parent acks then), then ``("done", seq, outcome)``. A reader thread in the
+parent waits on every report pipe and process sentinel and forwards what it reads to
+``notify``.
+
+Jobs dispatched before :meth:`PreforkPool.take_unstarted` (warm shutdown, connection lost) are
+skipped by the child (a shared "skip up to" sequence number) and reported
+``("skipped", seq, "unstarted")``, so the parent gives their messages back unacked.
+
+When a child dies, the reader reports ``("died", slot, exitcode)``; the broker thread calls
+:meth:`PreforkPool.child_died`, which forks a replacement and returns the jobs the dead child
+still held: the started one is lost (``WorkerLostError``, or requeued with
+``reject_on_worker_lost``), the others simply run elsewhere.
 
 Children ignore SIGINT (a Ctrl-C in a terminal reaches the whole process group; the parent
 decides about shutdown) and keep the default SIGTERM.
@@ -18,14 +27,17 @@ import logging
 import multiprocessing
 import multiprocessing.connection as mpc
 import os
+import select
+import selectors
 import signal
 import threading
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 from amqptool.codec.envelope import Envelope
 from worker.execute import Job, execute
-from worker.pools import Notify
+from worker.pools import Notify, Precheck
 from worker.tasks import Task
 
 __all__ = ["PreforkPool"]
@@ -42,47 +54,59 @@ class _PipeSink:
         self.seq = 0
 
     def publish(self, env: Envelope) -> None:
-        self.out.send(("publish", self.seq, env))
+        self.out.send([("publish", self.seq, env)])
 
     def event(self, event_type: str, fields: dict[str, Any]) -> None:
-        self.out.send(("event", self.seq, (event_type, fields)))
+        self.out.send([("event", self.seq, (event_type, fields))])
 
 
-def _child_main(jobs: mpc.Connection, reports: mpc.Connection, tasks: Mapping[str, Task]) -> None:
+def _child_main(
+    jobs: mpc.Connection, reports: mpc.Connection, tasks: Mapping[str, Task], skip: Any
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     sink = _PipeSink(reports)
+    pid = os.getpid()
+    jobs_fd = [jobs.fileno()]
+    out: list[tuple[Any, ...]] = []  # reports sent together with the next job's "started"
     while True:
+        if out and not select.select(jobs_fd, [], [], 0)[0]:
+            reports.send(out)
+            out = []
         try:
             job = jobs.recv()
         except (EOFError, OSError):
-            return
+            break
         if job is None:
-            return
+            break
+        if job.seq <= skip.value:
+            out.append(("skipped", job.seq, "unstarted"))
+            continue
+        out.append(("started", job.seq, pid))
+        reports.send(out)
+        out = []
         sink.seq = job.seq
         outcome = execute(job, tasks, sink)
-        try:
-            reports.send(("done", job.seq, outcome))
-        except Exception as exc:  # an outcome that does not pickle must not kill the child
-            log.error("pool child: cannot report task %s: %r", job.message.id, exc)
-            raise
+        out.append(("done", job.seq, outcome))
+    if out:
+        reports.send(out)
 
 
 class _Child:
-    def __init__(self, slot: int, tasks: Mapping[str, Task]) -> None:
+    def __init__(self, slot: int, tasks: Mapping[str, Task], skip: Any) -> None:
         self.slot = slot
         job_r, self.jobs = _ctx.Pipe(duplex=False)
         self.reports, rep_w = _ctx.Pipe(duplex=False)
         self.proc = _ctx.Process(
             target=_child_main,
-            args=(job_r, rep_w, tasks),
+            args=(job_r, rep_w, tasks, skip),
             name=f"worker-pool-{slot + 1}",
             daemon=True,
         )
         self.proc.start()
         job_r.close()
         rep_w.close()
-        self.busy: int | None = None
+        self.queued: deque[int] = deque()
         self.dead = False
 
     @property
@@ -101,22 +125,25 @@ class PreforkPool:
     name = "prefork"
     implementation = "worker.prefork:PreforkPool"
 
-    def __init__(self, tasks: Mapping[str, Task], concurrency: int) -> None:
+    def __init__(self, tasks: Mapping[str, Task], concurrency: int, *, depth: int = 2) -> None:
         self.tasks = tasks
         self.concurrency = max(1, concurrency)
+        self.depth = max(1, depth)
         self._children: list[_Child] = []
         self._by_seq: dict[int, _Child] = {}
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
+        self._skip = _ctx.Value("q", 0, lock=False)
+        self._last_seq = 0
         self._stopping = False
         self._reader: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, notify: Notify) -> None:
+    def start(self, notify: Notify, precheck: Precheck | None = None) -> None:
         self._notify = notify
         with self._lock:
-            self._children = [_Child(i, self.tasks) for i in range(self.concurrency)]
+            self._children = [_Child(i, self.tasks, self._skip) for i in range(self.concurrency)]
         self._reader = threading.Thread(target=self._read_loop, name="pool-reader", daemon=True)
         self._reader.start()
 
@@ -124,48 +151,71 @@ class PreforkPool:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
 
+    def _register(self, sel: selectors.BaseSelector) -> None:
+        for key in list(sel.get_map().values()):
+            sel.unregister(key.fd)
+        sel.register(self._wake_r, selectors.EVENT_READ, None)
+        with self._lock:
+            children = [c for c in self._children if not c.dead]
+        for c in children:
+            sel.register(c.reports, selectors.EVENT_READ, ("reports", c))
+            sel.register(c.proc.sentinel, selectors.EVENT_READ, ("sentinel", c))
+
     def _read_loop(self) -> None:
-        while not self._stopping:
-            with self._lock:
-                children = [c for c in self._children if not c.dead]
-            waitables: list[Any] = [self._wake_r]
-            by_obj: dict[Any, tuple[str, _Child]] = {}
-            for c in children:
-                waitables.append(c.reports)
-                by_obj[c.reports] = ("reports", c)
-                waitables.append(c.proc.sentinel)
-                by_obj[c.proc.sentinel] = ("sentinel", c)
-            try:
-                ready = mpc.wait(waitables)
-            except (OSError, ValueError):  # a pipe closed under us: only during shutdown
-                if self._stopping:
-                    return
-                continue
-            items: list[tuple[Any, ...]] = []
-            died: list[_Child] = []
-            for obj in ready:
-                if obj == self._wake_r:
-                    with contextlib.suppress(OSError):
-                        os.read(self._wake_r, 4096)
+        with selectors.DefaultSelector() as sel:
+            self._register(sel)
+            while not self._stopping:
+                try:
+                    ready = sel.select()
+                except (OSError, ValueError):  # a pipe closed under us: only during shutdown
+                    if self._stopping:
+                        return
+                    self._register(sel)
                     continue
-                kind, child = by_obj[obj]
-                if kind == "reports":
-                    self._drain(child, items)
-                elif not child.dead:
-                    died.append(child)
-            for child in died:
-                self._drain(child, items)
-                child.dead = True
-                child.proc.join(0.5)
-                items.append(("died", child.slot, child.proc.exitcode))
-            if items:
-                self._notify(items)
+                if self._read_ready(ready):
+                    self._register(sel)
+
+    def _read_ready(self, ready: list[tuple[selectors.SelectorKey, int]]) -> bool:
+        """Forward what the children said; True when the set of children changed."""
+        changed = False
+        items: list[tuple[Any, ...]] = []
+        died: list[_Child] = []
+        for key, _events in ready:
+            if key.data is None:
+                with contextlib.suppress(OSError):
+                    os.read(self._wake_r, 4096)
+                changed = True
+                continue
+            kind, child = key.data
+            if kind == "reports":
+                self._read_one(child, items)
+            elif not child.dead:
+                died.append(child)
+        for child in died:
+            self._drain(child, items)
+            child.dead = True
+            child.proc.join(0.5)
+            items.append(("died", child.slot, child.proc.exitcode))
+            changed = True
+        if items:
+            self._notify(items)
+        return changed
+
+    @staticmethod
+    def _read_one(child: _Child, items: list[tuple[Any, ...]]) -> None:
+        # One message per readiness event: Connection.poll() would build a selector each call.
+        try:
+            items.extend(child.reports.recv())
+        except (EOFError, OSError):
+            pass
+        except Exception:  # a report that does not unpickle: the job is reported lost later
+            log.exception("pool: unreadable report from child %s", child.pid)
 
     @staticmethod
     def _drain(child: _Child, items: list[tuple[Any, ...]]) -> None:
         try:
             while child.reports.poll():
-                items.append(child.reports.recv())
+                items.extend(child.reports.recv())
         except (EOFError, OSError):
             pass
         except Exception:  # a report that does not unpickle: the job is reported lost later
@@ -174,44 +224,51 @@ class PreforkPool:
     # ------------------------------------------------------------------ broker-thread side
 
     def can_accept(self) -> bool:
-        return any(c.busy is None and not c.dead for c in self._children)
+        depth = self.depth
+        return any(len(c.queued) < depth and not c.dead for c in self._children)
 
     def apply(self, job: Job) -> int | None:
-        for child in self._children:
-            if child.busy is None and not child.dead:
-                child.busy = job.seq
-                self._by_seq[job.seq] = child
-                child.jobs.send(job)
-                return child.pid
-        raise RuntimeError("prefork pool: no idle child (apply without can_accept)")
+        free = [c for c in self._children if not c.dead and len(c.queued) < self.depth]
+        best = min(free, key=lambda c: len(c.queued), default=None)
+        if best is None:
+            raise RuntimeError("prefork pool: no free child (apply without can_accept)")
+        best.queued.append(job.seq)
+        self._by_seq[job.seq] = best
+        self._last_seq = max(self._last_seq, job.seq)
+        best.jobs.send(job)
+        return None
 
     def job_done(self, seq: int) -> None:
         child = self._by_seq.pop(seq, None)
-        if child is not None and child.busy == seq:
-            child.busy = None
+        if child is not None:
+            with contextlib.suppress(ValueError):
+                child.queued.remove(seq)
 
-    def child_died(self, slot: int, exitcode: int | None) -> int | None:
-        """Replace the dead child in ``slot``; returns the seq of the job it was running."""
+    def child_died(self, slot: int, exitcode: int | None) -> list[int]:
+        """Replace the dead child in ``slot``; returns the seqs of the jobs it still held."""
         with self._lock:
             old = self._children[slot]
-            lost = old.busy
-            if lost is not None:
-                self._by_seq.pop(lost, None)
+            held = list(old.queued)
+            old.queued.clear()
+            for seq in held:
+                self._by_seq.pop(seq, None)
             old.close()
             if not self._stopping:
                 log.warning("pool child %s exited with %s; starting a new one", old.pid, exitcode)
-                self._children[slot] = _Child(slot, self.tasks)
+                self._children[slot] = _Child(slot, self.tasks, self._skip)
         self._wake()
-        return lost
+        return held
 
     def take_unstarted(self) -> list[Job]:
+        """Children skip (and report) every job dispatched so far that has not started."""
+        self._skip.value = self._last_seq
         return []
 
     def processes(self) -> list[int]:
         return [c.pid for c in self._children if not c.dead]
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask idle children to exit, wait for them, terminate stragglers."""
+        """Ask children to exit once their pipes are empty, wait, terminate stragglers."""
         self._stopping = True
         for c in self._children:
             with contextlib.suppress(OSError, ValueError):

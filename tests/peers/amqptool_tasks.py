@@ -126,3 +126,13 @@ class Multiply(Task):
 
     def after_return(self, status: str, *rest: Any) -> None:
         Multiply.calls.append(f"after:{status}")
+
+
+COLLECTED: list[tuple[Any, ...]] = []
+
+
+@task(name="extra.collect")
+def collect(*args: Any) -> int:
+    """Records its arguments in this process (link/errback targets for in-process workers)."""
+    COLLECTED.append(args)
+    return len(COLLECTED)
