@@ -51,8 +51,8 @@ def reply_name(code: int | None) -> str:
 
 
 def _clean_text(text: str) -> str:
-    # "NOT_FOUND - no queue 'x' in vhost '/'" -> keep as is; strip pika's quoting noise
-    return text.strip().strip("'\"")
+    # keep the broker's text whole: "NOT_FOUND - no queue 'x' in vhost '/'"
+    return text.strip()
 
 
 def translate(exc: BaseException, *, where: str | None = None) -> AmqpToolError:
