@@ -72,7 +72,7 @@ class QueueProbeLike(Protocol):
 FeedFactory = Callable[[Callable[[FeedBatch], None], Callable[[FeedStatus], None]], FeedLike]
 
 TASK_GRID_COLUMNS = (
-    Column("uuid", "UUID", width=36),
+    Column("uuid", "UUID", width=36, compact=13),
     Column("name", "Name", min_width=12, weight=3),
     Column("state", "State", width=9),
     Column("worker", "Worker", min_width=10, weight=2),
@@ -82,13 +82,13 @@ TASK_GRID_COLUMNS = (
     Column("args", "Args", min_width=8, weight=2),
 )
 WORKER_GRID_COLUMNS = (
-    Column("hostname", "Worker", min_width=12, weight=2),
+    Column("hostname", "Worker", min_width=12, weight=1),
     Column("status", "Status", width=7),
     Column("active", "Active", width=6),
     Column("processed", "Processed", width=9),
-    Column("loadavg", "Load avg", width=14),
+    Column("loadavg", "Load avg", width=14, compact=5),
     Column("heartbeat", "Heartbeat", width=9),
-    Column("version", "Software", min_width=15, weight=1),
+    Column("version", "Software", min_width=16, weight=1),
 )
 QUEUE_GRID_COLUMNS = (
     Column("name", "Queue", min_width=8, weight=1),

@@ -50,6 +50,7 @@ class Column:
     width: int | None = None  # fixed width, or None to share the rest
     min_width: int = 6
     weight: int = 1
+    compact: int | None = None  # a narrower fixed width used when the table is short of room
 
 
 @dataclass(frozen=True)
@@ -254,15 +255,19 @@ class GridTable(ScrollView, can_focus=True):
     def _widths(self, total: int) -> list[int]:
         cols = self.columns
         avail = total - (len(cols) - 1)
-        fixed = sum(c.width for c in cols if c.width is not None)
+        fixed_widths = [c.width for c in cols]
+        needed = sum(c.width if c.width is not None else c.min_width for c in cols)
+        if needed > avail:
+            fixed_widths = [c.compact or c.width if c.width is not None else None for c in cols]
+        fixed = sum(w for w in fixed_widths if w is not None)
         flex = [c for c in cols if c.width is None]
         rest = max(0, avail - fixed)
         weights = sum(c.weight for c in flex) or 1
         widths: list[int] = []
         given = 0
-        for c in cols:
-            if c.width is not None:
-                widths.append(c.width)
+        for c, fixed_width in zip(cols, fixed_widths, strict=True):
+            if fixed_width is not None:
+                widths.append(fixed_width)
             else:
                 w = max(c.min_width, rest * c.weight // weights)
                 widths.append(w)
@@ -344,7 +349,7 @@ class MonitorHeader(Vertical):
     MonitorHeader > Static { height: 1; }
     MonitorHeader #rates { height: 1; }
     MonitorHeader #rates > Static { width: auto; height: 1; padding-right: 1; }
-    MonitorHeader Sparkline { width: 30; height: 1; margin-right: 2; }
+    MonitorHeader Sparkline { width: 40; height: 1; margin-right: 2; }
     MonitorHeader #ok-spark > .sparkline--max-color { color: $success; }
     MonitorHeader #ok-spark > .sparkline--min-color { color: $success 30%; }
     MonitorHeader #fail-spark > .sparkline--max-color { color: $error; }
@@ -359,14 +364,18 @@ class MonitorHeader(Vertical):
             yield Sparkline([0], id="ok-spark")
             yield Static("", id="fail-rate")
             yield Sparkline([0], id="fail-spark")
-            yield Static("", id="totals")
 
     def show(self, view: HeaderView) -> None:
         if view.connected:
             conn = Text("● " + view.connection, style="bold green")
         else:
             conn = Text("✖ " + view.connection, style="bold red")
-        title = Text.assemble(("amqptool monitor  ", "bold"), (view.broker, "dim"), "  ", conn)
+        totals = f"   events {view.events}  tasks {view.tasks_in_memory}/{view.max_tasks}"
+        if view.malformed:
+            totals += f"  malformed {view.malformed}"
+        title = Text.assemble(
+            ("amqptool monitor  ", "bold"), (view.broker, "dim"), "  ", conn, (totals, "dim")
+        )
         self.query_one("#title", Static).update(title)
         summary = Text(f"workers {view.workers_online} online / {view.workers_offline} offline   ")
         if not view.counts:
@@ -383,7 +392,3 @@ class MonitorHeader(Vertical):
         )
         self.query_one("#ok-spark", Sparkline).data = list(view.ok_series) or [0]
         self.query_one("#fail-spark", Sparkline).data = list(view.fail_series) or [0]
-        totals = f"events {view.events}  tasks {view.tasks_in_memory}/{view.max_tasks}"
-        if view.malformed:
-            totals += f"  malformed {view.malformed}"
-        self.query_one("#totals", Static).update(Text(totals, style="dim"))
