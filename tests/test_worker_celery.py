@@ -13,7 +13,7 @@ from amqptool.codec.serialization import json_dumps
 from amqptool.codec.times import utcnow
 from tests.harness import unique, wait_until
 from tests.peers import amqptool_tasks
-from tests.worker_support import Collector, connect, in_process_worker, publish_task
+from tests.worker_support import Collector, close_celery, connect, in_process_worker, publish_task
 from worker import Worker
 
 pytestmark = pytest.mark.celery
@@ -32,7 +32,7 @@ def app(broker_url: str, worker: Worker) -> Iterator[Any]:
     client = Celery("client", broker=broker_url, backend="rpc://")
     client.conf.task_default_queue = worker.config.queues[0]
     yield client
-    client.close()
+    close_celery(client)
 
 
 def _stub(*args: Any, **kwargs: Any) -> None:

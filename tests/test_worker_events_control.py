@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.harness import ROOT, unique, wait_until
-from tests.worker_support import Collector, in_process_worker, publish_task
+from tests.worker_support import Collector, close_celery, in_process_worker, publish_task
 from worker.broker import MailboxInUse
 
 pytestmark = pytest.mark.celery
@@ -23,7 +23,7 @@ def app(broker_url: str) -> Iterator[Any]:
 
     client = Celery("client", broker=broker_url, backend="rpc://")
     yield client
-    client.close()
+    close_celery(client)
 
 
 def feed(state: Any, events: list[dict[str, Any]]) -> None:

@@ -104,6 +104,13 @@ def test_a_dead_pool_child_fails_its_task_or_requeues_it(broker_url: str, tmp_pa
         assert replies.wait_result(again.id, timeout=20)["result"] == "survived"
         ok = publish_task(broker_url, wp.queue, "peer.add", 1, 2, reply_to=replies.name)
         assert replies.wait_result(ok.id, timeout=20)["result"] == 3
+        # A child's state updates and retries reach the broker through the parent too.
+        progress = publish_task(broker_url, wp.queue, "extra.progress", 2, reply_to=replies.name)
+        replies.wait_result(progress.id, "SUCCESS", timeout=20)
+        states = [r["status"] for r in replies.results(progress.id)]
+        assert states == ["STARTED", "PROGRESS", "PROGRESS", "SUCCESS"]
+        flaky = publish_task(broker_url, wp.queue, "peer.flaky", 1, reply_to=replies.name)
+        assert replies.wait_result(flaky.id, "SUCCESS", timeout=20)["result"] == 1
 
 
 def test_amqp_heartbeats_keep_flowing_during_a_long_task(broker_url: str) -> None:

@@ -49,6 +49,29 @@ def run(name: str, *args: Any, reply_to: str | None = "replies", **kwargs: Any) 
 # --------------------------------------------------------------------------- defining tasks
 
 
+def test_the_public_surface_is_pinned() -> None:
+    import worker
+
+    assert sorted(worker.__all__) == [
+        "AlreadyRegistered",
+        "Context",
+        "ExceptionInfo",
+        "Ignore",
+        "MaxRetriesExceededError",
+        "NotRegistered",
+        "Reject",
+        "Retry",
+        "Task",
+        "TaskRegistry",
+        "TaskRevokedError",
+        "Worker",
+        "WorkerLostError",
+        "control_command",
+        "registry",
+        "task",
+    ]
+
+
 def test_a_decorated_function_is_named_module_dot_function_and_stays_callable() -> None:
     @task
     def double(x: int) -> int:
@@ -145,6 +168,12 @@ def test_an_exception_that_cannot_be_serialized_still_gives_type_and_message() -
     result = body(out.result)["result"]  # type: ignore[arg-type]  # a result is expected
     assert result["exc_type"] == "Unpicklable"
     assert result["exc_message"][0].startswith("<object object at")
+
+
+def test_a_task_unregistered_after_receipt_fails_cleanly() -> None:
+    out, _sink, _msg = run("gone." + unique("t"))
+    assert out.state == "FAILURE"
+    assert body(out.result)["result"]["exc_type"] == "NotRegistered"  # type: ignore[arg-type]  # set
 
 
 def test_ignore_result_sends_nothing() -> None:

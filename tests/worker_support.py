@@ -24,6 +24,7 @@ from worker import Worker
 __all__ = [
     "Collector",
     "WorkerProcess",
+    "close_celery",
     "close_connection_named",
     "connect",
     "in_process_worker",
@@ -101,6 +102,17 @@ class Collector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def close_celery(app: Any) -> None:
+    """Close a Celery client app and its rpc:// result consumer (app.close() leaves that open)."""
+    consumer = getattr(app.backend, "result_consumer", None)
+    if consumer is not None and getattr(consumer, "_connection", None) is not None:
+        consumer.stop()
+    app.close()
+    from kombu import pools
+
+    pools.reset()  # the producer pool is global to kombu and outlives the app
 
 
 def publish_task(url: str, queue: str, name: str, *args: Any, **options: Any) -> TaskMessage:

@@ -22,7 +22,7 @@ from amqptool.codec.control import node_queue_name as pidbox_queue_name
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import EVENT_EXCHANGE
 from amqptool.errors import AmqpToolError, ChannelClosedError, ConnectionFailedError
-from amqptool.transport import Channel, Connection, nowait
+from amqptool.transport import Channel, Connection, coalesce, fasttable, nowait
 from worker.acks import AckTracker
 from worker.config import WorkerConfig
 
@@ -31,6 +31,9 @@ __all__ = ["BrokerLink", "MailboxInUse"]
 log = logging.getLogger("worker.broker")
 
 MAX_QOS = 65535
+
+fasttable.install()  # header tables are most of the cost of receiving a task
+coalesce.install()  # one send() per loop iteration rather than one per frame
 
 
 class MailboxInUse(AmqpToolError):

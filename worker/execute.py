@@ -31,7 +31,7 @@ from amqptool.codec.tasks import TaskMessage, safe_repr
 from worker import context
 from worker.callbacks import on_failure_messages, on_success_messages
 from worker.context import Context, ExceptionInfo, Sink
-from worker.exceptions import Ignore, Reject, Retry
+from worker.exceptions import Ignore, NotRegistered, Reject, Retry
 from worker.tasks import Task
 
 __all__ = ["IGNORED", "REJECTED", "Job", "Outcome", "execute"]
@@ -81,7 +81,9 @@ def _call_handler(task: Task, name: str, *args: Any) -> None:
 
 def execute(job: Job, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
     """Run ``job`` with its task from ``tasks``; never raises. ``self.request`` is set meanwhile."""
-    task = tasks[job.message.task]
+    task = tasks.get(job.message.task)
+    if task is None:  # unregistered since it was received (the intake checks first)
+        return _unknown(job)
     ctx = Context(
         job.message,
         hostname=job.hostname,
@@ -125,6 +127,16 @@ def _run(job: Job, task: Task) -> Outcome:
     out.events.append(("task-succeeded", {"result": safe_repr(retval), "runtime": runtime}))
     _call_handler(task, "on_success", retval, msg.id, msg.args, msg.kwargs)
     _call_handler(task, "after_return", SUCCESS, retval, msg.id, msg.args, msg.kwargs, None)
+    return out
+
+
+def _unknown(job: Job) -> Outcome:
+    msg = job.message
+    exc = NotRegistered(msg.task)
+    out = Outcome(job.seq, FAILURE)
+    if msg.reply_to and not msg.ignore_result:
+        out.result = _result(msg, FAILURE, encode_exception(exc))
+    out.events.append(("task-failed", {"exception": safe_repr(exc)}))
     return out
 
 

@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from amqptool.codec.envelope import Envelope
-from worker.execute import Job, execute
+from amqptool.codec.results import FAILURE
+from worker.execute import Job, Outcome, execute
 from worker.tasks import Task
 
 __all__ = ["POOLS", "Notify", "Pool", "ThreadPool", "create_pool"]
@@ -133,9 +134,9 @@ class ThreadPool:
             notify([("started", job.seq, pid)])
             try:
                 outcome = execute(job, tasks, _ThreadSink(job.seq, notify))
-            except BaseException:  # execute() never raises; belt and braces for the pool
+            except BaseException:  # execute() handles task errors; this is a bug of ours
                 log.exception("pool thread: executing job %s failed", job.seq)
-                continue
+                outcome = Outcome(job.seq, FAILURE)
             notify([("done", job.seq, outcome)])
 
     def can_accept(self) -> bool:

@@ -36,7 +36,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from amqptool.codec.envelope import Envelope
-from worker.execute import Job, execute
+from amqptool.codec.results import FAILURE
+from worker.execute import Job, Outcome, execute
 from worker.pools import Notify, Precheck
 from worker.tasks import Task
 
@@ -86,7 +87,11 @@ def _child_main(
         reports.send(out)
         out = []
         sink.seq = job.seq
-        outcome = execute(job, tasks, sink)
+        try:
+            outcome = execute(job, tasks, sink)
+        except Exception:  # execute() handles task errors; this is a bug of ours
+            log.exception("pool child: executing job %s failed", job.seq)
+            outcome = Outcome(job.seq, FAILURE)
         out.append(("done", job.seq, outcome))
     if out:
         reports.send(out)

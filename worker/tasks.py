@@ -260,6 +260,8 @@ class Task:
             options["queue"] = self.queue
         if self.ignore_result:
             options.setdefault("ignore_result", True)
+        if self.serializer != "json":
+            options.setdefault("serializer", self.serializer)
         client = _client_module().default_client()
         return client.send_task(self.name, tuple(args or ()), dict(kwargs or {}), **options)
 
