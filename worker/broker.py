@@ -206,6 +206,10 @@ class BrokerLink:
         if conn is not None:
             conn.close()
 
+    def queue_infos(self) -> list[dict[str, Any]]:
+        """``inspect active_queues``: the task queues, described as Celery describes them."""
+        return [_queue_info(name) for name in self.config.queues]
+
     def broker_stats(self) -> dict[str, Any]:
         ep = self.config.settings.primary
         return {
@@ -225,3 +229,36 @@ class BrokerLink:
             "alternates": [e.redacted() for e in self.config.settings.endpoints[1:]],
             "credential_provider": None,
         }
+
+
+def _queue_info(name: str) -> dict[str, Any]:
+    exchange = {
+        "name": name,
+        "type": "direct",
+        "arguments": None,
+        "durable": True,
+        "passive": False,
+        "auto_delete": False,
+        "delivery_mode": None,
+        "no_declare": False,
+    }
+    return {
+        "name": name,
+        "exchange": exchange,
+        "routing_key": name,
+        "queue_arguments": None,
+        "binding_arguments": None,
+        "consumer_arguments": None,
+        "durable": True,
+        "exclusive": False,
+        "auto_delete": False,
+        "no_ack": False,
+        "alias": None,
+        "bindings": [],
+        "no_declare": None,
+        "expires": None,
+        "message_ttl": None,
+        "max_length": None,
+        "max_length_bytes": None,
+        "max_priority": None,
+    }

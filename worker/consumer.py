@@ -12,7 +12,8 @@ and processes reach it only through :meth:`Consumer.notify` (a deque plus one
 5. flush batched acks and task events.
 
 Bad input never kills the loop: it is logged in one line and rejected without requeue
-(see :mod:`worker.intake`). Connection loss: everything not yet acked is dropped from memory
+(see :mod:`worker.intake`). Pool reports are handled by :mod:`worker.reports`, control
+requests by :mod:`worker.mailbox`. Connection loss: everything not yet acked is dropped from memory
 (the broker redelivers it), running tasks go on, and the link reconnects with backoff.
 """
 
@@ -26,21 +27,21 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from amqptool.codec.control import decode_request, encode_reply
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import LamportClock
-from amqptool.codec.results import FAILURE, REVOKED, STARTED, encode_result, result_body
+from amqptool.codec.results import REVOKED, STARTED, encode_result, result_body
 from amqptool.codec.times import utcnow
 from amqptool.errors import AmqpToolError, BrokerError, ConnectionFailedError
 from worker import control
 from worker.broker import BrokerLink, MailboxInUse
 from worker.config import WorkerConfig
 from worker.events import EventDispatcher
-from worker.exceptions import WorkerLostError
-from worker.execute import REJECTED, Job, Outcome
+from worker.execute import Job
 from worker.intake import Intake
+from worker.mailbox import Mailbox
 from worker.pools import Pool
 from worker.ratelimit import RateLimitGate
+from worker.reports import Reports
 from worker.request import Request
 from worker.schedule import EtaHolder, Timer
 from worker.state import WorkerState
@@ -63,7 +64,6 @@ class Consumer:
         self.pool = pool
         self.link = BrokerLink(config)
         self.clock = LamportClock()
-        self.mailbox_clock = LamportClock()
         self.state = WorkerState()
         self.events = EventDispatcher(
             self.nodename,
@@ -76,25 +76,27 @@ class Consumer:
         self.eta: EtaHolder[Request] = EtaHolder(self.timer, self._eta_due, self._eta_count)
         self.gate = RateLimitGate(self.state, self._gate_release)
         self.panel = control.Panel(self)
+        self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
         self.intake = Intake(self)
+        self.reports = Reports(self)
         self.ready: deque[Request] = deque()
         self.active: dict[int, Request] = {}
         self._seq = itertools.count(1)
-        self._outbox: deque[tuple[Any, ...]] = deque()
+        self.outbox: deque[tuple[Any, ...]] = deque()
         self._wake_pending = False
         self.started_at = time.monotonic()
         self.warm = False  # plain flags: signal handlers set them (no locks in handlers)
         self.cold = False
         self.ready_event = threading.Event()
         self.on_ready: Callable[[], None] | None = None
-        self._consuming = False
+        self.consuming = False
         self._held_bump = 0
 
     # ------------------------------------------------------------------ thread-safe API
 
     def notify(self, items: list[tuple[Any, ...]]) -> None:
         """Called by pool threads: queue reports and wake the broker thread (once per batch)."""
-        self._outbox.extend(items)
+        self.outbox.extend(items)
         if not self._wake_pending:
             self._wake_pending = True
             self.link.wake()
@@ -113,6 +115,7 @@ class Consumer:
 
     def run(self) -> None:
         """Run until shut down (blocking, on the calling thread, which becomes the broker's)."""
+        self.started_at = time.monotonic()
         self.pool.start(self.notify, self._precheck)
         try:
             self._connect(initial=True)
@@ -130,7 +133,7 @@ class Consumer:
             try:
                 self.link.connect(
                     self.intake.on_message,
-                    self._on_control,
+                    self.mailbox.on_message,
                     consume=not self.warm,
                     should_stop=lambda: self.cold,
                     retries=self.config.connect_retries if initial else None,
@@ -146,7 +149,7 @@ class Consumer:
                 if self.cold:
                     raise
                 continue
-            self._consuming = not self.warm
+            self.consuming = not self.warm
             break
         self._held_bump = 0
         log.info("Connected to %s", self.link.redacted())
@@ -160,30 +163,31 @@ class Consumer:
                     break
                 self._connection_lost(exc)
                 continue
-            if self.warm and not self._consuming and not self.active and not self._outbox:
+            if self.warm and not self.consuming and not self.active and not self.outbox:
                 break
 
     def _iterate(self) -> None:
-        if self.warm and self._consuming:
+        if self.warm and self.consuming:
             self._stop_consuming()
         now = time.monotonic()
         delay = self.timer.next_delay(now)
         delay = MAX_BLOCK if delay is None else min(delay, MAX_BLOCK)
-        if self._outbox or (self.ready and self.pool.can_accept()):
+        if self.outbox or (self.ready and self.pool.can_accept()):
             delay = 0.0
         self.link.process(delay)
-        self._drain()
+        self._wake_pending = False
+        self.reports.drain()
         self._dispatch()
         if self.timer.run_due(time.monotonic()):
             self._dispatch()
         self.link.flush_acks()
         self.events.flush()
-        self.link.check_channels(self._on_control)
+        self.link.check_channels(self.mailbox.on_message)
 
     def _stop_consuming(self) -> None:
         """Warm shutdown, step 1: no new deliveries; give back what has not started."""
         log.info("Warm shutdown: waiting for %d running task(s)", len(self.active))
-        self._consuming = False
+        self.consuming = False
         self.link.cancel_consumers()
         self._give_back()
 
@@ -195,14 +199,14 @@ class Consumer:
             if req is not None:
                 requests.append(req)
         for req in requests:
-            self._return_to_queue(req)
+            self.return_to_queue(req)
 
     def _connection_lost(self, exc: AmqpToolError) -> None:
         log.error("Connection to broker lost: %s; reconnecting", exc)
         # Nothing unacked survives the connection: the broker redelivers it.
+        self.consuming = False
         self.ready.clear()
         self.gate.clear()
-        self._held_bump = 0
         self.eta.clear()
         for job in self.pool.take_unstarted():
             self.active.pop(job.seq, None)
@@ -252,7 +256,7 @@ class Consumer:
 
     def _eta_count(self, delta: int) -> None:
         self._held_bump += delta
-        if self.link.prefetch and self.link.task_ch is not None and self._consuming:
+        if self.link.prefetch and self.link.task_ch is not None and self.consuming:
             self.link.set_prefetch(self.config.prefetch + max(self._held_bump, 0))
 
     def _gate_release(self, req: Request) -> None:
@@ -261,14 +265,14 @@ class Consumer:
     def revoked_or_expired(self, req: Request) -> bool:
         msg = req.message
         if msg.id in self.state.revoked:
-            self._revoke(req, "revoked")
+            self.revoke(req, "revoked")
             return True
         if msg.expires is not None and utcnow() >= msg.expires:
-            self._revoke(req, "expired")
+            self.revoke(req, "expired")
             return True
         return False
 
-    def _revoke(self, req: Request, reason: str) -> None:
+    def revoke(self, req: Request, reason: str) -> None:
         msg = req.message
         log.info("Discarding revoked task: %s[%s] (%s)", msg.task, msg.id, reason)
         self.ack(req)
@@ -289,7 +293,7 @@ class Consumer:
             active[req.seq] = req
             pid = pool.apply(job)
             if pid is not None:
-                self._started(req, pid)
+                self.started(req, pid)
 
     def _precheck(self, job: Job) -> str | None:
         """Pool threads ask this just before starting a job (reads only; GIL-atomic)."""
@@ -300,7 +304,7 @@ class Consumer:
             return "expired"
         return None
 
-    def _started(self, req: Request, pid: int) -> None:
+    def started(self, req: Request, pid: int) -> None:
         req.time_start = time.time()
         req.worker_pid = pid
         if not req.task.acks_late:
@@ -317,106 +321,16 @@ class Consumer:
                 {"pid": pid, "hostname": self.nodename},
             )
 
-    def ack(self, req: Request) -> None:
-        if not req.acknowledged and req.generation == self.link.generation:
-            req.acknowledged = True
-            self.link.acks.ack(req.delivery_tag)
-
-    # ------------------------------------------------------------------ pool reports
-
-    def _drain(self) -> None:
-        self._wake_pending = False
-        outbox = self._outbox
-        active = self.active
-        while outbox:
-            kind, key, payload = outbox.popleft()
-            if kind == "done":
-                self._done(key, payload)
-            elif kind == "started":
-                req = active.get(key)
-                if req is not None:
-                    self._started(req, payload)
-            elif kind == "publish":
-                self._publish(payload)
-            elif kind == "event":
-                event_type, fields = payload
-                self.events.task(event_type, str(fields.pop("uuid", "")), fields)
-            elif kind == "skipped":
-                self._skipped(key, payload)
-            elif kind == "died":
-                self._child_died(key, payload)
-
-    def _done(self, seq: int, outcome: Outcome) -> None:
-        self.pool.job_done(seq)
-        req = self.active.pop(seq, None)
-        if req is None:
-            return
-        for env in outcome.followups:
-            self._publish(env)
-        if outcome.result is not None:
-            self._publish(outcome.result)
-        task_id = req.message.id
-        for event_type, fields in outcome.events:
-            self.events.task(event_type, task_id, fields)
-        if outcome.state == REJECTED:
-            if not req.acknowledged and req.generation == self.link.generation:
-                req.acknowledged = True
-                self.link.reject(req.delivery_tag, requeue=outcome.requeue)
-            return
-        self.ack(req)
-
-    def _skipped(self, seq: int, reason: str) -> None:
-        self.pool.job_done(seq)
-        req = self.active.pop(seq, None)
-        if req is None:
-            return
-        if reason == "unstarted":
-            self._return_to_queue(req)
-        else:
-            self._revoke(req, reason)
-
-    def _return_to_queue(self, req: Request) -> None:
+    def return_to_queue(self, req: Request) -> None:
+        """Reject an unstarted request back to its queue (if its channel is still ours)."""
         if req.generation == self.link.generation and not req.acknowledged:
             req.acknowledged = True
             self.link.reject(req.delivery_tag, requeue=True)
 
-    def _child_died(self, slot: int, exitcode: int | None) -> None:
-        held = self.pool.child_died(slot, exitcode)
-        for seq in reversed(held):
-            req = self.active.get(seq)
-            if req is None:
-                continue
-            if req.started:
-                self._lost(seq, exitcode)
-                continue
-            del self.active[seq]  # never started: it can run on another child
-            if self._consuming and req.generation == self.link.generation:
-                self.ready.appendleft(req)
-            else:
-                self._return_to_queue(req)
-
-    def _lost(self, seq: int, exitcode: int | None) -> None:
-        req = self.active.pop(seq, None)
-        if req is None:
-            return
-        msg = req.message
-        why = f"Worker exited prematurely: exitcode {exitcode}."
-        if exitcode is not None and exitcode < 0:
-            why = f"Worker exited prematurely: signal {-exitcode}."
-        own = req.generation == self.link.generation and not req.acknowledged
-        if req.task.reject_on_worker_lost and own:
-            log.error("Task %s[%s]: %s Requeued.", msg.task, msg.id, why)
+    def ack(self, req: Request) -> None:
+        if not req.acknowledged and req.generation == self.link.generation:
             req.acknowledged = True
-            self.link.reject(req.delivery_tag, requeue=True)
-            self.events.task("task-rejected", msg.id, {"requeue": True})
-            return
-        log.error("Task %s[%s] failed: WorkerLostError(%r)", msg.task, msg.id, why)
-        if msg.reply_to and not (msg.ignore_result or req.task.ignore_result):
-            self.publish_state(
-                msg.reply_to, msg.correlation_id or msg.id, msg.id, FAILURE, WorkerLostError(why)
-            )
-        self.events.task("task-failed", msg.id, {"exception": f"WorkerLostError({why!r})"})
-        self.ack(req)
+            self.link.acks.ack(req.delivery_tag)
 
     # ------------------------------------------------------------------ publishing
 
@@ -443,40 +357,6 @@ class Consumer:
     def processed(self) -> int:
         return sum(self.state.total.values())
 
-    # ------------------------------------------------------------------ remote control
-
-    def _on_control(self, env: Envelope) -> None:
-        try:
-            self.mailbox_clock.adjust(env.headers.get("clock"))
-            req = decode_request(env)
-        except AmqpToolError as exc:
-            log.warning("Ignored an unreadable control message: %s", exc)
-            return
-        self.clock.forward()
-        if not req.matches(self.nodename):
-            return
-        reply = control.dispatch(self.panel, req.method, req.arguments)
-        if reply is control.NO_REPLY or not req.wants_reply or req.reply_to is None:
-            return
-        assert req.ticket is not None
-        clock = self.mailbox_clock.forward()
-        try:
-            out = encode_reply(
-                self.nodename, reply, ticket=req.ticket, clock=clock, reply_to=req.reply_to
-            )
-        except AmqpToolError as exc:
-            out = encode_reply(
-                self.nodename,
-                {"error": f"reply not serializable: {exc}"},
-                ticket=req.ticket,
-                clock=clock,
-                reply_to=req.reply_to,
-            )
-        try:
-            self.link.reply(out)
-        except BrokerError as exc:
-            log.warning("could not reply to %s: %s", req.method, exc)
-
     # ------------------------------------------------------------------ ControlTarget
 
     def request_infos(self, which: str, *, safe: bool = False) -> list[dict[str, Any]]:
@@ -494,40 +374,7 @@ class Consumer:
         ]
 
     def queue_infos(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for name in self.config.queues:
-            out.append(
-                {
-                    "name": name,
-                    "exchange": {
-                        "name": name,
-                        "type": "direct",
-                        "arguments": None,
-                        "durable": True,
-                        "passive": False,
-                        "auto_delete": False,
-                        "delivery_mode": None,
-                        "no_declare": False,
-                    },
-                    "routing_key": name,
-                    "queue_arguments": None,
-                    "binding_arguments": None,
-                    "consumer_arguments": None,
-                    "durable": True,
-                    "exclusive": False,
-                    "auto_delete": False,
-                    "no_ack": False,
-                    "alias": None,
-                    "bindings": [],
-                    "no_declare": None,
-                    "expires": None,
-                    "message_ttl": None,
-                    "max_length": None,
-                    "max_length_bytes": None,
-                    "max_priority": None,
-                }
-            )
-        return out
+        return self.link.queue_infos()
 
     def pool_stats(self) -> dict[str, Any]:
         return {
