@@ -136,3 +136,29 @@ def test_an_unimportable_task_module_is_a_usage_error(cli_env: dict[str, str]) -
         proc.stderr.startswith("error: cannot import task module")
         and "Traceback" not in proc.stderr
     )
+
+
+def test_a_deleted_queue_is_declared_again_and_consumed(broker_url: str) -> None:
+    with in_process_worker(broker_url) as w, Collector(broker_url) as replies:
+        q = w.config.queues[0]
+        with connect(broker_url) as conn:
+            conn.channel().queue_delete(q)
+        wait_until(lambda: w.consumer.link.generation == 2 and w.consumer.consuming)
+        msg = publish_task(broker_url, q, "peer.add", 2, 3, reply_to=replies.name)
+        assert replies.wait_result(msg.id)["result"] == 5
+
+
+def test_a_follow_up_to_a_missing_exchange_costs_no_reconnect(broker_url: str) -> None:
+    with in_process_worker(broker_url, concurrency=1) as w, Collector(broker_url) as replies:
+        q = w.config.queues[0]
+        lost = {"task": "peer.add", "args": [1], "options": {"exchange": unique("nope")}}
+        lost["options"]["routing_key"] = "x"
+        first = publish_task(broker_url, q, "peer.add", 1, 1, reply_to=replies.name)
+        first_cb = publish_task(
+            broker_url, q, "peer.add", 2, 2, reply_to=replies.name, callbacks=[lost]
+        )
+        replies.wait_result(first.id)
+        replies.wait_result(first_cb.id)
+        after = publish_task(broker_url, q, "peer.add", 3, 3, reply_to=replies.name)
+        assert replies.wait_result(after.id)["result"] == 6
+        assert w.consumer.link.generation == 1

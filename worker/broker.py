@@ -2,7 +2,10 @@
 
 - **task channel**: consumes the task queues (manual ack, ``basic.qos(N, global=true)``),
   carries the acks and rejects (batched through :class:`~worker.acks.AckTracker`);
-- **publish channel**: results, events, callbacks and retries (queued, flushed once per loop);
+- **publish channel**: results, events, callbacks and retries (queued, flushed once per loop),
+  all to exchanges that surely exist (the default one, ``celeryev``);
+- **follow-up channel**: messages to any other exchange (a callback whose options name one):
+  if that exchange is missing the broker closes this channel, not the one carrying results;
 - **control channel**: the pidbox queue ``<nodename>.celery.pidbox`` (no ack) and its replies.
 
 Declarations follow PROTOCOL.md §1.1, §3.1 and §4.1 exactly, so Celery clients and workers can
@@ -21,7 +24,7 @@ from amqptool.codec.control import CONTROL_EXCHANGE, QUEUE_ARGUMENTS, REPLY_EXCH
 from amqptool.codec.control import node_queue_name as pidbox_queue_name
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import EVENT_EXCHANGE
-from amqptool.errors import AmqpToolError, ChannelClosedError, ConnectionFailedError
+from amqptool.errors import AmqpToolError, BrokerError, ChannelClosedError, ConnectionFailedError
 from amqptool.transport import Channel, Connection, coalesce, fasttable, nowait
 from worker.acks import AckTracker
 from worker.config import WorkerConfig
@@ -51,11 +54,13 @@ class BrokerLink:
         self.conn: Connection | None = None
         self.task_ch: Channel | None = None
         self.pub_ch: Channel | None = None
+        self.aux_ch: Channel | None = None
         self.ctl_ch: Channel | None = None
         self.generation = 0
         self.acks = AckTracker()
         self.queue_by_tag: dict[str, str] = {}
         self.prefetch = config.prefetch
+        self.cancelled = ""  # a queue whose consumer the broker cancelled
         self._reply_exchanges: set[str] = set()
 
     # ------------------------------------------------------------------ connect
@@ -84,6 +89,8 @@ class BrokerLink:
         self.queue_by_tag = {}
         self._reply_exchanges = set()
         self.task_ch = conn.channel()
+        self.cancelled = ""
+        nowait.on_cancelled(self.task_ch, self._on_cancelled)
         self.pub_ch = conn.channel()
         self.pub_ch.exchange_declare(EVENT_EXCHANGE, "topic", durable=True)
         self.open_control(on_control)
@@ -145,10 +152,19 @@ class BrokerLink:
             with contextlib.suppress(AmqpToolError, AttributeError, RuntimeError):
                 conn.call_soon_threadsafe(_noop)
 
+    def _on_cancelled(self, consumer_tag: str) -> None:
+        self.cancelled = self.queue_by_tag.pop(consumer_tag, consumer_tag)
+
     def check_channels(self, on_control: Callable[[Envelope], None]) -> None:
-        """Raise if the task channel died (its unacked messages are gone); reopen the others."""
+        """Raise if the task channel died (its unacked messages are gone) or the broker cancelled
+        a task consumer (its queue was deleted): the worker reconnects and declares again, rather
+        than answering pings while it consumes nothing. Reopen the other channels."""
         if self.task_ch is None or not self.task_ch.is_open:
             raise ConnectionFailedError("the task channel was closed by the broker")
+        if self.cancelled:
+            raise ConnectionFailedError(
+                f"the broker cancelled the consumer of queue {self.cancelled!r} (deleted?)"
+            )
         if self.pub_ch is None or not self.pub_ch.is_open:
             log.warning("publish channel was closed; reopening it")
             self.reopen_publish()
@@ -169,9 +185,26 @@ class BrokerLink:
             nowait.reject(self.task_ch, tag, requeue=requeue)
 
     def publish(self, env: Envelope) -> None:
+        """Queue a publish (see the module doc for which channel carries it)."""
+        if env.exchange and env.exchange != EVENT_EXCHANGE:
+            self._publish_elsewhere(env)
+            return
         if self.pub_ch is None:
             raise ConnectionFailedError("not connected to the broker")
         nowait.publish(self.pub_ch, env)
+
+    def _publish_elsewhere(self, env: Envelope) -> None:
+        if self.conn is None:
+            raise ConnectionFailedError("not connected to the broker")
+        try:
+            if self.aux_ch is None or not self.aux_ch.is_open:
+                self.aux_ch = self.conn.channel()
+            nowait.publish(self.aux_ch, env)
+        except BrokerError as exc:  # the channel closed (404): the message is lost, not more
+            if not self.conn.is_open:
+                raise ConnectionFailedError(f"connection lost: {exc}") from exc
+            log.error("cannot publish to exchange %r: %s", env.exchange, exc)
+            self.aux_ch = None
 
     def reply(self, env: Envelope) -> None:
         """Publish a control reply, declaring its (direct, non-durable) exchange first."""
@@ -202,7 +235,7 @@ class BrokerLink:
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
-        self.task_ch = self.pub_ch = self.ctl_ch = None
+        self.task_ch = self.pub_ch = self.aux_ch = self.ctl_ch = None
         if conn is not None:
             conn.close()
 

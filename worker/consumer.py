@@ -213,7 +213,7 @@ class Consumer:
         self.events.discard()
         self.link.close()
         self._connect(initial=False)
-        self.events.worker("worker-online", active=len(self.active), processed=self.processed)
+        self.events.worker("worker-online", active=self.executing, processed=self.processed)
 
     def _finish(self) -> None:
         cold = self.cold
@@ -346,12 +346,15 @@ class Consumer:
     def _schedule_heartbeat(self) -> None:
         def beat() -> None:
             self.events.refresh()
-            self.events.worker(
-                "worker-heartbeat", active=len(self.active), processed=self.processed
-            )
+            self.events.worker("worker-heartbeat", active=self.executing, processed=self.processed)
             self._schedule_heartbeat()
 
         self.timer.call_at(time.monotonic() + self.config.heartbeat_interval, beat)
+
+    @property
+    def executing(self) -> int:
+        """Tasks running now (not those queued in the pool, waiting for a slot)."""
+        return sum(1 for r in self.active.values() if r.started)
 
     @property
     def processed(self) -> int:

@@ -11,11 +11,14 @@ broker closed is only noticed on the next call (or ``Channel.is_open``), so loop
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from amqptool.codec.envelope import Envelope
 from amqptool.transport.connection import Channel, Connection, pika_properties
 from amqptool.transport.errors import translate_errors
 
-__all__ = ["ack", "flush", "nack", "publish", "reject"]
+__all__ = ["ack", "flush", "nack", "on_cancelled", "publish", "reject"]
 
 
 def publish(channel: Channel, env: Envelope) -> None:
@@ -42,6 +45,16 @@ def reject(channel: Channel, delivery_tag: int, *, requeue: bool) -> None:
 def nack(channel: Channel, delivery_tag: int, *, multiple: bool = False, requeue: bool) -> None:
     with translate_errors("basic.nack"):
         channel._ch._impl.basic_nack(delivery_tag=delivery_tag, multiple=multiple, requeue=requeue)
+
+
+def on_cancelled(channel: Channel, callback: Callable[[str], None]) -> None:
+    """Call ``callback(consumer_tag)`` when the broker cancels a consumer (queue deleted...)."""
+
+    def cancelled(frame: Any) -> None:
+        callback(str(getattr(frame.method, "consumer_tag", "")))
+
+    with translate_errors("basic.cancel callback"):
+        channel._ch.add_on_cancel_callback(cancelled)
 
 
 def flush(connection: Connection) -> None:
