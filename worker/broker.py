@@ -28,6 +28,7 @@ from amqptool.errors import AmqpToolError, BrokerError, ChannelClosedError, Conn
 from amqptool.transport import Channel, Connection, coalesce, fasttable, nowait
 from worker.acks import AckTracker
 from worker.config import WorkerConfig
+from worker.queues import QueueSpec
 
 __all__ = ["BrokerLink", "MailboxInUse"]
 
@@ -59,6 +60,9 @@ class BrokerLink:
         self.generation = 0
         self.acks = AckTracker()
         self.queue_by_tag: dict[str, str] = {}
+        # The task queues consumed: ``-Q`` plus ``add_consumer`` (kept across reconnects).
+        self.queues: dict[str, QueueSpec] = {q: QueueSpec.default(q) for q in config.queues}
+        self._on_task: Callable[[Envelope], None] | None = None
         self.prefetch = config.prefetch
         self.cancelled = ""  # a queue whose consumer the broker cancelled
         self._reply_exchanges: set[str] = set()
@@ -94,20 +98,70 @@ class BrokerLink:
         self.pub_ch = conn.channel()
         self.pub_ch.exchange_declare(EVENT_EXCHANGE, "topic", durable=True)
         self.open_control(on_control)
-        for queue in self.config.queues:
-            self.declare_task_queue(self.task_ch, queue)
+        self._on_task = on_task
+        for spec in self.queues.values():
+            self.declare_task_queue(self.task_ch, spec)
         self.set_prefetch(self.prefetch)
         if consume:
-            for queue in self.config.queues:
-                tag = self.task_ch.consume(queue, on_task)
-                self.queue_by_tag[tag] = queue
+            for spec in self.queues.values():
+                self._consume(spec)
 
     @staticmethod
-    def declare_task_queue(ch: Channel, queue: str) -> None:
-        """Exchange, queue and binding named ``queue``, flagged exactly like Celery's."""
-        ch.exchange_declare(queue, "direct", durable=True)
-        ch.queue_declare(queue, durable=True)
-        ch.queue_bind(queue, queue, queue)
+    def declare_task_queue(ch: Channel, queue: str | QueueSpec) -> None:
+        """Exchange, queue and binding as ``queue`` describes them (``-Q`` ones like Celery's)."""
+        spec = QueueSpec.default(queue) if isinstance(queue, str) else queue
+        if spec.no_declare:
+            return
+        if spec.exchange:
+            ch.exchange_declare(
+                spec.exchange,
+                spec.exchange_type,
+                durable=spec.exchange_durable,
+                auto_delete=spec.exchange_auto_delete,
+                arguments=spec.exchange_arguments,
+            )
+        ch.queue_declare(
+            spec.name,
+            durable=spec.durable,
+            exclusive=spec.exclusive,
+            auto_delete=spec.auto_delete,
+            arguments=spec.declare_arguments(),
+        )
+        if spec.exchange:
+            ch.queue_bind(spec.name, spec.exchange, spec.routing_key, spec.binding_arguments)
+
+    def _consume(self, spec: QueueSpec) -> None:
+        assert self.task_ch is not None and self._on_task is not None
+        tag = self.task_ch.consume(spec.name, self._on_task, arguments=spec.consumer_arguments)
+        self.queue_by_tag[tag] = spec.name
+
+    def add_queue(self, spec: QueueSpec, *, consume: bool) -> bool:
+        """``add_consumer``: declare (on a channel of its own, so a refused declaration costs
+        nothing else) and start consuming. False when already consuming from that queue;
+        raises the broker's refusal (e.g. 406 for different flags) as a BrokerError."""
+        if spec.name in self.queues:
+            return False
+        if self.conn is None or self.task_ch is None:
+            raise ConnectionFailedError("not connected to the broker")
+        ch = self.conn.channel()
+        try:
+            self.declare_task_queue(ch, spec)
+        finally:
+            ch.close()
+        self.queues[spec.name] = spec
+        if consume:
+            self._consume(spec)
+        return True
+
+    def cancel_queue(self, name: str) -> bool:
+        """``cancel_consumer``: stop consuming from ``name`` (False if we were not)."""
+        known = self.queues.pop(name, None) is not None
+        tags = [tag for tag, queue in self.queue_by_tag.items() if queue == name]
+        for tag in tags:
+            del self.queue_by_tag[tag]
+            if self.task_ch is not None and self.task_ch.is_open:
+                self.task_ch.cancel(tag)
+        return known or bool(tags)
 
     def open_control(self, on_control: Callable[[Envelope], None]) -> None:
         assert self.conn is not None
@@ -241,7 +295,7 @@ class BrokerLink:
 
     def queue_infos(self) -> list[dict[str, Any]]:
         """``inspect active_queues``: the task queues, described as Celery describes them."""
-        return [_queue_info(name) for name in self.config.queues]
+        return [spec.as_celery_dict() for spec in self.queues.values()]
 
     def broker_stats(self) -> dict[str, Any]:
         ep = self.config.settings.primary
@@ -262,36 +316,3 @@ class BrokerLink:
             "alternates": [e.redacted() for e in self.config.settings.endpoints[1:]],
             "credential_provider": None,
         }
-
-
-def _queue_info(name: str) -> dict[str, Any]:
-    exchange = {
-        "name": name,
-        "type": "direct",
-        "arguments": None,
-        "durable": True,
-        "passive": False,
-        "auto_delete": False,
-        "delivery_mode": None,
-        "no_declare": False,
-    }
-    return {
-        "name": name,
-        "exchange": exchange,
-        "routing_key": name,
-        "queue_arguments": None,
-        "binding_arguments": None,
-        "consumer_arguments": None,
-        "durable": True,
-        "exclusive": False,
-        "auto_delete": False,
-        "no_ack": False,
-        "alias": None,
-        "bindings": [],
-        "no_declare": None,
-        "expires": None,
-        "message_ttl": None,
-        "max_length": None,
-        "max_length_bytes": None,
-        "max_priority": None,
-    }

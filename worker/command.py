@@ -97,6 +97,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds between worker-heartbeat events (default 2)",
     )
+    parser.add_argument(
+        "--disable-control",
+        metavar="CMD1,CMD2",
+        default="",
+        help="remote control commands to refuse with an error reply, comma-separated "
+        "(e.g. shutdown,pool_shrink; aliases count as the command)",
+    )
 
 
 def _setup_logging(level: str) -> None:
@@ -132,6 +139,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         accept_content=args.accept_content,
         heartbeat_interval=args.heartbeat_interval,
         install_signal_handlers=True,
+        disable_control=args.disable_control,
     )
     cfg = w.config
     names = sorted(n for n in w.tasks if not n.startswith("celery."))
@@ -142,6 +150,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         f"  pool:        {cfg.pool} (concurrency {cfg.concurrency}, prefetch "
         f"{cfg.prefetch or 'unlimited'})",
         f"  task events: {'on' if cfg.task_events else 'off'}",
+        *(
+            [f"  refused:     {', '.join(sorted(cfg.disable_control))}"]
+            if cfg.disable_control
+            else []
+        ),
         "  tasks:",
         *[f"    . {n}" for n in names],
     ]

@@ -63,6 +63,7 @@ class WorkerConfig:
     accept: frozenset[str] = frozenset({"application/json"})
     heartbeat_interval: float = 2.0
     connect_retries: int | None = 100
+    disable_control: frozenset[str] = frozenset()  # control commands answered with an error
 
     @classmethod
     def build(
@@ -78,6 +79,7 @@ class WorkerConfig:
         accept_content: Sequence[str] | str | None = None,
         heartbeat_interval: float = 2.0,
         connect_retries: int | None = 100,
+        disable_control: Sequence[str] | str | None = None,
     ) -> WorkerConfig:
         """Validate and normalise the options (raises UsageError naming the bad one)."""
         if isinstance(queues, str):
@@ -97,6 +99,9 @@ class WorkerConfig:
             accept_content = accept_content.split(",")
         accept = normalize_accept(accept_content or ("json",))
         conc = 1 if pool == "solo" else (concurrency or default_concurrency())
+        if isinstance(disable_control, str):
+            disable_control = disable_control.split(",")
+        disabled = frozenset(n.strip() for n in disable_control or () if n.strip())
         return cls(
             settings=settings,
             nodename=expand_nodename(nodename),
@@ -108,6 +113,7 @@ class WorkerConfig:
             accept=accept,
             heartbeat_interval=heartbeat_interval,
             connect_retries=connect_retries,
+            disable_control=disabled,
         )
 
     @property

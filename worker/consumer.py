@@ -40,6 +40,7 @@ from worker.execute import Job
 from worker.intake import Intake
 from worker.mailbox import Mailbox
 from worker.pools import Pool
+from worker.queues import QueueSpec
 from worker.ratelimit import RateLimitGate
 from worker.reports import Reports
 from worker.request import Request
@@ -75,7 +76,7 @@ class Consumer:
         self.timer = Timer()
         self.eta: EtaHolder[Request] = EtaHolder(self.timer, self._eta_due, self._eta_count)
         self.gate = RateLimitGate(self.state, self._gate_release)
-        self.panel = control.Panel(self)
+        self.panel = control.Panel(self, control.disabled_commands(config.disable_control))
         self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
         self.intake = Intake(self)
         self.reports = Reports(self)
@@ -91,6 +92,7 @@ class Consumer:
         self.on_ready: Callable[[], None] | None = None
         self.consuming = False
         self._held_bump = 0
+        self.prefetch_base = config.prefetch  # concurrency x multiplier; follows pool_grow/shrink
 
     # ------------------------------------------------------------------ thread-safe API
 
@@ -257,7 +259,7 @@ class Consumer:
     def _eta_count(self, delta: int) -> None:
         self._held_bump += delta
         if self.link.prefetch and self.link.task_ch is not None and self.consuming:
-            self.link.set_prefetch(self.config.prefetch + max(self._held_bump, 0))
+            self.link.set_prefetch(self.prefetch_base + max(self._held_bump, 0))
 
     def _gate_release(self, req: Request) -> None:
         self.ready.append(req)
@@ -397,3 +399,20 @@ class Consumer:
 
     def rate_limit_changed(self, task_name: str) -> None:
         self.gate.changed(task_name)
+
+    def add_queue(self, spec: QueueSpec) -> bool:
+        return self.link.add_queue(spec, consume=self.consuming)
+
+    def cancel_queue(self, name: str) -> bool:
+        return self.link.cancel_queue(name)
+
+    def resize_pool(self, delta: int) -> None:
+        """``pool_grow``/``pool_shrink``: resize, then prefetch = slots x multiplier (+ ETA holds),
+        as Celery does; an unlimited prefetch (multiplier 0) stays unlimited."""
+        if delta > 0:
+            self.pool.grow(delta)
+        elif delta < 0:
+            self.pool.shrink(-delta)
+        if self.prefetch_base:
+            self.prefetch_base = self.pool.concurrency * self.config.prefetch_multiplier
+            self.link.set_prefetch(self.prefetch_base + max(self._held_bump, 0))

@@ -20,23 +20,26 @@ Rules (the same for built-in and user commands):
 - Handlers run on the broker thread, between deliveries: keep them quick. They are answered
   while every pool slot is busy, because task code never runs on that thread.
 
-``panel.target`` is the running worker seen through :class:`ControlTarget`. More commands
-(``query_task``, ``time_limit``, ``add_consumer`` ...) are added the same way.
+``panel.target`` is the running worker seen through :class:`ControlTarget`. A command named in
+the worker's ``--disable-control`` (``panel.disabled``) is refused with an error reply. The
+administrative commands (``stats``, ``conf``, ``query_task``, ``add_consumer``, ``pool_grow`` ...)
+live in :mod:`worker.control_admin`, registered the same way.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import os
-import resource
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from amqptool.codec.events import LamportClock
+from amqptool.errors import UsageError
+from worker.config import WorkerConfig
 from worker.events import EventDispatcher
+from worker.queues import QueueSpec
 from worker.state import WorkerState, parse_rate
 from worker.tasks import Task
 
@@ -47,6 +50,7 @@ __all__ = [
     "ControlTarget",
     "Panel",
     "control_command",
+    "disabled_commands",
     "dispatch",
     "lookup",
 ]
@@ -63,6 +67,7 @@ class ControlTarget(Protocol):
     """What control handlers may read and do on the running worker (broker thread only)."""
 
     nodename: str
+    config: WorkerConfig
     clock: LamportClock
     state: WorkerState
     tasks: Mapping[str, Task]
@@ -85,10 +90,17 @@ class ControlTarget(Protocol):
 
     def rate_limit_changed(self, task_name: str) -> None: ...
 
+    def add_queue(self, spec: QueueSpec) -> bool: ...
+
+    def cancel_queue(self, name: str) -> bool: ...
+
+    def resize_pool(self, delta: int) -> None: ...
+
 
 @dataclass
 class Panel:
     target: ControlTarget
+    disabled: frozenset[str] = frozenset()  # canonical names refused (--disable-control)
 
 
 @dataclass(frozen=True)
@@ -141,11 +153,30 @@ def lookup(method: str) -> ControlCommand | None:
     return COMMANDS.get(method) or COMMANDS.get(_ALIASES.get(method, ""))
 
 
+def disabled_commands(names: Iterable[str]) -> frozenset[str]:
+    """``--disable-control`` names (aliases allowed) as canonical names; UsageError if unknown."""
+    out = set()
+    for name in names:
+        cmd = lookup(name)
+        if cmd is None:
+            raise UsageError(
+                f"--disable-control: unknown control command {name!r}",
+                hint=f"known: {', '.join(sorted(COMMANDS))}",
+            )
+        out.add(cmd.name)
+    return frozenset(out)
+
+
 def dispatch(panel: Panel, method: str, arguments: Mapping[str, Any]) -> Any:
     """Run a command; errors become ``{"error": repr}`` replies. Never raises."""
     cmd = lookup(method)
     if cmd is None:
         return {"error": repr(KeyError(method))}
+    if cmd.name in panel.disabled:
+        log.warning("refused control command %s (disabled on this worker)", method)
+        return {"error": f"{cmd.name} is disabled on this worker (--disable-control)"}
+    if not isinstance(arguments, Mapping):
+        return {"error": repr(TypeError(f"arguments must be an object, not {arguments!r}"))}
     try:
         return cmd.call(panel, arguments)
     except Exception as exc:  # a handler's failure is the caller's answer, not ours
@@ -288,46 +319,5 @@ def scheduled(panel: Panel, safe: bool = False) -> Any:
     return panel.target.scheduled_infos(safe=bool(safe))
 
 
-@control_command(kind="inspect")
-def active_queues(panel: Panel) -> Any:
-    """The task queues this worker consumes."""
-    return panel.target.queue_infos()
-
-
-def _rusage() -> dict[str, Any]:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    names = [
-        "utime",
-        "stime",
-        "maxrss",
-        "ixrss",
-        "idrss",
-        "isrss",
-        "minflt",
-        "majflt",
-        "nswap",
-        "inblock",
-        "oublock",
-        "msgsnd",
-        "msgrcv",
-        "nsignals",
-        "nvcsw",
-        "nivcsw",
-    ]
-    return {n: getattr(r, f"ru_{n}") for n in names}
-
-
-@control_command(kind="inspect")
-def stats(panel: Panel) -> Any:
-    """Counters, pool, broker, prefetch, rusage, clock and uptime (the keys Flower reads)."""
-    target = panel.target
-    return {
-        "total": dict(target.state.total),
-        "pid": os.getpid(),
-        "clock": str(target.clock.value),
-        "uptime": int(time.monotonic() - target.started_at),
-        "pool": target.pool_stats(),
-        "broker": target.broker_stats(),
-        "prefetch_count": target.prefetch_count(),
-        "rusage": _rusage(),
-    }
+# The administrative commands register themselves on import (they use the names above).
+from worker import control_admin  # noqa: E402, F401  # after the registry exists (cycle)

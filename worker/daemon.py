@@ -77,6 +77,7 @@ class Worker:
         install_signal_handlers: bool = False,
         connect_retries: int | None = 100,
         tasks: Mapping[str, Task] | None = None,
+        disable_control: Sequence[str] | str | None = None,
     ) -> None:
         self.app_modules = import_app(app_module)
         if not isinstance(settings, BrokerSettings):
@@ -92,6 +93,7 @@ class Worker:
             accept_content=accept_content,
             heartbeat_interval=heartbeat_interval,
             connect_retries=connect_retries,
+            disable_control=disable_control,
         )
         self.tasks: Mapping[str, Task] = registry if tasks is None else tasks
         self.install_signal_handlers = install_signal_handlers

@@ -60,6 +60,10 @@ class Pool(Protocol):
 
     def take_unstarted(self) -> list[Job]: ...
 
+    def grow(self, n: int) -> None: ...
+
+    def shrink(self, n: int) -> None: ...
+
     def processes(self) -> list[int]: ...
 
     def stop(self, timeout: float = 10.0) -> None: ...
@@ -103,18 +107,50 @@ class ThreadPool:
         self.implementation = f"worker.pools:ThreadPool({name})"
         self.concurrency = max(1, concurrency)
         self.tasks = tasks
+        self.lookahead = lookahead
         self.limit = self.concurrency + lookahead if lookahead is not None else 1 << 30
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._started = 0
         self._in_flight = 0
 
     def start(self, notify: Notify, precheck: Precheck | None = None) -> None:
         self._notify = notify
         self._precheck = precheck
-        for i in range(self.concurrency):
-            t = threading.Thread(target=self._loop, name=f"{self.name}-{i + 1}", daemon=True)
+        self._start_threads(self.concurrency)
+
+    def _start_threads(self, n: int) -> None:
+        self._threads = [t for t in self._threads if t.is_alive()]
+        for _ in range(n):
+            self._started += 1
+            t = threading.Thread(
+                target=self._loop, name=f"{self.name}-{self._started}", daemon=True
+            )
             t.start()
             self._threads.append(t)
+
+    def _resize(self, n: int, delta: int) -> None:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, not {n}")
+        if self.name == "solo":
+            raise ValueError("the solo pool has exactly one slot: use -P threads or prefork")
+        if self.concurrency + delta < 1:
+            raise ValueError(f"cannot shrink the pool below one slot (it has {self.concurrency})")
+        self.concurrency += delta
+        if self.lookahead is not None:
+            self.limit = self.concurrency + self.lookahead
+
+    def grow(self, n: int) -> None:
+        """Start ``n`` more threads."""
+        self._resize(n, n)
+        self._start_threads(n)
+
+    def shrink(self, n: int) -> None:
+        """``n`` threads exit, each when it takes the stop marker queued now (after the jobs
+        queued before it)."""
+        self._resize(n, -n)
+        for _ in range(n):
+            self._queue.put(None)
 
     def _loop(self) -> None:
         get = self._queue.get
@@ -156,15 +192,18 @@ class ThreadPool:
     def take_unstarted(self) -> list[Job]:
         """Jobs still waiting in the queue (removed from it)."""
         out: list[Job] = []
+        markers = 0
         while True:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if job is None:  # keep stop markers for the threads
-                self._queue.put(None)
-                break
-            out.append(job)
+            if job is None:
+                markers += 1
+            else:
+                out.append(job)
+        for _ in range(markers):  # keep stop markers (shutdown, pool_shrink) for the threads
+            self._queue.put(None)
         self._in_flight -= len(out)
         return out
 

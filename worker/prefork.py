@@ -113,6 +113,7 @@ class _Child:
         rep_w.close()
         self.queued: deque[int] = deque()
         self.dead = False
+        self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
 
     @property
     def pid(self) -> int:
@@ -230,10 +231,13 @@ class PreforkPool:
 
     def can_accept(self) -> bool:
         depth = self.depth
-        return any(len(c.queued) < depth and not c.dead for c in self._children)
+        return any(len(c.queued) < depth and not c.dead and not c.retiring for c in self._children)
 
     def apply(self, job: Job) -> int | None:
-        free = [c for c in self._children if not c.dead and len(c.queued) < self.depth]
+        depth = self.depth
+        free = [
+            c for c in self._children if not c.dead and not c.retiring and len(c.queued) < depth
+        ]
         best = min(free, key=lambda c: len(c.queued), default=None)
         if best is None:
             raise RuntimeError("prefork pool: no free child (apply without can_accept)")
@@ -258,11 +262,37 @@ class PreforkPool:
             for seq in held:
                 self._by_seq.pop(seq, None)
             old.close()
-            if not self._stopping:
+            if old.retiring:  # shrunk away: not replaced
+                log.info("pool child %s retired (pool_shrink)", old.pid)
+            elif not self._stopping:
                 log.warning("pool child %s exited with %s; starting a new one", old.pid, exitcode)
                 self._children[slot] = _Child(slot, self.tasks, self._skip)
         self._wake()
         return held
+
+    def grow(self, n: int) -> None:
+        """Fork ``n`` more children (new slots; a retired child's slot is never reused)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, not {n}")
+        with self._lock:
+            for _ in range(n):
+                self._children.append(_Child(len(self._children), self.tasks, self._skip))
+            self.concurrency += n
+        self._wake()
+
+    def shrink(self, n: int) -> None:
+        """Retire ``n`` children, idle ones first: each finishes the jobs already in its pipe,
+        takes no new one and exits (its slot is not refilled)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, not {n}")
+        if self.concurrency - n < 1:
+            raise ValueError(f"cannot shrink the pool below one slot (it has {self.concurrency})")
+        live = [c for c in self._children if not c.dead and not c.retiring]
+        for child in sorted(live, key=lambda c: len(c.queued))[:n]:
+            child.retiring = True
+            with contextlib.suppress(OSError, ValueError):
+                child.jobs.send(None)
+        self.concurrency -= n
 
     def take_unstarted(self) -> list[Job]:
         """Children skip (and report) every job dispatched so far that has not started."""
