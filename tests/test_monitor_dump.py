@@ -266,6 +266,19 @@ def test_dump_exits_69_when_count_events_do_not_arrive_in_time(fresh_vhost_url: 
     assert proc.stderr.splitlines()[-1].startswith("error: only 0 of 1 event(s) arrived within")
 
 
+def test_dump_with_only_a_timeout_runs_that_long_and_exits_0(fresh_vhost_url: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "amqptool", "monitor", "--dump", "--json", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        env=harness_env(fresh_vhost_url),
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == ""  # no worker in a fresh vhost: no events
+    assert "listening for events" in proc.stderr
+
+
 def test_dump_without_a_broker_is_one_line_and_exit_70(cli_env: dict[str, str]) -> None:
     env = dict(cli_env, AMQP_URL="amqp://guest:sekrit@127.0.0.1:1/")
     proc = subprocess.run(
