@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,8 +18,7 @@ from worker.callbacks import on_failure_messages, on_success_messages
 from worker.config import WorkerConfig, expand_nodename
 from worker.control import NO_REPLY, Panel, dispatch
 from worker.execute import IGNORED, REJECTED, Job, execute
-from worker.schedule import EtaHolder, Timer
-from worker.state import LimitedSet, parse_rate
+from worker.schedule import Timer
 
 
 class RecordingSink:
@@ -61,13 +59,18 @@ def test_the_public_surface_is_pinned() -> None:
         "NotRegistered",
         "Reject",
         "Retry",
+        "SoftTimeLimitExceeded",
         "Task",
         "TaskRegistry",
         "TaskRevokedError",
+        "TimeLimitExceeded",
         "Worker",
         "WorkerLostError",
         "control_command",
+        "crontab",
+        "periodic_task",
         "registry",
+        "schedule",
         "task",
     ]
 
@@ -288,35 +291,6 @@ def test_timer_runs_due_callbacks_in_order_and_skips_cancelled() -> None:
     assert timer.next_delay(2.0) is None
 
 
-def test_eta_holder_counts_held_items_and_releases_them_when_due() -> None:
-    timer = Timer()
-    released: list[str] = []
-    counts: list[int] = []
-    holder: EtaHolder[str] = EtaHolder(timer, released.append, counts.append)
-    eta = utcnow() + timedelta(seconds=5)
-    holder.hold("t1", eta, 5.0, now=100.0)
-    holder.hold("t2", eta, 1.0, now=100.0)
-    assert [item for item, _ in holder.held()] == ["t2", "t1"]
-    timer.run_due(101.0)
-    assert released == ["t2"] and counts == [1, 1, -1]
-    assert holder.clear() == ["t1"] and counts[-1] == -1 and len(holder) == 0
-
-
-def test_limited_set_bounds_size_and_age() -> None:
-    s = LimitedSet(maxlen=2, expires=10.0)
-    s.update(["a", "b", "c"], now=0.0)
-    assert list(s) == ["b", "c"]
-    s.add("d", now=11.0)
-    assert list(s) == ["d"]
-
-
-def test_rates_parse_like_celery() -> None:
-    assert parse_rate("10/m") == pytest.approx(10 / 60)
-    assert parse_rate(5) == 5.0 and parse_rate("") == 0.0
-    with pytest.raises(ValueError, match="could not convert"):
-        parse_rate("bogus")
-
-
 @pytest.mark.parametrize(
     ("given", "host", "expected"),
     [
@@ -365,6 +339,8 @@ class FakeTarget:
         self.shutdown_reason = reason
 
     def rate_limit_changed(self, task_name: str) -> None: ...
+
+    def revoked_changed(self) -> None: ...
 
 
 def call(method: str, **arguments: Any) -> Any:

@@ -3,9 +3,18 @@
 ::
 
     from worker import task, Task, control_command, Worker
+    from worker import periodic_task, crontab, schedule
+
+    @periodic_task(run_every=crontab(minute="*/15"))
+    @task
+    def cleanup():
+        ...
 
 See :mod:`worker.tasks` (defining tasks), :mod:`worker.daemon` (running and stopping a worker),
-:mod:`worker.control` (remote control commands) and :mod:`worker.consumer` (the pipeline).
+:mod:`worker.control` (remote control commands) and :mod:`worker.consumer` (the pipeline);
+the scheduling parts: :mod:`worker.etastage` (ETA hold/park), :mod:`worker.rategate` (rate
+limits), :mod:`worker.timelimits` (what each pool can enforce), :mod:`worker.revoked`,
+:mod:`worker.periodic` and :mod:`worker.beatrun` (``-B``).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -19,9 +28,12 @@ from worker.exceptions import (
     NotRegistered,
     Reject,
     Retry,
+    SoftTimeLimitExceeded,
     TaskRevokedError,
+    TimeLimitExceeded,
     WorkerLostError,
 )
+from worker.periodic import crontab, periodic_task, schedule
 from worker.tasks import Task, TaskRegistry, registry, task
 
 if TYPE_CHECKING:
@@ -36,13 +48,18 @@ __all__ = [
     "NotRegistered",
     "Reject",
     "Retry",
+    "SoftTimeLimitExceeded",
     "Task",
     "TaskRegistry",
     "TaskRevokedError",
+    "TimeLimitExceeded",
     "Worker",
     "WorkerLostError",
     "control_command",
+    "crontab",
+    "periodic_task",
     "registry",
+    "schedule",
     "task",
 ]
 

@@ -13,6 +13,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from amqptool.errors import UsageError
+from worker.config import DEFAULT_SCHEDULE_FILE
+from worker.eta import DEFAULT_PARK_THRESHOLD
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
@@ -104,6 +106,87 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="remote control commands to refuse with an error reply, comma-separated "
         "(e.g. shutdown,pool_shrink; aliases count as the command)",
     )
+    _configure_scheduling(parser)
+
+
+TIME_LIMITS_HELP = (
+    "Time limits: with -P prefork the soft limit raises SoftTimeLimitExceeded inside the task "
+    "(it may catch it) and at the hard limit the pool process is killed and replaced; the task "
+    "fails with TimeLimitExceeded and the worker goes on. The threads and solo pools cannot "
+    "kill a thread: both limits are raised as exceptions in the task's thread, which Python "
+    "delivers only between bytecodes, so a task blocked in a long C call (sleep, a socket "
+    "read) gets them only when that call returns, and a task that catches TimeLimitExceeded "
+    "keeps running and keeps its slot."
+)
+
+
+def _seconds_or_never(text: str) -> float | None:
+    if text.strip().lower() in ("never", "off", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return value
+
+
+def _configure_scheduling(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scheduling", TIME_LIMITS_HELP)
+    group.add_argument(
+        "--eta-park-threshold",
+        metavar="SECONDS",
+        type=_seconds_or_never,
+        default=DEFAULT_PARK_THRESHOLD,
+        help="a task whose ETA is further away than this is parked on the broker (a delay "
+        "queue that dead-letters it back in time) instead of held unacked in memory "
+        f"(default {DEFAULT_PARK_THRESHOLD:g}, under RabbitMQ's 30 min consumer_timeout; "
+        "'never' holds all, like Celery)",
+    )
+    group.add_argument(
+        "--time-limit",
+        metavar="SECONDS",
+        type=float,
+        help="default hard time limit of every task (a task's or message's own wins)",
+    )
+    group.add_argument(
+        "--soft-time-limit",
+        metavar="SECONDS",
+        type=float,
+        help="default soft time limit of every task (a task's or message's own wins)",
+    )
+    group.add_argument(
+        "--max-tasks-per-child",
+        metavar="N",
+        type=int,
+        help="prefork: replace a pool process after it ran N tasks",
+    )
+    group.add_argument(
+        "--statedb",
+        metavar="FILE",
+        help="keep the revoked task ids in FILE, so they survive a restart",
+    )
+    group.add_argument(
+        "--without-mingle",
+        action="store_true",
+        help="do not ask the running workers for their revoked ids at startup (hello)",
+    )
+    group.add_argument(
+        "-B",
+        "--beat",
+        action="store_true",
+        help="also run the periodic tasks (@periodic_task) from this worker; run only ONE "
+        "scheduler per cluster, or each periodic task runs once per scheduler",
+    )
+    group.add_argument(
+        "-s",
+        "--schedule",
+        metavar="FILE",
+        default=DEFAULT_SCHEDULE_FILE,
+        help="with -B: where the last run of each periodic task is kept, so a restart neither "
+        f"skips nor doubles a run (default {DEFAULT_SCHEDULE_FILE} in the current directory)",
+    )
 
 
 def _setup_logging(level: str) -> None:
@@ -140,6 +223,14 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         heartbeat_interval=args.heartbeat_interval,
         install_signal_handlers=True,
         disable_control=args.disable_control,
+        eta_park_threshold=args.eta_park_threshold,
+        time_limit=args.time_limit,
+        soft_time_limit=args.soft_time_limit,
+        max_tasks_per_child=args.max_tasks_per_child,
+        statedb=args.statedb,
+        mingle=not args.without_mingle,
+        beat=args.beat,
+        schedule_file=args.schedule,
     )
     cfg = w.config
     names = sorted(n for n in w.tasks if not n.startswith("celery."))
@@ -155,6 +246,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             if cfg.disable_control
             else []
         ),
+        *([f"  beat:        on (schedule file {cfg.schedule_file})"] if cfg.beat else []),
         "  tasks:",
         *[f"    . {n}" for n in names],
     ]

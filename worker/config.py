@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from amqptool.codec.serialization import normalize_accept
 from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
+from worker.eta import DEFAULT_PARK_THRESHOLD
 
 __all__ = ["WorkerConfig", "default_concurrency", "expand_nodename"]
 
 DEFAULT_QUEUE = "celery"
+DEFAULT_SCHEDULE_FILE = "amqptool-beat.json"  # -B's schedule file, in the current directory
 
 
 def default_concurrency() -> int:
@@ -64,6 +66,15 @@ class WorkerConfig:
     heartbeat_interval: float = 2.0
     connect_retries: int | None = 100
     disable_control: frozenset[str] = frozenset()  # control commands answered with an error
+    # scheduling (worker.etastage, worker.timelimits, worker.revoked, worker.beat)
+    eta_park_threshold: float | None = DEFAULT_PARK_THRESHOLD  # None: never park
+    time_limit: float | None = None  # worker default hard limit, seconds
+    soft_time_limit: float | None = None
+    max_tasks_per_child: int | None = None  # prefork
+    statedb: str | None = None  # revoked ids kept across restarts
+    mingle: bool = True  # learn the revokes of running workers at startup
+    beat: bool = False  # run the periodic-task scheduler in this worker (-B)
+    schedule_file: str = DEFAULT_SCHEDULE_FILE
 
     @classmethod
     def build(
@@ -80,6 +91,14 @@ class WorkerConfig:
         heartbeat_interval: float = 2.0,
         connect_retries: int | None = 100,
         disable_control: Sequence[str] | str | None = None,
+        eta_park_threshold: float | None = DEFAULT_PARK_THRESHOLD,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        max_tasks_per_child: int | None = None,
+        statedb: str | None = None,
+        mingle: bool = True,
+        beat: bool = False,
+        schedule_file: str | None = None,
     ) -> WorkerConfig:
         """Validate and normalise the options (raises UsageError naming the bad one)."""
         if isinstance(queues, str):
@@ -102,6 +121,13 @@ class WorkerConfig:
         if isinstance(disable_control, str):
             disable_control = disable_control.split(",")
         disabled = frozenset(n.strip() for n in disable_control or () if n.strip())
+        if eta_park_threshold is not None and eta_park_threshold < 0:
+            raise UsageError("--eta-park-threshold must be 0 or more seconds (or 'never')")
+        for flag, limit in (("--time-limit", time_limit), ("--soft-time-limit", soft_time_limit)):
+            if limit is not None and limit < 0:
+                raise UsageError(f"{flag} must be 0 (none) or more seconds, not {limit}")
+        if max_tasks_per_child is not None and max_tasks_per_child < 0:
+            raise UsageError("--max-tasks-per-child must be 0 (no limit) or more")
         return cls(
             settings=settings,
             nodename=expand_nodename(nodename),
@@ -114,6 +140,14 @@ class WorkerConfig:
             heartbeat_interval=heartbeat_interval,
             connect_retries=connect_retries,
             disable_control=disabled,
+            eta_park_threshold=eta_park_threshold,
+            time_limit=time_limit or None,
+            soft_time_limit=soft_time_limit or None,
+            max_tasks_per_child=max_tasks_per_child or None,
+            statedb=statedb or None,
+            mingle=mingle,
+            beat=beat,
+            schedule_file=schedule_file or DEFAULT_SCHEDULE_FILE,
         )
 
     @property

@@ -24,29 +24,34 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import LamportClock
 from amqptool.codec.results import REVOKED, STARTED, encode_result, result_body
+from amqptool.codec.tasks import TaskMessage
 from amqptool.codec.times import utcnow
 from amqptool.errors import AmqpToolError, BrokerError, ConnectionFailedError
 from worker import control
 from worker.broker import BrokerLink, MailboxInUse
 from worker.config import WorkerConfig
+from worker.etastage import EtaStage
 from worker.events import EventDispatcher
 from worker.execute import Job
 from worker.intake import Intake
 from worker.mailbox import Mailbox
+from worker.mingle import mingle
 from worker.pools import Pool
 from worker.queues import QueueSpec
-from worker.ratelimit import RateLimitGate
+from worker.rategate import RateLimitGate
 from worker.reports import Reports
 from worker.request import Request
-from worker.schedule import EtaHolder, Timer
+from worker.revoked import StateDB
+from worker.schedule import Timer, TimerEntry
 from worker.state import WorkerState
 from worker.tasks import Task
+from worker.watch import Watch
 
 __all__ = ["Consumer"]
 
@@ -74,8 +79,22 @@ class Consumer:
             freq=config.heartbeat_interval,
         )
         self.timer = Timer()
-        self.eta: EtaHolder[Request] = EtaHolder(self.timer, self._eta_due, self._eta_count)
-        self.gate = RateLimitGate(self.state, self._gate_release)
+        self.eta = EtaStage(
+            self.timer,
+            self.link,
+            release=self._eta_due,
+            on_count=self._eta_count,
+            ack=self.ack,
+            threshold=config.eta_park_threshold,
+        )
+        self.gate = RateLimitGate(self.state, tasks, self.timer, self._gate_release)
+        self.watch = Watch(self)
+        self.statedb = StateDB(config.statedb) if config.statedb else None
+        self._save_entry: TimerEntry | None = None
+        if self.statedb is not None:
+            saved = self.statedb.load()  # a bad file is a StateFileError, before we start
+            saved.restore_into(self.state.revoked, time.time())
+            self.clock.adjust(saved.clock)
         self.panel = control.Panel(self, control.disabled_commands(config.disable_control))
         self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
         self.intake = Intake(self)
@@ -120,6 +139,11 @@ class Consumer:
         self.started_at = time.monotonic()
         self.pool.start(self.notify, self._precheck)
         try:
+            if self.config.mingle and not self.cold:
+                revoked = len(self.state.revoked)
+                mingle(self.config.settings, self.nodename, self.state.revoked, self.clock)
+                if len(self.state.revoked) != revoked:
+                    self.revoked_changed()
             self._connect(initial=True)
             self.events.worker("worker-online", active=0, processed=0)
             self.ready_event.set()
@@ -219,6 +243,13 @@ class Consumer:
 
     def _finish(self) -> None:
         cold = self.cold
+        if self.statedb is not None:
+            if self._save_entry is not None:
+                self._save_entry.cancel()
+            try:
+                self._save_state()
+            except AmqpToolError as exc:
+                log.error("%s", exc)
         try:
             if self.link.conn is not None and self.link.conn.is_open:
                 if not cold:
@@ -240,20 +271,17 @@ class Consumer:
     def next_seq(self) -> int:
         return next(self._seq)
 
-    def accept(self, req: Request) -> None:
-        """A decoded, known task: received → revoked/expired check → ETA hold → rate gate."""
+    def accept(self, req: Request, env: Envelope | None = None) -> None:
+        """A decoded, known task: received → revoked/expired check → ETA hold or park → rate
+        gate. ``env`` (the delivery) is what gets parked on the broker for a far-off ETA."""
         if self.revoked_or_expired(req):
             return
-        eta = req.message.eta
-        if eta is not None:
-            delay = (eta - utcnow()).total_seconds()
-            if delay > 0:
-                self.eta.hold(req, eta, delay, time.monotonic())
-                return
+        if req.message.eta is not None and self.eta.admit(req, env):
+            return
         self.gate.admit(req)
 
     def _eta_due(self, req: Request) -> None:
-        if req.generation == self.link.generation:
+        if req.generation == self.link.generation and not self.revoked_or_expired(req):
             self.gate.admit(req)
 
     def _eta_count(self, delta: int) -> None:
@@ -265,16 +293,22 @@ class Consumer:
         self.ready.append(req)
 
     def revoked_or_expired(self, req: Request) -> bool:
-        msg = req.message
-        if msg.id in self.state.revoked:
-            self.revoke(req, "revoked")
-            return True
-        if msg.expires is not None and utcnow() >= msg.expires:
-            self.revoke(req, "expired")
+        reason = self._unwanted(req.message)
+        if reason is not None:
+            self.revoke(req, reason)
             return True
         return False
 
-    def revoke(self, req: Request, reason: str) -> None:
+    def _unwanted(self, msg: TaskMessage) -> str | None:
+        """ "revoked" (by id or stamped header), "expired", or None: it may run."""
+        if self.state.revoked.is_revoked(msg.id, msg.stamped_headers, msg.stamps):
+            return "revoked"
+        if msg.expires is not None and utcnow() >= msg.expires:
+            return "expired"
+        return None
+
+    def revoke(self, req: Request, reason: str, *, signum: int | None = None) -> None:
+        """Settle a request as REVOKED (``"revoked"``, ``"expired"`` or ``"terminated"``)."""
         msg = req.message
         log.info("Discarding revoked task: %s[%s] (%s)", msg.task, msg.id, reason)
         self.ack(req)
@@ -282,7 +316,11 @@ class Consumer:
             exc = {"exc_type": "TaskRevokedError", "exc_message": [reason]}
             exc["exc_module"] = "celery.exceptions"
             self.publish_state(msg.reply_to, msg.correlation_id or msg.id, msg.id, REVOKED, exc)
-        fields = {"terminated": False, "signum": None, "expired": reason == "expired"}
+        fields = {
+            "terminated": reason == "terminated",
+            "signum": signum,
+            "expired": reason == "expired",
+        }
         self.events.task("task-revoked", msg.id, fields)
 
     def _dispatch(self) -> None:
@@ -291,7 +329,14 @@ class Consumer:
             req = ready.popleft()
             if req.generation != self.link.generation or self.revoked_or_expired(req):
                 continue
-            job = Job(req.seq, req.message, req.queue, req.delivery_info(), self.nodename)
+            job = Job(
+                req.seq,
+                req.message,
+                req.queue,
+                req.delivery_info(),
+                self.nodename,
+                self.watch.dispatched(req),
+            )
             active[req.seq] = req
             pid = pool.apply(job)
             if pid is not None:
@@ -299,16 +344,12 @@ class Consumer:
 
     def _precheck(self, job: Job) -> str | None:
         """Pool threads ask this just before starting a job (reads only; GIL-atomic)."""
-        msg = job.message
-        if msg.id in self.state.revoked:
-            return "revoked"
-        if msg.expires is not None and utcnow() >= msg.expires:
-            return "expired"
-        return None
+        return self._unwanted(job.message)
 
     def started(self, req: Request, pid: int) -> None:
         req.time_start = time.time()
         req.worker_pid = pid
+        self.watch.started(req)
         if not req.task.acks_late:
             self.ack(req)
         msg = req.message
@@ -373,10 +414,7 @@ class Consumer:
         return [r.info(self.nodename, safe=safe) for r in reqs]
 
     def scheduled_infos(self, *, safe: bool = False) -> list[dict[str, Any]]:
-        return [
-            {"eta": eta.isoformat(), "priority": 6, "request": r.info(self.nodename, safe=safe)}
-            for r, eta in self.eta.held()
-        ]
+        return self.eta.items(self.nodename, safe=safe)
 
     def queue_infos(self) -> list[dict[str, Any]]:
         return self.link.queue_infos()
@@ -386,9 +424,9 @@ class Consumer:
             "implementation": self.pool.implementation,
             "max-concurrency": self.pool.concurrency,
             "processes": self.pool.processes(),
-            "max-tasks-per-child": "N/A",
+            "max-tasks-per-child": self.config.max_tasks_per_child or "N/A",
             "put-guarded-by-semaphore": False,
-            "timeouts": [0, 0],
+            "timeouts": [self.config.soft_time_limit or 0, self.config.time_limit or 0],
         }
 
     def broker_stats(self) -> dict[str, Any]:
@@ -399,6 +437,40 @@ class Consumer:
 
     def rate_limit_changed(self, task_name: str) -> None:
         self.gate.changed(task_name)
+
+    def revoked_changed(self) -> None:
+        """Save the revoked set to ``--statedb`` soon (at most once a second)."""
+        if self.statedb is not None and self._save_entry is None:
+            self._save_entry = self.timer.call_at(time.monotonic() + 1.0, self._save_state)
+
+    def _save_state(self) -> None:
+        self._save_entry = None
+        if self.statedb is not None:
+            self.state.revoked.purge(time.time())
+            self.statedb.save(self.state.revoked, clock=self.clock.value)
+
+    def terminate(self, task_ids: Sequence[str], signum: int) -> list[str]:
+        wanted = set(task_ids)
+        running = [r for r in list(self.active.values()) if r.id in wanted]
+        return [r.id for r in running if self.watch.terminate(r, signum)]
+
+    def terminate_stamped(
+        self, headers: Mapping[str, list[Any]], signum: int
+    ) -> dict[str, set[Any]]:
+        hit: dict[str, set[Any]] = {}
+        for req in list(self.active.values()):
+            stamps = req.message.stamps or {}
+            matched = {}
+            for key, values in headers.items():
+                have = stamps.get(key)
+                have = have if isinstance(have, list | tuple) else [have]
+                common = {v for v in have if v is not None and v in values}
+                if common:
+                    matched[key] = common
+            if matched and self.watch.terminate(req, signum):
+                for key, common in matched.items():
+                    hit.setdefault(key, set()).update(common)
+        return hit
 
     def add_queue(self, spec: QueueSpec) -> bool:
         return self.link.add_queue(spec, consume=self.consuming)

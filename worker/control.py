@@ -23,15 +23,16 @@ Rules (the same for built-in and user commands):
 ``panel.target`` is the running worker seen through :class:`ControlTarget`. A command named in
 the worker's ``--disable-control`` (``panel.disabled``) is refused with an error reply. The
 administrative commands (``stats``, ``conf``, ``query_task``, ``add_consumer``, ``pool_grow`` ...)
-live in :mod:`worker.control_admin`, registered the same way.
+live in :mod:`worker.control_admin`, the scheduling ones (``revoke``, ``terminate``, ``hello``,
+``rate_limit``, ``time_limit``, ``scheduled`` ...) in :mod:`worker.control_sched`, registered the
+same way.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -40,7 +41,7 @@ from amqptool.errors import UsageError
 from worker.config import WorkerConfig
 from worker.events import EventDispatcher
 from worker.queues import QueueSpec
-from worker.state import WorkerState, parse_rate
+from worker.state import WorkerState
 from worker.tasks import Task
 
 __all__ = [
@@ -95,6 +96,14 @@ class ControlTarget(Protocol):
     def cancel_queue(self, name: str) -> bool: ...
 
     def resize_pool(self, delta: int) -> None: ...
+
+    def revoked_changed(self) -> None: ...
+
+    def terminate(self, task_ids: Sequence[str], signum: int) -> list[str]: ...
+
+    def terminate_stamped(
+        self, headers: Mapping[str, list[Any]], signum: int
+    ) -> dict[str, set[Any]]: ...
 
 
 @dataclass
@@ -199,18 +208,6 @@ def clock(panel: Panel) -> Any:
     return {"clock": panel.target.clock.value}
 
 
-@control_command(kind="inspect", signature="<from_node> [revoked]")
-def hello(panel: Panel, from_node: str = "", revoked: Any = None) -> Any:
-    """Mingle: merge the sender's revoked ids, answer ours and our clock (null to ourselves)."""
-    target = panel.target
-    if from_node == target.nodename:
-        return None
-    if revoked:
-        ids = revoked.keys() if isinstance(revoked, Mapping) else revoked
-        target.state.revoked.update((str(i) for i in ids), time.monotonic())
-    return {"revoked": list(target.state.revoked), "clock": target.clock.forward()}
-
-
 @control_command()
 def heartbeat(panel: Panel) -> Any:
     """Send a worker-heartbeat event now."""
@@ -249,42 +246,6 @@ def disable_events(panel: Panel) -> Any:
     return {"ok": "task events disabled"}
 
 
-@control_command(signature="<task_name> <rate_limit (e.g., 5/s | 5/m | 5/h)>")
-def rate_limit(panel: Panel, task_name: str, rate_limit: Any) -> Any:
-    """Set a task's rate limit on this worker (stored; applied by the rate-limit stage)."""
-    target = panel.target
-    try:
-        parse_rate(rate_limit)
-    except ValueError as exc:
-        return {"error": f"Invalid rate limit string: {exc!r}"}
-    if task_name not in target.tasks:
-        return {"error": "unknown task"}
-    target.state.rate_limits[task_name] = rate_limit
-    target.rate_limit_changed(task_name)
-    if not rate_limit:
-        return {"ok": "rate limit disabled successfully"}
-    return {"ok": "new rate limit set successfully"}
-
-
-@control_command(signature="<task_id> [task_id ...]")
-def revoke(
-    panel: Panel, task_id: Any = None, terminate: bool = False, signal: str | None = None
-) -> Any:
-    """Revoke tasks: they are skipped (REVOKED result) when they come up for execution."""
-    ids = [task_id] if isinstance(task_id, str) else [str(i) for i in (task_id or [])]
-    panel.target.state.revoked.update(ids, time.monotonic())
-    shown = "{" + ", ".join(repr(i) for i in ids) + "}"
-    if terminate:
-        return {"ok": f"tasks {shown} flagged as revoked (terminate is not supported yet)"}
-    return {"ok": f"tasks {shown} flagged as revoked"}
-
-
-@control_command(kind="inspect", aliases=("dump_revoked",))
-def revoked(panel: Panel) -> Any:
-    """The revoked task ids."""
-    return list(panel.target.state.revoked)
-
-
 @control_command(kind="inspect", aliases=("dump_tasks",), signature="[attr1 [attr2]]")
 def registered(panel: Panel, taskinfoitems: Any = None, builtins: bool = False) -> Any:
     """The registered task names (with the attributes asked for)."""
@@ -313,11 +274,6 @@ def reserved(panel: Panel, safe: bool = False) -> Any:
     return panel.target.request_infos("reserved", safe=bool(safe))
 
 
-@control_command(kind="inspect", aliases=("dump_schedule",), signature="[safe]")
-def scheduled(panel: Panel, safe: bool = False) -> Any:
-    """The tasks held for their ETA."""
-    return panel.target.scheduled_infos(safe=bool(safe))
-
-
-# The administrative commands register themselves on import (they use the names above).
-from worker import control_admin  # noqa: E402, F401  # after the registry exists (cycle)
+# The administrative and scheduling commands register themselves on import (they use the
+# names above).
+from worker import control_admin, control_sched  # noqa: E402, F401  # after the registry (cycle)

@@ -15,6 +15,14 @@ are rejected back to their queue (``requeue=True``), running tasks finish and ar
 ``stop(cold=True)``) is a *cold* shutdown: the connection is closed at once, so every unacked
 message — prefetched ones and running ``acks_late`` tasks — goes back to the queue; pool
 processes are terminated; :meth:`run` returns 1. Early-acked running tasks are not re-run.
+
+**Scheduling options** (the scheduling issue): ``eta_park_threshold`` (seconds; an ETA further
+away is parked on the broker, :mod:`worker.etastage`; None never parks), ``time_limit`` /
+``soft_time_limit`` (worker defaults, :mod:`worker.timelimits` says what each pool enforces),
+``max_tasks_per_child`` (prefork), ``statedb`` (a file keeping the revoked ids across restarts),
+``mingle`` (learn the running workers' revokes at startup, :mod:`worker.mingle`), ``beat`` and
+``schedule_file`` (run the periodic tasks from this worker, :mod:`worker.beatrun`; one per
+cluster).
 """
 
 from __future__ import annotations
@@ -29,8 +37,11 @@ from typing import Any
 
 from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
+from worker import periodic
+from worker.beatrun import EmbeddedBeat
 from worker.config import WorkerConfig
 from worker.consumer import Consumer
+from worker.eta import DEFAULT_PARK_THRESHOLD
 from worker.pools import create_pool
 from worker.tasks import Task, registry
 
@@ -78,6 +89,14 @@ class Worker:
         connect_retries: int | None = 100,
         tasks: Mapping[str, Task] | None = None,
         disable_control: Sequence[str] | str | None = None,
+        eta_park_threshold: float | None = DEFAULT_PARK_THRESHOLD,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        max_tasks_per_child: int | None = None,
+        statedb: str | None = None,
+        mingle: bool = True,
+        beat: bool = False,
+        schedule_file: str | None = None,
     ) -> None:
         self.app_modules = import_app(app_module)
         if not isinstance(settings, BrokerSettings):
@@ -94,6 +113,14 @@ class Worker:
             heartbeat_interval=heartbeat_interval,
             connect_retries=connect_retries,
             disable_control=disable_control,
+            eta_park_threshold=eta_park_threshold,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            max_tasks_per_child=max_tasks_per_child,
+            statedb=statedb,
+            mingle=mingle,
+            beat=beat,
+            schedule_file=schedule_file,
         )
         self.tasks: Mapping[str, Task] = registry if tasks is None else tasks
         self.install_signal_handlers = install_signal_handlers
@@ -102,8 +129,18 @@ class Worker:
             self.tasks,
             self.config.concurrency,
             lookahead=self.config.prefetch or None,
+            max_tasks_per_child=self.config.max_tasks_per_child,
         )
         self.consumer = Consumer(self.config, self.tasks, self.pool)
+        self.beat: EmbeddedBeat | None = None
+        if self.config.beat:
+            self.beat = EmbeddedBeat(
+                periodic.registry.entries(),
+                settings,
+                self.config.nodename,
+                default_queue=self.config.queues[0],
+                schedule_file=self.config.schedule_file,
+            )
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.exit_code: int | None = None
@@ -125,8 +162,12 @@ class Worker:
         if self.install_signal_handlers:
             restore = self._install_signals()
         try:
+            if self.beat is not None:
+                self.beat.start()
             self.consumer.run()
         finally:
+            if self.beat is not None:
+                self.beat.stop()
             for signum, old in restore.items():
                 signal.signal(signum, old)
         self.exit_code = 1 if self.consumer.cold else 0

@@ -14,6 +14,8 @@ one of ours re-raises Celery's class of the same name.
     ├── MaxRetriesExceededError   Task.retry() past max_retries without an exc to re-raise
     ├── WorkerLostError           the pool process running the task died
     ├── TaskRevokedError          the task was revoked or had expired
+    ├── SoftTimeLimitExceeded     raised inside a task at its soft time limit (catchable)
+    ├── TimeLimitExceeded         the task's hard time limit passed (its result, args[0]: limit)
     └── KeyError
         └── NotRegistered         no task of that name in this worker
     UsageError (amqptool.errors)
@@ -34,7 +36,9 @@ __all__ = [
     "NotRegistered",
     "Reject",
     "Retry",
+    "SoftTimeLimitExceeded",
     "TaskRevokedError",
+    "TimeLimitExceeded",
     "WorkerLostError",
 ]
 
@@ -104,3 +108,20 @@ class WorkerLostError(Exception):
 
 class TaskRevokedError(Exception):
     """The task was revoked (``"revoked"``) or reached its ``expires`` time (``"expired"``)."""
+
+
+class SoftTimeLimitExceeded(Exception):
+    """Raised inside a task when its soft time limit passes; the task may catch it and clean up.
+
+    Same name and ``str`` as billiard's (which ``celery.exceptions`` re-exports).
+    """
+
+    def __str__(self) -> str:
+        return f"SoftTimeLimitExceeded{self.args}"
+
+
+class TimeLimitExceeded(Exception):
+    """The hard time limit (``args[0]``, seconds) passed: the task was stopped and failed."""
+
+    def __str__(self) -> str:
+        return f"TimeLimitExceeded{self.args}"

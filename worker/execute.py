@@ -51,6 +51,7 @@ class Job:
     queue: str
     delivery_info: dict[str, Any]
     hostname: str
+    soft_limit: float | None = None  # seconds; enforced in the pool child (prefork)
 
 
 @dataclass(slots=True)
@@ -106,9 +107,7 @@ def _run(job: Job, task: Task) -> Outcome:
         try:
             retval = task(*msg.args, **msg.kwargs)
         except Exception as exc:
-            auto = task.autoretry_for
-            if auto and isinstance(exc, auto) and not isinstance(exc, Retry | Reject | Ignore):
-                task.retry(exc=exc, **task.retry_kwargs)
+            task.autoretry(exc)  # raises Retry when autoretry_for covers exc
             raise
     except Retry as retry:
         return _retried(job, task, retry, time.perf_counter() - start, send_result)

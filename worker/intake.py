@@ -17,6 +17,7 @@ from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from amqptool.codec.tasks import InvalidTaskMessage, NotATaskMessage, decode_task
 from amqptool.errors import BrokerError, ConnectionFailedError, DecodeError
+from amqptool.transport.delayed import was_parked
 from worker.request import Request
 
 if TYPE_CHECKING:
@@ -121,12 +122,13 @@ class Intake:
             priority=env.properties.priority,
         )
         self._taken = tag
-        c.state.total[msg.display_name] += 1
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("Task %s[%s] received", msg.task, msg.id)
-        if c.events.task_events:
-            c.events.task("task-received", msg.id, req.received_fields())
-        c.accept(req)
+        if not (msg.eta is not None and was_parked(env.headers)):  # received once, not per hop
+            c.state.total[msg.display_name] += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("Task %s[%s] received", msg.task, msg.id)
+            if c.events.task_events:
+                c.events.task("task-received", msg.id, req.received_fields())
+        c.accept(req, env)
 
     def _bad(
         self,

@@ -392,15 +392,16 @@ def periodic_task(
 ) -> Callable[[F], F]:
     """Record the decorated function as a periodic task and return it unchanged.
 
-    ``name`` is the task name (default ``module.qualname``, as Celery); the worker's task
-    decorator registers the task itself. ``run_every`` is a timedelta, seconds, a
-    :class:`schedule` or a :class:`crontab`.
+    ``name`` is the task name (default: the task's own name when stacked over ``@task``, else
+    ``module.qualname`` as Celery); the worker's task decorator registers the task itself.
+    ``run_every`` is a timedelta, seconds, a :class:`schedule` or a :class:`crontab`.
     """
     sched = to_schedule(run_every)
     target = _DEFAULT_REGISTRY if registry is None else registry
 
     def decorate(fn: F) -> F:
-        task_name = name or f"{fn.__module__}.{fn.__qualname__}"
+        own = getattr(fn, "name", None)  # a task object (``@periodic_task`` over ``@task``)
+        task_name = name or (own if isinstance(own, str) else f"{fn.__module__}.{fn.__qualname__}")
         target.add(
             PeriodicEntry(
                 name=entry_name or task_name,

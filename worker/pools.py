@@ -34,6 +34,7 @@ from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.execute import Job, Outcome, execute
 from worker.tasks import Task
+from worker.timelimits import async_raise
 
 __all__ = ["POOLS", "Notify", "Pool", "ThreadPool", "create_pool"]
 
@@ -47,6 +48,7 @@ class Pool(Protocol):
     name: str
     implementation: str
     concurrency: int
+    handles_soft_limits: bool  # True: the pool raises SoftTimeLimitExceeded by itself
 
     def start(self, notify: Notify, precheck: Precheck | None = None) -> None: ...
 
@@ -59,6 +61,10 @@ class Pool(Protocol):
     def child_died(self, slot: int, exitcode: int | None) -> list[int]: ...
 
     def take_unstarted(self) -> list[Job]: ...
+
+    def kill_job(self, seq: int, signum: int) -> bool: ...
+
+    def raise_in_job(self, seq: int, exc_type: type[BaseException]) -> bool: ...
 
     def grow(self, n: int) -> None: ...
 
@@ -93,7 +99,12 @@ class ThreadPool:
     more than a trivial task itself. Waiting jobs are still *reserved*: they are acked only
     when a thread starts them (the ``started`` report), ``precheck`` (revoked? expired?) runs
     just before that, and :meth:`take_unstarted` gives them back on shutdown.
+
+    Time limits are raised in the running task's thread (:meth:`raise_in_job`; see
+    :mod:`worker.timelimits` for what that can and cannot stop); a thread cannot be killed.
     """
+
+    handles_soft_limits = False
 
     def __init__(
         self,
@@ -113,6 +124,9 @@ class ThreadPool:
         self._threads: list[threading.Thread] = []
         self._started = 0
         self._in_flight = 0
+        self._running: dict[int, int] = {}  # seq -> ident of the thread running it
+        self._targeted: set[int] = set()  # seqs an asynchronous exception was sent to
+        self._lock = threading.Lock()
 
     def start(self, notify: Notify, precheck: Precheck | None = None) -> None:
         self._notify = notify
@@ -169,11 +183,37 @@ class ThreadPool:
                     continue
             notify([("started", job.seq, pid)])
             try:
-                outcome = execute(job, tasks, _ThreadSink(job.seq, notify))
+                outcome = self._run(job, tasks, notify)
             except BaseException:  # execute() handles task errors; this is a bug of ours
+                # (or a time-limit exception that landed just after the task returned)
                 log.exception("pool thread: executing job %s failed", job.seq)
                 outcome = Outcome(job.seq, FAILURE)
             notify([("done", job.seq, outcome)])
+
+    def _run(self, job: Job, tasks: Mapping[str, Task], notify: Notify) -> Outcome:
+        seq = job.seq
+        ident = threading.get_ident()
+        self._running[seq] = ident
+        try:
+            return execute(job, tasks, _ThreadSink(seq, notify))
+        finally:
+            with self._lock:
+                del self._running[seq]
+                if seq in self._targeted:  # cancel one still pending: the task is over
+                    self._targeted.discard(seq)
+                    async_raise(ident, None)
+
+    def raise_in_job(self, seq: int, exc_type: type[BaseException]) -> bool:
+        """Raise ``exc_type`` in the thread running job ``seq`` (False when it is not running)."""
+        with self._lock:
+            ident = self._running.get(seq)
+            if ident is None:
+                return False
+            self._targeted.add(seq)
+            return async_raise(ident, exc_type)
+
+    def kill_job(self, seq: int, signum: int) -> bool:
+        return False  # a thread cannot be killed
 
     def can_accept(self) -> bool:
         return self._in_flight < self.limit
@@ -228,9 +268,15 @@ POOLS = ("prefork", "threads", "solo")
 
 
 def create_pool(
-    name: str, tasks: Mapping[str, Task], concurrency: int, *, lookahead: int | None = None
+    name: str,
+    tasks: Mapping[str, Task],
+    concurrency: int,
+    *,
+    lookahead: int | None = None,
+    max_tasks_per_child: int | None = None,
 ) -> Pool:
-    """A pool by name; ``lookahead`` bounds the jobs queued beyond the running ones."""
+    """A pool by name; ``lookahead`` bounds the jobs queued beyond the running ones;
+    ``max_tasks_per_child`` replaces a prefork child after that many tasks."""
     if name == "threads":
         return ThreadPool(tasks, concurrency, name="threads", lookahead=lookahead)
     if name == "solo":
@@ -238,5 +284,6 @@ def create_pool(
     if name == "prefork":
         from worker.prefork import PreforkPool
 
-        return PreforkPool(tasks, concurrency)  # one job queued per child beyond the running one
+        # one job queued per child beyond the running one
+        return PreforkPool(tasks, concurrency, max_tasks_per_child=max_tasks_per_child)
     raise ValueError(f"unknown pool {name!r} (choose from {', '.join(POOLS)})")

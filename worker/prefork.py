@@ -18,6 +18,13 @@ still held: the started one is lost (``WorkerLostError``, or requeued with
 
 Children ignore SIGINT (a Ctrl-C in a terminal reaches the whole process group; the parent
 decides about shutdown) and keep the default SIGTERM.
+
+Time limits (:mod:`worker.timelimits`, :mod:`worker.watch`): a child arms a ``SIGALRM`` timer
+for the soft limit of each job, which raises ``SoftTimeLimitExceeded`` in the task; for the hard
+limit (and ``revoke(terminate=True)``) the broker thread signals the child through
+:meth:`PreforkPool.kill_job`, which checks the child's shared "running now" number first so it
+never hits the next task. With ``max_tasks_per_child`` a child is sent a stop marker after its
+last job, exits when done and is replaced.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from amqptool.codec.results import FAILURE
 from worker.execute import Job, Outcome, execute
 from worker.pools import Notify, Precheck
 from worker.tasks import Task
+from worker.timelimits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
 
 __all__ = ["PreforkPool"]
 
@@ -62,10 +70,15 @@ class _PipeSink:
 
 
 def _child_main(
-    jobs: mpc.Connection, reports: mpc.Connection, tasks: Mapping[str, Task], skip: Any
+    jobs: mpc.Connection,
+    reports: mpc.Connection,
+    tasks: Mapping[str, Task],
+    skip: Any,
+    current: Any,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    install_soft_alarm()
     sink = _PipeSink(reports)
     pid = os.getpid()
     jobs_fd = [jobs.fileno()]
@@ -87,24 +100,33 @@ def _child_main(
         reports.send(out)
         out = []
         sink.seq = job.seq
+        current.value = job.seq  # the parent kills this process only while this is its job
         try:
+            arm_soft_alarm(job.soft_limit)
             outcome = execute(job, tasks, sink)
+            disarm_soft_alarm()
         except Exception:  # execute() handles task errors; this is a bug of ours
+            # (or the soft-limit alarm went off just after the task returned)
+            disarm_soft_alarm()
             log.exception("pool child: executing job %s failed", job.seq)
             outcome = Outcome(job.seq, FAILURE)
+        current.value = 0
         out.append(("done", job.seq, outcome))
     if out:
         reports.send(out)
 
 
 class _Child:
-    def __init__(self, slot: int, tasks: Mapping[str, Task], skip: Any) -> None:
+    def __init__(
+        self, slot: int, tasks: Mapping[str, Task], skip: Any, max_tasks: int | None = None
+    ) -> None:
         self.slot = slot
         job_r, self.jobs = _ctx.Pipe(duplex=False)
         self.reports, rep_w = _ctx.Pipe(duplex=False)
+        self.current = _ctx.Value("q", 0, lock=False)  # the seq it runs now (0: none)
         self.proc = _ctx.Process(
             target=_child_main,
-            args=(job_r, rep_w, tasks, skip),
+            args=(job_r, rep_w, tasks, skip, self.current),
             name=f"worker-pool-{slot + 1}",
             daemon=True,
         )
@@ -114,6 +136,12 @@ class _Child:
         self.queued: deque[int] = deque()
         self.dead = False
         self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
+        self.left = max_tasks  # --max-tasks-per-child: jobs it may still be given (None: any)
+
+    @property
+    def open(self) -> bool:
+        """Takes new jobs: alive, not retiring, not at its --max-tasks-per-child."""
+        return not self.dead and not self.retiring and self.left != 0
 
     @property
     def pid(self) -> int:
@@ -130,11 +158,20 @@ class PreforkPool:
 
     name = "prefork"
     implementation = "worker.prefork:PreforkPool"
+    handles_soft_limits = True  # a SIGALRM timer in the child (worker.timelimits)
 
-    def __init__(self, tasks: Mapping[str, Task], concurrency: int, *, depth: int = 2) -> None:
+    def __init__(
+        self,
+        tasks: Mapping[str, Task],
+        concurrency: int,
+        *,
+        depth: int = 2,
+        max_tasks_per_child: int | None = None,
+    ) -> None:
         self.tasks = tasks
         self.concurrency = max(1, concurrency)
         self.depth = max(1, depth)
+        self.max_tasks_per_child = max_tasks_per_child or None
         self._children: list[_Child] = []
         self._by_seq: dict[int, _Child] = {}
         self._lock = threading.Lock()
@@ -149,9 +186,12 @@ class PreforkPool:
     def start(self, notify: Notify, precheck: Precheck | None = None) -> None:
         self._notify = notify
         with self._lock:
-            self._children = [_Child(i, self.tasks, self._skip) for i in range(self.concurrency)]
+            self._children = [self._fork(i) for i in range(self.concurrency)]
         self._reader = threading.Thread(target=self._read_loop, name="pool-reader", daemon=True)
         self._reader.start()
+
+    def _fork(self, slot: int) -> _Child:
+        return _Child(slot, self.tasks, self._skip, self.max_tasks_per_child)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -231,13 +271,11 @@ class PreforkPool:
 
     def can_accept(self) -> bool:
         depth = self.depth
-        return any(len(c.queued) < depth and not c.dead and not c.retiring for c in self._children)
+        return any(len(c.queued) < depth and c.open for c in self._children)
 
     def apply(self, job: Job) -> int | None:
         depth = self.depth
-        free = [
-            c for c in self._children if not c.dead and not c.retiring and len(c.queued) < depth
-        ]
+        free = [c for c in self._children if c.open and len(c.queued) < depth]
         best = min(free, key=lambda c: len(c.queued), default=None)
         if best is None:
             raise RuntimeError("prefork pool: no free child (apply without can_accept)")
@@ -245,7 +283,26 @@ class PreforkPool:
         self._by_seq[job.seq] = best
         self._last_seq = max(self._last_seq, job.seq)
         best.jobs.send(job)
+        if best.left is not None:
+            best.left -= 1
+            if best.left == 0:  # its last job: it exits after it and is replaced
+                with contextlib.suppress(OSError, ValueError):
+                    best.jobs.send(None)
         return None
+
+    def kill_job(self, seq: int, signum: int) -> bool:
+        """Send ``signum`` to the child running job ``seq`` (False when it is not running it)."""
+        child = self._by_seq.get(seq)
+        if child is None or child.dead or child.current.value != seq:
+            return False
+        try:
+            os.kill(child.pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def raise_in_job(self, seq: int, exc_type: type[BaseException]) -> bool:
+        return False  # children raise SoftTimeLimitExceeded themselves; hard limits kill
 
     def job_done(self, seq: int) -> None:
         child = self._by_seq.pop(seq, None)
@@ -265,8 +322,17 @@ class PreforkPool:
             if old.retiring:  # shrunk away: not replaced
                 log.info("pool child %s retired (pool_shrink)", old.pid)
             elif not self._stopping:
-                log.warning("pool child %s exited with %s; starting a new one", old.pid, exitcode)
-                self._children[slot] = _Child(slot, self.tasks, self._skip)
+                if old.left == 0 and exitcode == 0:
+                    log.info(
+                        "pool child %s did its %s tasks (--max-tasks-per-child); forking a new one",
+                        old.pid,
+                        self.max_tasks_per_child,
+                    )
+                else:
+                    log.warning(
+                        "pool child %s exited with %s; starting a new one", old.pid, exitcode
+                    )
+                self._children[slot] = self._fork(slot)
         self._wake()
         return held
 
@@ -276,7 +342,7 @@ class PreforkPool:
             raise ValueError(f"n must be at least 1, not {n}")
         with self._lock:
             for _ in range(n):
-                self._children.append(_Child(len(self._children), self.tasks, self._skip))
+                self._children.append(self._fork(len(self._children)))
             self.concurrency += n
         self._wake()
 

@@ -30,14 +30,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
-
-if TYPE_CHECKING:
-    from worker.request import Request
-    from worker.state import WorkerState
+from typing import Generic, TypeVar
 
 __all__ = [
-    "RateLimitGate",
     "RateLimiter",
     "TokenBucket",
     "format_rate",
@@ -284,30 +279,3 @@ class RateLimiter(Generic[T]):
     def __len__(self) -> int:
         """How many items are held."""
         return sum(len(lim.held) for lim in self._limits.values())
-
-
-class RateLimitGate:
-    """Pipeline stage of the worker's consumer (placeholder written by the worker engineer).
-
-    This version only *stores* limits (from the ``rate_limit`` task option and the
-    ``rate_limit`` control command) and admits every request at once. Phase 2 of the scheduling
-    issue backs :meth:`admit` with a :class:`RateLimiter`: it may keep a request (unacked, in
-    memory) and call ``release(request)`` later; :meth:`waiting` lists what it keeps (shown as
-    reserved) and :meth:`clear` gives it all back (shutdown, connection lost).
-    """
-
-    def __init__(self, state: WorkerState, release: Callable[[Request], None]) -> None:
-        self.state = state
-        self.release = release
-
-    def admit(self, req: Request) -> None:
-        self.release(req)
-
-    def changed(self, task_name: str) -> None:
-        """A limit was set or removed at run time."""
-
-    def waiting(self) -> list[Request]:
-        return []
-
-    def clear(self) -> list[Request]:
-        return []

@@ -10,6 +10,9 @@ are drained once per loop iteration, in order:
 - ``skipped``: revoked/expired just before it started, or given back unstarted (shutdown);
 - ``died``: a prefork child exited: its started task fails with ``WorkerLostError`` (or is
   requeued with ``reject_on_worker_lost``), its unstarted ones run elsewhere.
+
+A task the broker thread stopped itself (hard time limit, ``terminate``: :mod:`worker.watch`)
+was announced then; what the pool says about it afterwards is dropped.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class Reports:
         c = self.c
         c.pool.job_done(seq)
         req = c.active.pop(seq, None)
-        if req is None:
+        if req is None or c.watch.settled(seq):  # settled: announced by the watch already
             return
         for env in outcome.followups:
             c.link.publish(env)
@@ -106,6 +109,8 @@ class Reports:
     def _lost(self, req: Request, exitcode: int | None) -> None:
         c = self.c
         del c.active[req.seq]
+        if c.watch.settled(req.seq):  # killed on purpose (time limit, terminate): announced
+            return
         msg = req.message
         why = f"Worker exited prematurely: exitcode {exitcode}."
         if exitcode is not None and exitcode < 0:

@@ -4,7 +4,8 @@ Same id, reply_to, correlation_id, origin and root_id as the original; ``retries
 absolute ``eta``; ``parent_id`` = the task's own id. The message is handed to the pool's sink,
 which gets it published on the broker thread before the task's RETRY state and its ack.
 
-This is the simple version; the scheduling issue may replace it (backoff, jitter...).
+When and whether to retry (max_retries, default_retry_delay, backoff) is decided by
+:mod:`worker.retry_policy`; this module only builds and hands over the message.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from worker.context import Context
 
 __all__ = ["publish_retry", "retry_message"]
+
+# Dead-lettering (ETA parking, amqptool.transport.delayed) adds these; a new message starts clean.
+_BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-")
 
 
 def _as_time(value: Any, now: datetime) -> datetime | None:
@@ -62,7 +66,9 @@ def retry_message(
         priority=opts.get("priority", msg.priority),
         time_limit=opts.get("time_limit", msg.time_limit),
         soft_time_limit=opts.get("soft_time_limit", msg.soft_time_limit),
-        extra_headers=dict(msg.extra_headers),
+        extra_headers={
+            k: v for k, v in msg.extra_headers.items() if not k.startswith(_BROKER_HEADERS)
+        },
         stamps=dict(msg.stamps),
     )
 

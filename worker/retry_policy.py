@@ -12,10 +12,9 @@
   from 0 to that (Celery's ``get_exponential_backoff_interval``, "full jitter"). Without
   backoff it is None and the retry falls back to ``default_retry_delay``.
 
-The exception types live in :mod:`worker.exceptions`; the result codec reports them under
-``exc_module: "celery.exceptions"`` so a Celery client re-raises its own classes. The two
-time-limit errors are defined here until ``worker.exceptions`` has them (same names and
-``str`` as billiard's, which ``celery.exceptions`` re-exports).
+The exception types live in :mod:`worker.exceptions` (re-exported here); the result codec
+reports them under ``exc_module: "celery.exceptions"`` so a Celery client re-raises its own
+classes.
 """
 
 from __future__ import annotations
@@ -31,7 +30,9 @@ from worker.exceptions import (
     MaxRetriesExceededError,
     Reject,
     Retry,
+    SoftTimeLimitExceeded,
     TaskRevokedError,
+    TimeLimitExceeded,
     WorkerLostError,
 )
 
@@ -63,20 +64,6 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_BACKOFF_MAX = 600
 
 _RNG = random.Random()
-
-
-class SoftTimeLimitExceeded(Exception):
-    """Raised inside a task when its soft time limit passes; the task may catch it."""
-
-    def __str__(self) -> str:
-        return f"SoftTimeLimitExceeded{self.args}"
-
-
-class TimeLimitExceeded(Exception):
-    """The hard time limit passed and the task's process was killed (``args[0]``: the limit)."""
-
-    def __str__(self) -> str:
-        return f"TimeLimitExceeded{self.args}"
 
 
 # ---------------------------------------------------------------------- backoff

@@ -1,28 +1,18 @@
-"""Timers on the broker thread, and ETA/countdown holding (PROTOCOL.md §5.3).
+"""Timers on the broker thread (ETA releases, rate-limit releases, time limits, heartbeats).
 
 :class:`Timer` is a plain heap of callbacks keyed by monotonic time; the broker loop asks it how
 long it may block (:meth:`Timer.next_delay`) and runs what is due (:meth:`Timer.run_due`). It
-reads no clock by itself: callers pass ``now``.
-
-:class:`EtaHolder` keeps requests whose ``eta`` is in the future in memory, unacknowledged, each
-on a timer; the prefetch count is raised by one per held request (so the worker keeps
-receiving other work) and lowered when it is released. This is the simple version the
-scheduling issue will replace; it keeps the same small interface (``hold``, ``held``,
-``clear``).
+reads no clock by itself: callers pass ``now``. ETA tasks wait in :mod:`worker.etastage`.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Generic, TypeVar
 
-__all__ = ["EtaHolder", "Timer", "TimerEntry"]
-
-T = TypeVar("T")
+__all__ = ["Timer", "TimerEntry"]
 
 
 @dataclass(order=True)
@@ -72,56 +62,3 @@ class Timer:
 
     def __len__(self) -> int:
         return sum(1 for e in self._heap if not e.cancelled)
-
-
-class EtaHolder(Generic[T]):
-    """Holds items until their ETA, then hands them to ``release``.
-
-    ``on_count(delta)`` is told +1 when an item is held and -1 when it leaves (the worker moves
-    its prefetch count by the same amount).
-    """
-
-    def __init__(
-        self,
-        timer: Timer,
-        release: Callable[[T], None],
-        on_count: Callable[[int], None],
-    ) -> None:
-        self._timer = timer
-        self._release = release
-        self._on_count = on_count
-        self._held: dict[int, tuple[T, datetime, TimerEntry]] = {}
-        self._ids = itertools.count()
-
-    def hold(self, item: T, eta: datetime, delay: float, now: float) -> None:
-        """Keep ``item`` for ``delay`` seconds (its ETA is ``eta``, shown by ``scheduled``)."""
-        key = next(self._ids)
-
-        def fire() -> None:
-            held = self._held.pop(key, None)
-            if held is not None:
-                self._on_count(-1)
-                self._release(held[0])
-
-        entry = self._timer.call_at(now + delay, fire)
-        self._held[key] = (item, eta, entry)
-        self._on_count(+1)
-
-    def held(self) -> Iterator[tuple[T, datetime]]:
-        """The items waiting, soonest first."""
-        for item, eta, _entry in sorted(self._held.values(), key=lambda h: h[2].when):
-            yield item, eta
-
-    def clear(self) -> list[T]:
-        """Drop everything held (connection lost, shutdown); returns the items."""
-        items = []
-        for item, _eta, entry in self._held.values():
-            entry.cancel()
-            items.append(item)
-        if items:
-            self._on_count(-len(items))
-        self._held.clear()
-        return items
-
-    def __len__(self) -> int:
-        return len(self._held)

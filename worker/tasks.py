@@ -34,10 +34,19 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar, overload
 
 from amqptool.codec.results import encode_result, result_body
+from amqptool.codec.times import utcnow
 from worker import context
 from worker.context import Context, ExceptionInfo
-from worker.exceptions import AlreadyRegistered, MaxRetriesExceededError, NotRegistered, Retry
+from worker.exceptions import AlreadyRegistered, NotRegistered, Retry
 from worker.retry import publish_retry
+from worker.retry_policy import (
+    DEFAULT_RETRY_BACKOFF_MAX,
+    autoretry_countdown,
+    max_retries_error,
+    plan_retry,
+    retry_exception,
+    should_autoretry,
+)
 
 __all__ = ["TASK_OPTIONS", "Task", "TaskRegistry", "registry", "task"]
 
@@ -58,7 +67,11 @@ TASK_OPTIONS = frozenset(
         "time_limit",
         "soft_time_limit",
         "autoretry_for",
+        "dont_autoretry_for",
         "retry_kwargs",
+        "retry_backoff",
+        "retry_backoff_max",
+        "retry_jitter",
         "serializer",
         "queue",
         "typing",
@@ -120,7 +133,11 @@ class Task:
     time_limit: ClassVar[float | None] = None
     soft_time_limit: ClassVar[float | None] = None
     autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    dont_autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
     retry_kwargs: ClassVar[dict[str, Any]] = {}
+    retry_backoff: ClassVar[bool | float] = False
+    retry_backoff_max: ClassVar[int] = DEFAULT_RETRY_BACKOFF_MAX
+    retry_jitter: ClassVar[bool] = True
     serializer: ClassVar[str] = "json"
     queue: ClassVar[str | None] = None
     typing: ClassVar[bool] = True
@@ -217,31 +234,59 @@ class Task:
         max_retries: int | None = None,
         **options: Any,
     ) -> Retry:
-        """Republish this task (same id, ``retries + 1``) and raise :class:`Retry`.
+        """Republish this task (same id, ``retries + 1``, a new eta) and raise :class:`Retry`.
 
-        Past ``max_retries`` it raises ``exc`` when given, else MaxRetriesExceededError.
+        Celery's rules: without ``countdown``/``eta`` the retry waits ``default_retry_delay``;
+        ``max_retries`` (None: the task's, whose None means forever) counts earlier retries;
+        past it the task fails with ``exc`` when given, else MaxRetriesExceededError. Called
+        outside a worker it raises ``exc`` (or a Retry) at once. ``options`` are publish
+        options of the new message (``queue``, ``priority``, ``expires``, ``time_limit``...).
         """
         req = self.request
-        limit = self.max_retries if max_retries is None else max_retries
         if req.message is None or req.sink is None:
-            if exc is not None:
-                raise exc
-            raise RuntimeError(f"{self.name}.retry() called outside a worker")
-        if limit is not None and req.retries >= limit:
-            if exc is not None:
-                raise exc
-            raise MaxRetriesExceededError(
-                f"Can't retry {self.name}[{req.id}] args:{req.args} kwargs:{req.kwargs}"
-            )
-        if eta is None and countdown is None:
-            countdown = self.default_retry_delay
-        when = publish_retry(
-            req, args=args, kwargs=kwargs, eta=eta, countdown=countdown, options=options
+            raise exc if exc is not None else Retry("Task can be retried", None)
+        plan = plan_retry(
+            req.retries,
+            now=utcnow(),
+            countdown=countdown,
+            eta=eta,
+            max_retries=max_retries,
+            task_max_retries=self.max_retries,
+            default_retry_delay=self.default_retry_delay,
         )
-        retry = Retry(exc=exc, when=countdown if countdown is not None else when)
+        if plan.exceeded:
+            if exc is not None:
+                raise exc
+            raise max_retries_error(
+                str(self.name),
+                str(req.id),
+                req.args if args is None else args,
+                dict(req.kwargs if kwargs is None else kwargs),
+            )
+        publish_retry(req, args=args, kwargs=kwargs, eta=plan.eta, countdown=None, options=options)
+        retry = retry_exception(plan, exc)
         if throw:
             raise retry
         return retry
+
+    def autoretry(self, exc: Exception) -> None:
+        """``autoretry_for``: retry (raises Retry, or ``exc`` past max_retries) when ``exc`` is
+        one to retry; return otherwise. The countdown follows ``retry_backoff`` (exponential,
+        capped by ``retry_backoff_max``, with ``retry_jitter``) or ``retry_kwargs``."""
+        if not self.autoretry_for or not should_autoretry(
+            exc, self.autoretry_for, self.dont_autoretry_for
+        ):
+            return
+        options = dict(self.retry_kwargs)
+        countdown = autoretry_countdown(
+            self.request.retries,
+            retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max,
+            retry_jitter=self.retry_jitter,
+        )
+        if countdown is not None:
+            options["countdown"] = countdown
+        self.retry(exc=exc, **options)
 
     # ------------------------------------------------------------------ sending (the client)
 
@@ -382,8 +427,9 @@ def task(
         base: type[Task] = opts.pop("base", None) or Task
         bind = bool(opts.pop("bind", False))
         name = opts.pop("name", None) or f"{f.__module__}.{f.__name__}"
-        if "autoretry_for" in opts:
-            opts["autoretry_for"] = tuple(opts["autoretry_for"])
+        for key in ("autoretry_for", "dont_autoretry_for"):
+            if key in opts:
+                opts[key] = tuple(opts[key])
         attrs: dict[str, Any] = {
             "name": name,
             "abstract": True,  # registered here, not by __init_subclass__
