@@ -3,7 +3,8 @@
 Starts one real Celery 5.7 worker (solo pool) on a throw-away vhost of the local broker, then
 runs each command N times, interleaved (ours, Celery's, ours, ...), as fresh processes, the way
 a health-check probe runs them. Prints the medians and the ratio ours/Celery (target <= 0.5)
-for the ``-d NODE`` form, and for a plain broadcast as a second row.
+for the ``-d NODE`` form, and for a plain broadcast as a second row; then the ``-d NODE`` row
+again against our own worker (``python -m worker``, threads pool).
 
 Run: ``.venv/bin/python -m bench.bench_control [-n RUNS]`` (or ``python bench/bench_control.py``).
 Never asserts on numbers; not collected by pytest.
@@ -23,6 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests import harness  # noqa: E402  # after the sys.path fix, so the script runs directly
+from tests.worker_support import WorkerProcess  # noqa: E402  # same reason
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:
@@ -57,9 +59,9 @@ def main() -> int:
     vhost = harness.create_vhost("amqptool-bench")
     url = harness.url_for(vhost)
     try:
+        py = sys.executable
         with harness.CeleryPeer(url) as peer:
             node = peer.nodename
-            py = sys.executable
             print(f"worker {node} (Celery 5.7, solo), {opts.runs} interleaved runs each\n")
             compare(
                 f"ping -d {node}",
@@ -72,6 +74,15 @@ def main() -> int:
                 "ping (broadcast, default timeout 1 s)",
                 [py, "-m", "amqptool", "control", "-b", url, "ping"],
                 [py, "-m", "celery", "-b", url, "inspect", "ping"],
+                opts.runs,
+            )
+        with WorkerProcess(url, "-P", "threads", "-c", "2") as ours:
+            node = ours.nodename
+            print(f"\nworker {node} (amqptool worker, threads -c 2), same broker\n")
+            compare(
+                f"ping -d {node}",
+                [py, "-m", "amqptool", "control", "-b", url, "ping", "-d", node],
+                [py, "-m", "celery", "-b", url, "inspect", "ping", "-d", node],
                 opts.runs,
             )
     finally:
