@@ -11,6 +11,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from amqptool.monitor.feed import FeedStatus
+from amqptool.monitor.messages import FeedChanged, QueuesUpdated
 from amqptool.monitor.queues import QueueDepth
 from tests.test_monitor_app import NOW, make_app
 
@@ -18,8 +19,6 @@ SIZE = (130, 36)
 
 
 async def connected_with_queues(pilot: Pilot[Any]) -> None:
-    from amqptool.monitor.app import FeedChanged, QueuesUpdated
-
     app = pilot.app
     app.post_message(FeedChanged(FeedStatus("connected", "amqp://…", NOW)))
     app.post_message(
@@ -61,8 +60,6 @@ def test_help_screen_snapshot(snap_compare: Any) -> None:
 
 def test_disconnected_header_snapshot(snap_compare: Any) -> None:
     async def drop(pilot: Pilot[Any]) -> None:
-        from amqptool.monitor.app import FeedChanged
-
         status = FeedStatus("disconnected", "connection to the broker lost: stream lost", NOW, 3)
         pilot.app.post_message(FeedChanged(status))
         await pilot.pause()

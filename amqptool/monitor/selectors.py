@@ -2,250 +2,47 @@
 
 Widgets draw from these values and never touch the state (STYLE.md rule 8). Every function
 takes the time it needs as an argument (``now``) and the time zone used for wall-clock columns
-(``tz``), so views are reproducible in tests and snapshots.
+(``tz``), so views are reproducible in tests and snapshots. The filter language and sort order
+live in :mod:`amqptool.monitor.query`, cell formatting in :mod:`amqptool.monitor.formatting`.
 """
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
-from amqptool.monitor.state import STATES, MonitorState, Task, Worker
+from amqptool.monitor.formatting import fmt_age, fmt_clock, fmt_datetime, fmt_duration, shorten
+from amqptool.monitor.model import STATES, Task, Worker
+from amqptool.monitor.query import TASK_COLUMNS, SortSpec, TaskFilter, search_text, sort_key
+from amqptool.monitor.state import MonitorState
 
 __all__ = [
     "TASK_COLUMNS",
-    "WORKER_COLUMNS",
     "HeaderView",
     "SortSpec",
     "TaskDetail",
     "TaskFilter",
     "TaskRow",
+    "TimelineEntry",
     "WorkerRow",
     "fmt_age",
     "fmt_clock",
+    "fmt_datetime",
     "fmt_duration",
     "header_view",
+    "queue_wait",
+    "search_text",
     "select_tasks",
     "shorten",
-    "sparkline_series",
     "task_detail",
     "task_row",
     "task_rows",
     "worker_rows",
 ]
 
-#: (key, title) of the task table's columns, in display order.
-TASK_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("uuid", "UUID"),
-    ("name", "Name"),
-    ("state", "State"),
-    ("worker", "Worker"),
-    ("received", "Received"),
-    ("started", "Started"),
-    ("runtime", "Runtime"),
-    ("args", "Args"),
-)
-WORKER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("hostname", "Worker"),
-    ("status", "Status"),
-    ("active", "Active"),
-    ("processed", "Processed"),
-    ("loadavg", "Load avg"),
-    ("heartbeat", "Heartbeat"),
-    ("version", "Software"),
-)
 _STATE_ORDER = {s: i for i, s in enumerate(STATES)}
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def fmt_clock(ts: float | None, tz: tzinfo | None = None) -> str:
-    """``HH:MM:SS`` of an epoch time in ``tz`` (local time when None); ``-`` when unknown."""
-    if ts is None:
-        return "-"
-    try:
-        return datetime.fromtimestamp(ts, tz).strftime("%H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return "?"
-
-
-def fmt_datetime(ts: float | None, tz: tzinfo | None = None) -> str:
-    if ts is None:
-        return "-"
-    try:
-        return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    except (OverflowError, OSError, ValueError):
-        return "?"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """A short duration: ``850ms``, ``2.31s``, ``4m05s``, ``3h12m``; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 0:
-        seconds = 0.0
-    if seconds < 1.0:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60.0:
-        return f"{seconds:.2f}s"
-    if seconds < 3600.0:
-        minutes, secs = divmod(int(seconds), 60)
-        return f"{minutes}m{secs:02d}s"
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours}h{rest // 60:02d}m"
-
-
-def fmt_age(seconds: float | None) -> str:
-    """How long ago: ``0.4s ago``, ``12s ago``, ``3m ago``; ``never`` when unknown."""
-    if seconds is None:
-        return "never"
-    if seconds < 10:
-        return f"{seconds:.1f}s ago"
-    if seconds < 120:
-        return f"{seconds:.0f}s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m ago"
-    return f"{seconds / 3600:.0f}h ago"
-
-
-def shorten(text: Any, width: int) -> str:
-    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
-    if text is None:
-        return ""
-    value = text if isinstance(text, str) else repr(text)
-    value = " ".join(value.split())
-    if len(value) <= width:
-        return value
-    return value[: max(0, width - 1)] + "…"
-
-
-# --------------------------------------------------------------------------- filter and sort
-
-
-@dataclass(frozen=True)
-class TaskFilter:
-    """``state:failure,retry name:add worker:w1 free words`` (all parts must match).
-
-    ``state:`` takes exact state names (any of a comma list); ``name:`` and ``worker:`` are
-    case-insensitive substrings; other words must each appear in the uuid, name, worker,
-    args, kwargs, result or exception.
-    """
-
-    states: frozenset[str] = frozenset()
-    name: str | None = None
-    worker: str | None = None
-    words: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> TaskFilter:
-        try:
-            parts = shlex.split(text)
-        except ValueError:
-            parts = text.split()
-        states: set[str] = set()
-        name: str | None = None
-        worker: str | None = None
-        words: list[str] = []
-        for part in parts:
-            key, sep, value = part.partition(":")
-            key = key.lower()
-            if sep and value and key == "state":
-                states.update(s.strip().upper() for s in value.split(",") if s.strip())
-            elif sep and value and key in ("name", "task"):
-                name = value.lower()
-            elif sep and value and key in ("worker", "host", "hostname"):
-                worker = value.lower()
-            else:
-                words.append(part.lower())
-        return cls(frozenset(states), name, worker, tuple(words))
-
-    @property
-    def empty(self) -> bool:
-        return not (self.states or self.name or self.worker or self.words)
-
-    def describe(self) -> str:
-        parts: list[str] = []
-        if self.states:
-            parts.append("state:" + ",".join(sorted(self.states)))
-        if self.name:
-            parts.append(f"name:{self.name}")
-        if self.worker:
-            parts.append(f"worker:{self.worker}")
-        parts.extend(self.words)
-        return " ".join(parts)
-
-    def matches(self, task: Task) -> bool:
-        if self.states and task.state not in self.states:
-            return False
-        if self.name and self.name not in (task.name or "").lower():
-            return False
-        if self.worker and self.worker not in (task.worker or "").lower():
-            return False
-        if self.words:
-            haystack = search_text(task)
-            return all(word in haystack for word in self.words)
-        return True
-
-
-def search_text(task: Task) -> str:
-    """The lower-cased text free-text filters search (also stored by the SQLite store)."""
-    parts = (
-        task.uuid,
-        task.name,
-        task.worker,
-        task.args,
-        task.kwargs,
-        task.result,
-        task.exception,
-    )
-    return "\n".join(p if isinstance(p, str) else repr(p) for p in parts if p is not None).lower()
-
-
-@dataclass(frozen=True)
-class SortSpec:
-    """Sort by a task column; ``column=None`` means arrival order. Newest/largest first."""
-
-    column: str | None = None
-    descending: bool = True
-
-    def next_column(self) -> SortSpec:
-        keys: list[str | None] = [None, *(key for key, _ in TASK_COLUMNS)]
-        index = keys.index(self.column) if self.column in keys else 0
-        column = keys[(index + 1) % len(keys)]
-        return SortSpec(column, self.descending)
-
-    def reversed(self) -> SortSpec:
-        return SortSpec(self.column, not self.descending)
-
-    def by(self, column: str) -> SortSpec:
-        """Sort by ``column``; choosing the current column again flips the order."""
-        if column == self.column:
-            return self.reversed()
-        return SortSpec(column, True)
-
-    def describe(self) -> str:
-        arrow = "↓" if self.descending else "↑"
-        title = dict(TASK_COLUMNS).get(self.column or "", "arrival")
-        return f"{title} {arrow}"
-
-
-def _sort_key(column: str | None) -> Any:
-    if column is None:
-        return lambda t: (t.first_seen, t.seq)
-    if column in ("received", "started", "runtime"):
-
-        def number_key(t: Task) -> tuple[bool, float, int]:
-            value = getattr(t, column)
-            return (value is not None, value or 0.0, t.seq)
-
-        return number_key
-    if column == "state":
-        return lambda t: (_STATE_ORDER.get(t.state or "", len(STATES)), t.state or "", t.seq)
-    return lambda t: (str(getattr(t, column) or ""), t.seq)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -301,7 +98,7 @@ def select_tasks(
     pool = list(memory.values())
     pool.extend(stored)
     matched = pool if filt.empty else [t for t in pool if filt.matches(t)]
-    matched.sort(key=_sort_key(sort.column), reverse=sort.descending)
+    matched.sort(key=sort_key(sort.column), reverse=sort.descending)
     return matched
 
 
@@ -390,10 +187,6 @@ class HeaderView:
             f"events {self.events}   tasks {self.tasks_in_memory}/{self.max_tasks}"
             + (f"   malformed {self.malformed}" if self.malformed else "")
         )
-
-
-def sparkline_series(state: MonitorState, now: float, seconds: int = 120) -> tuple[list[int], ...]:
-    return state.throughput.series(now, seconds)
 
 
 def header_view(
@@ -532,7 +325,3 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else repr(value)
-
-
-def counts_text(counts: Sequence[tuple[str, int]]) -> str:
-    return "  ".join(f"{s} {n}" for s, n in counts)

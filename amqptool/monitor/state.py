@@ -31,6 +31,23 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from amqptool.monitor.model import (
+    FAILURE,
+    FINISHED_STATES,
+    PENDING,
+    RECEIVED,
+    REJECTED,
+    RETRY,
+    REVOKED,
+    STARTED,
+    STATES,
+    SUCCESS,
+    Task,
+    Throughput,
+    Worker,
+    as_float,
+)
+
 __all__ = [
     "FINISHED_STATES",
     "STATES",
@@ -40,19 +57,6 @@ __all__ = [
     "Worker",
     "precedence",
 ]
-
-PENDING = "PENDING"
-RECEIVED = "RECEIVED"
-STARTED = "STARTED"
-SUCCESS = "SUCCESS"
-FAILURE = "FAILURE"
-RETRY = "RETRY"
-REVOKED = "REVOKED"
-REJECTED = "REJECTED"
-
-#: The states every view knows, in lifecycle order (custom states come on top of these).
-STATES: tuple[str, ...] = (PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, REJECTED)
-FINISHED_STATES = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
 
 TASK_EVENT_STATE: dict[str, str] = {
     "task-sent": PENDING,
@@ -115,7 +119,6 @@ _COMMON_FIELDS = frozenset(
 )
 _WORKER_IGNORED = frozenset({"worker-elect", "worker-elect-ack"})
 _TIMELINE_MAX = 64
-_DEFAULT_FREQ = 2.0
 
 
 def precedence(state: str | None) -> int:
@@ -123,215 +126,6 @@ def precedence(state: str | None) -> int:
     if state is None:
         return 99
     return _PRECEDENCE.get(state, _CUSTOM_PRECEDENCE)
-
-
-def _number(value: Any, default: float) -> float:
-    if type(value) is float or type(value) is int:
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-class Worker:
-    """What is known about one worker node, from its heartbeats and task events."""
-
-    __slots__ = (
-        "active",
-        "clock",
-        "freq",
-        "heartbeat_timestamp",
-        "hostname",
-        "last_heartbeat",
-        "loadavg",
-        "offline_since",
-        "online_since",
-        "pid",
-        "processed",
-        "sw_ident",
-        "sw_sys",
-        "sw_ver",
-    )
-
-    def __init__(self, hostname: str) -> None:
-        self.hostname = hostname
-        self.freq: float = _DEFAULT_FREQ
-        self.last_heartbeat: float | None = None  # local receipt time
-        self.heartbeat_timestamp: float | None = None  # the sender's own time
-        self.offline_since: float | None = None  # set by worker-offline
-        self.online_since: float | None = None
-        self.active: int | None = None
-        self.processed: int | None = None
-        self.loadavg: list[float] | None = None
-        self.sw_ident: str | None = None
-        self.sw_ver: str | None = None
-        self.sw_sys: str | None = None
-        self.pid: int | None = None
-        self.clock: int = 0
-
-    def expires_at(self) -> float | None:
-        """When the worker goes offline if no heartbeat arrives (local time)."""
-        if self.last_heartbeat is None:
-            return None
-        return self.last_heartbeat + 2.0 * self.freq
-
-    def is_online(self, now: float) -> bool:
-        if self.offline_since is not None or self.last_heartbeat is None:
-            return False
-        return now < self.last_heartbeat + 2.0 * self.freq
-
-    def offline_at(self) -> float | None:
-        """Since when the worker is offline (event or expired heartbeat), or None if unknown."""
-        if self.offline_since is not None:
-            return self.offline_since
-        return self.expires_at()
-
-    def heartbeat_age(self, now: float) -> float | None:
-        return None if self.last_heartbeat is None else max(0.0, now - self.last_heartbeat)
-
-    def __repr__(self) -> str:
-        return f"<Worker {self.hostname} freq={self.freq} last={self.last_heartbeat}>"
-
-
-class Task:
-    """One task as folded from its events. Attributes are None until an event sets them."""
-
-    __slots__ = (
-        "args",
-        "client",
-        "clock",
-        "eta",
-        "exception",
-        "exchange",
-        "expired",
-        "expires",
-        "extra",
-        "failed",
-        "first_seen",
-        "kwargs",
-        "name",
-        "parent_id",
-        "queue",
-        "received",
-        "rejected",
-        "requeue",
-        "result",
-        "retried",
-        "retries",
-        "revoked",
-        "root_id",
-        "routing_key",
-        "runtime",
-        "sent",
-        "seq",
-        "signum",
-        "started",
-        "state",
-        "state_host",
-        "succeeded",
-        "terminated",
-        "timeline",
-        "timestamp",
-        "traceback",
-        "updated",
-        "uuid",
-        "worker",
-    )
-
-    def __init__(self, uuid: str, seq: int = 0, first_seen: float = 0.0) -> None:
-        self.uuid = uuid
-        self.seq = seq
-        self.first_seen = first_seen
-        self.updated = first_seen
-        self.state: str | None = None
-        self.timestamp: float | None = None  # sender time of the event that set ``state``
-        self.clock: int = 0  # Lamport clock of the event that set ``state``
-        self.state_host: str | None = None  # sender of the event that set ``state``
-        self.name: str | None = None
-        self.worker: str | None = None
-        self.client: str | None = None
-        self.args: str | None = None
-        self.kwargs: str | None = None
-        self.result: str | None = None
-        self.exception: str | None = None
-        self.traceback: str | None = None
-        self.retries: int | None = None
-        self.eta: str | None = None
-        self.expires: str | None = None
-        self.runtime: float | None = None
-        self.root_id: str | None = None
-        self.parent_id: str | None = None
-        self.queue: str | None = None
-        self.exchange: str | None = None
-        self.routing_key: str | None = None
-        self.terminated: bool | None = None
-        self.signum: int | None = None
-        self.expired: bool | None = None
-        self.requeue: bool | None = None
-        self.sent: float | None = None
-        self.received: float | None = None
-        self.started: float | None = None
-        self.succeeded: float | None = None
-        self.failed: float | None = None
-        self.retried: float | None = None
-        self.revoked: float | None = None
-        self.rejected: float | None = None
-        self.extra: dict[str, Any] | None = None  # fields of custom events
-        # (event type, sender timestamp, hostname, clock), oldest first
-        self.timeline: list[tuple[str, float, str, int]] = []
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED_STATES
-
-    def __repr__(self) -> str:
-        return f"<Task {self.uuid} {self.name} {self.state}>"
-
-
-class Throughput:
-    """Succeeded / failed tasks per second in a ring of one-second buckets."""
-
-    __slots__ = ("_failed", "_ok", "_sec", "window")
-
-    def __init__(self, window: int = 600) -> None:
-        self.window = window
-        self._sec: list[int] = [-1] * window
-        self._ok: list[int] = [0] * window
-        self._failed: list[int] = [0] * window
-
-    def record(self, failed: bool, now: float) -> None:
-        sec = int(now)
-        i = sec % self.window
-        if self._sec[i] != sec:
-            self._sec[i] = sec
-            self._ok[i] = 0
-            self._failed[i] = 0
-        if failed:
-            self._failed[i] += 1
-        else:
-            self._ok[i] += 1
-
-    def series(self, now: float, seconds: int) -> tuple[list[int], list[int]]:
-        """Per-second (succeeded, failed) counts for the last ``seconds`` whole seconds."""
-        seconds = min(seconds, self.window)
-        end = int(now)
-        ok: list[int] = []
-        failed: list[int] = []
-        for sec in range(end - seconds + 1, end + 1):
-            i = sec % self.window
-            if self._sec[i] == sec:
-                ok.append(self._ok[i])
-                failed.append(self._failed[i])
-            else:
-                ok.append(0)
-                failed.append(0)
-        return ok, failed
-
-    def rate(self, now: float, seconds: int = 5) -> tuple[float, float]:
-        """Average (succeeded/s, failed/s) over the last ``seconds`` complete seconds."""
-        ok, failed = self.series(now - 1.0, seconds)
-        return sum(ok) / seconds, sum(failed) / seconds
 
 
 class MonitorState:
@@ -426,10 +220,10 @@ class MonitorState:
             if len(self.workers) >= self.max_workers:
                 self._forget_one_worker(now)
             worker = self.workers[hostname] = Worker(hostname)
-        received = _number(event.get("local_received", now), now)
+        received = as_float(event.get("local_received", now), now)
         freq = event.get("freq")
         if freq is not None:
-            new_freq = _number(freq, worker.freq)
+            new_freq = as_float(freq, worker.freq)
             if new_freq > 0:
                 worker.freq = new_freq
         for field in ("active", "processed"):
@@ -438,7 +232,7 @@ class MonitorState:
                 setattr(worker, field, count)
         loadavg = event.get("loadavg")
         if isinstance(loadavg, list | tuple):
-            worker.loadavg = [_number(x, 0.0) for x in loadavg]
+            worker.loadavg = [as_float(x, 0.0) for x in loadavg]
         for field in ("sw_ident", "sw_ver", "sw_sys"):
             text = event.get(field)
             if isinstance(text, str):
@@ -449,7 +243,7 @@ class MonitorState:
         clock = event.get("clock")
         if type(clock) is int and clock > worker.clock:
             worker.clock = clock
-        worker.heartbeat_timestamp = _number(event.get("timestamp"), received)
+        worker.heartbeat_timestamp = as_float(event.get("timestamp"), received)
         if etype == "worker-offline":
             worker.offline_since = received
             worker.online_since = None
@@ -470,10 +264,10 @@ class MonitorState:
             hostname = ""
         ts = event.get("timestamp")
         if ts.__class__ is not float:
-            ts = _number(ts, now)
+            ts = as_float(ts, now)
         clock = event.get("clock", 0)
         if clock.__class__ is not int:
-            clock = int(_number(clock, 0))
+            clock = int(as_float(clock, 0))
         tasks = self.tasks
         task = tasks.get(uuid)
         created = task is None
@@ -500,7 +294,7 @@ class MonitorState:
                 worker = self.workers[hostname] = Worker(hostname)
             received = event.get("local_received", now)
             if received.__class__ is not float:
-                received = _number(received, now)
+                received = as_float(received, now)
             if worker.last_heartbeat is None or received > worker.last_heartbeat:
                 if worker.offline_since is None and not worker.is_online(received):
                     worker.online_since = received

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from amqptool.errors import UsageError
-from amqptool.monitor.selectors import TaskFilter, search_text
-from amqptool.monitor.state import Task
+from amqptool.monitor.model import Task
+from amqptool.monitor.query import TaskFilter, search_text
 
 __all__ = ["TaskRecord", "TaskStore", "record_of", "task_of"]
 
