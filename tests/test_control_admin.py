@@ -27,7 +27,13 @@ from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
 from tests.harness import unique, wait_until
 from tests.test_control_cli import control
-from tests.worker_support import Collector, WorkerProcess, connect, publish_task
+from tests.worker_support import (
+    Collector,
+    WorkerProcess,
+    close_connection_named,
+    connect,
+    publish_task,
+)
 from worker import Worker
 from worker.config import WorkerConfig
 from worker.control_info import mask_settings, settings_table
@@ -339,6 +345,23 @@ def test_add_consumer_declares_like_celery_consumes_and_cancel_consumer_stops(
         assert replies.results(left.id) == []
         ch.queue_delete(extra)
         ask(ctl, ours, "cancel_consumer", queue=routed)
+
+
+def test_an_added_consumer_is_declared_and_consumed_again_after_a_reconnect(
+    broker_url: str, ctl: ControlClient
+) -> None:
+    w = start(broker_url)
+    extra = unique("kept")
+    try:
+        ask(ctl, w, "add_consumer", queue=extra, exclusive=True)  # gone with the old connection
+        close_connection_named(w.connection_name)
+        wait_until(lambda: w.consumer.link.generation == 2, message="the worker to reconnect")
+        assert extra in {q["name"] for q in ask(ctl, w, "active_queues")}
+        with Collector(broker_url) as replies:
+            t = publish_task(broker_url, extra, "peer.add", 20, 22, reply_to=replies.name)
+            assert replies.wait_result(t.id, "SUCCESS")["result"] == 42
+    finally:
+        finish(w)
 
 
 def test_a_refused_declaration_is_an_error_reply_and_the_worker_goes_on(
