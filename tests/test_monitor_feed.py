@@ -148,6 +148,16 @@ def test_malformed_bodies_are_counted_and_the_feed_goes_on(broker_url: str) -> N
         harness.wait_until(lambda: rec.malformed == 3, timeout=5, message="3 malformed counted")
 
 
+def test_a_refused_heartbeat_cast_does_not_stop_the_feed(fresh_vhost_url: str) -> None:
+    # celery.pidbox declared with other flags: the cast is refused (406), events still flow
+    with Connection(BrokerSettings.from_url(fresh_vhost_url)) as conn:
+        conn.channel().exchange_declare("celery.pidbox", "topic", durable=True)
+    with running_feed(fresh_vhost_url) as (feed, rec):
+        publish(fresh_vhost_url, encode_event(make_event("worker-online", hostname="x@h", clock=1)))
+        rec.wait_for(lambda e: e.get("hostname") == "x@h", "an event despite the refused cast")
+        assert feed.connects == 1 and "disconnected" not in rec.states()
+
+
 def test_the_feed_reconnects_after_the_broker_drops_it_and_reports_it(broker_url: str) -> None:
     vhost = vhost_of(broker_url)
     with running_feed(broker_url, ask_heartbeat=False, retry_interval=0.2) as (feed, rec):

@@ -128,7 +128,8 @@ def test_the_monitor_core_imports_no_ui_toolkit_and_no_pika() -> None:
         "import sys\n"
         "import amqptool.monitor.command, amqptool.monitor.state, amqptool.monitor.selectors\n"
         "import amqptool.monitor.store, amqptool.monitor.actions, amqptool.monitor.queues\n"
-        "import amqptool.monitor.dump\n"
+        "import amqptool.monitor.dump, amqptool.monitor.model, amqptool.monitor.query\n"
+        "import amqptool.monitor.formatting\n"
         "print(' '.join(sorted(sys.modules)))"
     )
     proc = subprocess.run(

@@ -31,7 +31,12 @@ from typing import Any
 from amqptool.codec.control import CONTROL_EXCHANGE, encode_request, new_request
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import EVENT_EXCHANGE, decode_events
-from amqptool.errors import AmqpToolError, AuthenticationError, ConnectionFailedError
+from amqptool.errors import (
+    AmqpToolError,
+    AuthenticationError,
+    BrokerError,
+    ConnectionFailedError,
+)
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Channel, Connection
 
@@ -180,6 +185,17 @@ class EventFeed:
         self._last_flush = now
         self.on_batch(batch)
 
+    def _ask_for_heartbeats(self, conn: Connection) -> None:
+        """Best effort, on a channel of its own: a refused cast must not stop the feed."""
+        try:
+            channel = conn.channel()
+            try:
+                cast_heartbeat(channel)
+            finally:
+                channel.close()
+        except BrokerError as exc:
+            log.info("could not ask workers for a heartbeat: %s", exc)
+
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> None:
@@ -196,7 +212,7 @@ class EventFeed:
                     self.queue = declare_event_queue(channel)
                     channel.consume(self.queue, self._on_message, no_ack=True)
                     if self.ask_heartbeat:
-                        cast_heartbeat(channel)
+                        self._ask_for_heartbeats(conn)
                     self.connects += 1
                     attempt = 0
                     pause = self.retry_interval
