@@ -356,6 +356,11 @@ def test_an_added_consumer_is_declared_and_consumed_again_after_a_reconnect(
         ask(ctl, w, "add_consumer", queue=extra, exclusive=True)  # gone with the old connection
         close_connection_named(w.connection_name)
         wait_until(lambda: w.consumer.link.generation == 2, message="the worker to reconnect")
+        # a request sent before the new pidbox queue is bound is lost: ask until one is answered
+        wait_until(
+            lambda: ctl.call("ping", destination=[w.nodename], timeout=0.5),
+            message="the reconnected worker to answer",
+        )
         assert extra in {q["name"] for q in ask(ctl, w, "active_queues")}
         with Collector(broker_url) as replies:
             t = publish_task(broker_url, extra, "peer.add", 20, 22, reply_to=replies.name)
