@@ -5,10 +5,14 @@ A command is a function ``handler(panel, **arguments) -> reply`` registered with
 
     from worker import control_command
 
-    @control_command("queue_depth", kind="inspect", signature="<queue>")
-    def queue_depth(panel, queue="celery"):
-        '''How many tasks this worker holds for <queue>.'''
-        return {"ok": panel.target.count_reserved(queue)}
+    @control_command("task_totals", kind="inspect", signature="[task_name]")
+    def task_totals(panel, task_name=None):
+        '''How many tasks of each name this worker has received.'''
+        totals = dict(panel.target.state.total)
+        return totals if task_name is None else {"ok": totals.get(task_name, 0)}
+
+in the task module (``-A``); then ``amqptool control raw task_totals task_name=app.add`` (or
+``ControlClient.call("task_totals", {...})``, or Celery's ``app.control.broadcast``) calls it.
 
 Rules (the same for built-in and user commands):
 
