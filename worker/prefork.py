@@ -39,7 +39,7 @@ import selectors
 import signal
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from amqptool.codec.envelope import Envelope
@@ -69,7 +69,35 @@ class _PipeSink:
         self.out.send([("event", self.seq, (event_type, fields))])
 
 
+def _close_parent_ends(ends: Sequence[mpc.Connection | int]) -> None:
+    """In a new child: close the pool's pipe ends it inherited by forking (its own job pipe's
+    write end, its siblings' ends, the pool's wake-up pipe). Were they left open, the child
+    would hold its own job pipe open and never see EOF when the parent dies (SIGKILL, OOM):
+    it would live on as an orphan."""
+    for end in ends:
+        with contextlib.suppress(OSError):
+            if isinstance(end, int):
+                if end >= 0:
+                    os.close(end)
+            else:
+                end.close()
+
+
 def _child_main(
+    jobs: mpc.Connection,
+    reports: mpc.Connection,
+    tasks: Mapping[str, Task],
+    skip: Any,
+    current: Any,
+    parent_ends: Sequence[mpc.Connection | int] = (),
+) -> None:
+    _close_parent_ends(parent_ends)
+    # A broken report pipe means the parent is gone: nobody to report to, nothing to run.
+    with contextlib.suppress(BrokenPipeError):
+        _serve(jobs, reports, tasks, skip, current)
+
+
+def _serve(
     jobs: mpc.Connection,
     reports: mpc.Connection,
     tasks: Mapping[str, Task],
@@ -118,15 +146,21 @@ def _child_main(
 
 class _Child:
     def __init__(
-        self, slot: int, tasks: Mapping[str, Task], skip: Any, max_tasks: int | None = None
+        self,
+        slot: int,
+        tasks: Mapping[str, Task],
+        skip: Any,
+        max_tasks: int | None = None,
+        inherited: Sequence[mpc.Connection | int] = (),
     ) -> None:
         self.slot = slot
         job_r, self.jobs = _ctx.Pipe(duplex=False)
         self.reports, rep_w = _ctx.Pipe(duplex=False)
         self.current = _ctx.Value("q", 0, lock=False)  # the seq it runs now (0: none)
+        parent_ends = (*inherited, self.jobs, self.reports)
         self.proc = _ctx.Process(
             target=_child_main,
-            args=(job_r, rep_w, tasks, skip, self.current),
+            args=(job_r, rep_w, tasks, skip, self.current, parent_ends),
             name=f"worker-pool-{slot + 1}",
             daemon=True,
         )
@@ -137,6 +171,7 @@ class _Child:
         self.dead = False
         self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
         self.left = max_tasks  # --max-tasks-per-child: jobs it may still be given (None: any)
+        self.signalled = False  # kill_job() signalled it (time limit, terminate)
 
     @property
     def open(self) -> bool:
@@ -186,12 +221,17 @@ class PreforkPool:
     def start(self, notify: Notify, precheck: Precheck | None = None) -> None:
         self._notify = notify
         with self._lock:
-            self._children = [self._fork(i) for i in range(self.concurrency)]
+            self._children = []
+            for slot in range(self.concurrency):  # one by one: each closes its elders' ends
+                self._children.append(self._fork(slot))
         self._reader = threading.Thread(target=self._read_loop, name="pool-reader", daemon=True)
         self._reader.start()
 
     def _fork(self, slot: int) -> _Child:
-        return _Child(slot, self.tasks, self._skip, self.max_tasks_per_child)
+        inherited: list[mpc.Connection | int] = [self._wake_r, self._wake_w]
+        for child in self._children:
+            inherited += (child.jobs, child.reports)
+        return _Child(slot, self.tasks, self._skip, self.max_tasks_per_child, inherited)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -299,6 +339,7 @@ class PreforkPool:
             os.kill(child.pid, signum)
         except ProcessLookupError:
             return False
+        child.signalled = True
         return True
 
     def raise_in_job(self, seq: int, exc_type: type[BaseException]) -> bool:
@@ -322,7 +363,13 @@ class PreforkPool:
             if old.retiring:  # shrunk away: not replaced
                 log.info("pool child %s retired (pool_shrink)", old.pid)
             elif not self._stopping:
-                if old.left == 0 and exitcode == 0:
+                if old.signalled:
+                    log.info(
+                        "pool child %s stopped by signal %s; starting a new one",
+                        old.pid,
+                        -exitcode if exitcode and exitcode < 0 else exitcode,
+                    )
+                elif old.left == 0 and exitcode == 0:
                     log.info(
                         "pool child %s did its %s tasks (--max-tasks-per-child); forking a new one",
                         old.pid,
