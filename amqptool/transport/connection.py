@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import ssl
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,8 +118,30 @@ def _parameters(
     )
 
 
+_CONNECTED: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+def _release_after_fork() -> None:
+    """In a forked child: let go of the parent's broker sockets, silently.
+
+    A child that kept the parent's socket open would keep the parent's connection alive after
+    the parent died (SIGKILL, OOM): the broker would hold its unacked messages and exclusive
+    queues until a heartbeat timeout, minutes later. The child says nothing to the broker (the
+    connection is the parent's); it just closes its copy of the descriptor.
+    """
+    for conn in list(_CONNECTED):
+        conn._release_in_child()
+
+
+os.register_at_fork(after_in_child=_release_after_fork)
+
+
 class Connection:
-    """A blocking AMQP connection with failover across the configured endpoints."""
+    """A blocking AMQP connection with failover across the configured endpoints.
+
+    After ``os.fork()`` a child sees every connection of its parent as closed (see
+    :func:`_release_after_fork`).
+    """
 
     def __init__(
         self, settings: BrokerSettings, *, heartbeat: int | None = None, name: str = "amqptool"
@@ -153,6 +177,7 @@ class Connection:
                 log.debug("connect to %s failed: %s", ep.redacted(), last)
                 continue
             self._endpoint_index = index
+            _CONNECTED.add(self)
             return self
         assert last is not None
         raise last
@@ -194,9 +219,21 @@ class Connection:
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
+        _CONNECTED.discard(self)
         if conn is not None and conn.is_open:
             with contextlib.suppress(pex.AMQPError, OSError):
                 conn.close()
+
+    def _release_in_child(self) -> None:
+        """Forget the connection and close this process's copy of its socket (no Close frame)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        # pika 1.x keeps the socket on its transport (``_sock``, no public accessor); detach()
+        # marks the socket object closed, so nothing closes that descriptor number again later.
+        with contextlib.suppress(Exception):  # a half-torn-down pika object: nothing to free
+            sock = conn._impl._transport._sock
+            os.close(sock.detach())
 
     def __enter__(self) -> Connection:
         if not self.is_open:
