@@ -282,6 +282,15 @@ async def test_filter_by_state_name_worker_and_text_then_clear() -> None:
         assert len(tasks(app).items) == 12
 
 
+@sync
+async def test_filter_text_with_brackets_is_shown_as_typed() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"[b]x", "enter")
+        await pilot.pause()
+        assert "0 task(s) match '[b]x'" in screen_text(app)
+
+
 # --------------------------------------------------------------------------- detail and help
 
 
@@ -418,7 +427,12 @@ async def test_ping_and_shutdown_the_selected_worker() -> None:
 @pytest.mark.parametrize(
     ("error", "replies", "severity", "text"),
     [
-        (ConnectionFailedError("cannot connect to the broker"), {}, "error", "cannot connect"),
+        (
+            ConnectionFailedError("cannot connect to the broker: [Errno 111] refused"),
+            {},
+            "error",
+            "[Errno 111] refused",
+        ),
         (RuntimeError("client bug"), {}, "error", "RuntimeError: client bug"),
         (None, {}, "warning", "no reply from alpha@node1 within 1s"),
         (None, {"alpha@node1": {"error": "boom"}}, "error", "alpha@node1: error: boom"),
@@ -432,11 +446,13 @@ async def test_a_failed_or_unanswered_action_is_a_notification_not_a_crash(
     control = FakeControl()
     control.error, control.replies = error, replies
     app = make_app(control=control)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("w", "p")
         await settle(pilot)
         outcome = app.outcomes[-1]
         assert (outcome.severity, text in outcome.message) == (severity, True)
+        await pilot.pause()
+        assert text in screen_text(app)  # the toast shows the text as it is (no markup)
         # the screen keeps working
         await pilot.press("t", "down")
         assert tasks(app).cursor == 1 and app.is_running

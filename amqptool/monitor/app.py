@@ -9,14 +9,17 @@ store run in thread workers and *post past-tense messages*; the UI thread owns t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
@@ -170,7 +173,11 @@ class MonitorApp(BackgroundWork, ActionKeys):
 
     def refresh_views(self, now: float | None = None, *, force: bool = False) -> None:
         """Redraw from the selectors; the task list is rebuilt only when something changed."""
-        now = self.clock() if now is None else now
+        # NoMatches: a timer or message arriving while the screen is torn down at exit
+        with contextlib.suppress(NoMatches):
+            self._refresh_views(self.clock() if now is None else now, force)
+
+    def _refresh_views(self, now: float, force: bool) -> None:
         status = self.feed_status
         connection = status.state + (f": {status.detail}" if status.detail else "")
         if status.state == "connected":
@@ -203,7 +210,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
                     )
             evicted = f"   evicted {self.state.evicted}" if self.state.evicted else ""
             self.query_one("#status", Static).update(
-                f"{shown}   sort: {self.sort.describe()}{evicted}   ? help"
+                Text(f"{shown}   sort: {self.sort.describe()}{evicted}   ? help")
             )
 
     def task_detail_for(self, uuid: str) -> TaskDetail | None:
@@ -285,7 +292,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
     def action_detail(self) -> None:
         task = self.selected_task()
         if task is None:
-            self.notify("no task selected", severity="warning")
+            self.notify("no task selected", severity="warning", markup=False)
             return
         self.open_detail(task.uuid)
 

@@ -48,14 +48,14 @@ class ActionKeys(App[int]):
     def _revoke(self, *, terminate: bool) -> None:
         task = self.selected_task()
         if task is None:
-            self.notify("no task selected", severity="warning")
+            self.notify("no task selected", severity="warning", markup=False)
             return
         self.confirm_then_run(revoke_action(task.uuid, terminate=terminate))
 
     def action_rate_limit(self) -> None:
         task = self.selected_task()
         if task is None or not task.name:
-            self.notify("select a task with a known name first", severity="warning")
+            self.notify("select a task with a known name first", severity="warning", markup=False)
             return
         name = task.name
 
@@ -68,14 +68,14 @@ class ActionKeys(App[int]):
     def action_ping_worker(self) -> None:
         node = self.selected_worker()
         if node is None:
-            self.notify("no worker selected", severity="warning")
+            self.notify("no worker selected", severity="warning", markup=False)
             return
         self.send_action(ping_action(node))
 
     def action_shutdown_worker(self) -> None:
         node = self.selected_worker()
         if node is None:
-            self.notify("no worker selected", severity="warning")
+            self.notify("no worker selected", severity="warning", markup=False)
             return
         self.confirm_then_run(shutdown_action(node))
 
@@ -92,9 +92,9 @@ class ActionKeys(App[int]):
 
     def send_action(self, action: Action) -> None:
         if self.control is None:
-            self.notify(f"{action.title}: no control connection", severity="error")
+            self.notify(f"{action.title}: no control connection", severity="error", markup=False)
             return
-        self.notify(f"{action.title}…", timeout=2)
+        self.notify(f"{action.title}…", timeout=2, markup=False)
         self._perform(action)
 
     @work(thread=True, group="actions", exit_on_error=False)
@@ -106,4 +106,4 @@ class ActionKeys(App[int]):
         outcome = message.outcome
         self.outcomes.append(outcome)
         severity = outcome.severity if outcome.severity in ("warning", "error") else "information"
-        self.notify(outcome.message, severity=severity, timeout=8)  # type: ignore[arg-type]  # checked above
+        self.notify(outcome.message, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]  # checked above

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, Protocol
 
+from rich.text import Text
 from textual import work
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from amqptool.errors import AmqpToolError
@@ -94,9 +96,11 @@ class BackgroundWork(App[int]):
         previous = self.feed_status
         self.feed_status = message.status
         if message.status.state == "failed":
-            self.notify(message.status.detail, title="broker", severity="error", timeout=10)
+            self.notify(
+                message.status.detail, title="broker", severity="error", timeout=10, markup=False
+            )
         elif message.status.state == "connected" and previous.state == "disconnected":
-            self.notify("reconnected to the broker", title="broker")
+            self.notify("reconnected to the broker", title="broker", markup=False)
         self.refresh_views()
 
     @work(thread=True, group="feed", exit_on_error=False)
@@ -123,8 +127,11 @@ class BackgroundWork(App[int]):
     # ------------------------------------------------------------------ queues
 
     def on_queues_updated(self, message: QueuesUpdated) -> None:
-        self.query_one("#queues", GridTable).set_items(message.depths)
-        self.query_one("#queues-note", Static).update(message.note or UNACKED_NOTE)
+        try:
+            self.query_one("#queues", GridTable).set_items(message.depths)
+            self.query_one("#queues-note", Static).update(Text(message.note or UNACKED_NOTE))
+        except NoMatches:
+            pass  # arrived while the screen is torn down at exit
 
     @work(thread=True, group="queues", exit_on_error=False)
     def _poll_queues(self) -> None:
@@ -179,9 +186,7 @@ class BackgroundWork(App[int]):
         try:
             self.store.save(records)
         except Exception as exc:  # a full disk must not take the screen down
-            self.call_from_thread(
-                self.notify, f"--state: cannot save: {exc}", severity="error", timeout=10
-            )
+            self.notify(f"--state: cannot save: {exc}", severity="error", timeout=10, markup=False)
 
     @work(thread=True, group="search", exclusive=True, exit_on_error=False)
     def _search_store(self, filt: TaskFilter) -> None:
@@ -189,7 +194,7 @@ class BackgroundWork(App[int]):
         try:
             found = self.store.search(filt, limit=2000)
         except Exception as exc:
-            self.call_from_thread(self.notify, f"--state: search failed: {exc}", severity="error")
+            self.notify(f"--state: search failed: {exc}", severity="error", markup=False)
             return
         self.post_message(StoreMatches(filt, found))
 

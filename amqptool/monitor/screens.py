@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -11,6 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
@@ -80,7 +82,10 @@ class TaskDetailScreen(Screen[None]):
         self.set_interval(0.5, self.refresh_detail)
 
     def refresh_detail(self) -> None:
-        detail = self._detail_for(self.uuid)
+        with contextlib.suppress(NoMatches):  # the screen is being dismissed
+            self._show(self._detail_for(self.uuid))
+
+    def _show(self, detail: TaskDetail | None) -> None:
         if detail is None:
             self.query_one("#detail-title", Static).update(
                 Text(f"task {self.uuid}: no longer in memory", style="bold red")
@@ -124,7 +129,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
         for key, text in self.keys:
-            table.add_row(key, text)
+            table.add_row(Text(key), Text(text))
         with Vertical():
             yield Label(Text("amqptool monitor: keys", style="bold"))
             yield Static(table, id="help-keys")
@@ -158,7 +163,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question, id="question")
+            yield Label(Text(self.question), id="question")
             with Horizontal():
                 yield Button("Yes (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")
@@ -191,7 +196,9 @@ class RateLimitScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Rate limit for {self.task_name} (e.g. 10/s, 100/m, 1000/h; 0 = none)")
+            yield Label(
+                Text(f"Rate limit for {self.task_name} (e.g. 10/s, 100/m, 1000/h; 0 = none)")
+            )
             yield Input(placeholder="10/m", id="rate")
             yield Label("", id="rate-error")
 
@@ -202,7 +209,7 @@ class RateLimitScreen(ModalScreen[str | None]):
         value = event.value.strip()
         if not valid_rate(value):
             self.query_one("#rate-error", Label).update(
-                f"not a rate: {value!r} (use N, N/s, N/m or N/h)"
+                Text(f"not a rate: {value!r} (use N, N/s, N/m or N/h)")
             )
             return
         self.dismiss(value)
