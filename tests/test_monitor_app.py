@@ -32,7 +32,7 @@ from amqptool.monitor.screens import (
 from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import TaskStore, record_of
 from amqptool.monitor.widgets import GridTable
-from tests.test_monitor_state import heartbeat, lifecycle
+from tests.test_monitor_state import ev, heartbeat, lifecycle
 
 NOW = 1_795_255_200.0
 BROKER = "amqp://guest:****@rabbit.example:5672/prod"
@@ -315,6 +315,19 @@ async def test_enter_opens_the_detail_of_a_failed_task_and_escape_returns() -> N
         assert app.sort.column is None
         await pilot.press("escape")
         assert not isinstance(app.screen, TaskDetailScreen)
+
+
+@sync
+async def test_the_detail_shows_custom_event_fields_as_they_came() -> None:
+    state = MonitorState()
+    state.apply_many(lifecycle("odd", t=NOW)[:2], NOW)
+    state.apply(ev("task-progress", uuid="odd", clock=900, **{"[b]step": "[i]3/10"}), NOW)
+    app = make_app(state=state)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "PROGRESS" in text and "[b]step" in text and "[i]3/10" in text
 
 
 @sync

@@ -30,9 +30,9 @@ def render_detail(detail: TaskDetail) -> RenderableType:
     fields.add_column(overflow="fold")
     for label, value in detail.fields:
         style = STATE_STYLES.get(value, "") if label == "state" else ""
-        fields.add_row(label, Text(value, style=style))
+        fields.add_row(Text(label), Text(value, style=style))
     for label, value in detail.extra:
-        fields.add_row(label, Text(value, style="italic"))
+        fields.add_row(Text(label), Text(value, style="italic"))
     timeline = Table(title="timeline", title_justify="left", expand=False, box=None)
     timeline.add_column("time", no_wrap=True)
     timeline.add_column("+", justify="right", no_wrap=True)
