@@ -156,3 +156,41 @@ def test_monitor_help_is_fast_and_documents_the_dump_contract(cli_env: dict[str,
     for text in ("--dump", "--json", "--count", "--timeout", "--max-tasks", "--state", "-Q"):
         assert text in proc.stdout
     assert "total run time" in proc.stdout and "69" in proc.stdout
+
+
+@pytest.mark.celery
+def test_the_monitors_actions_reach_our_worker(broker_url: str) -> None:
+    from amqptool.monitor.actions import (
+        BrokerControl,
+        perform,
+        ping_action,
+        rate_limit_action,
+        revoke_action,
+        shutdown_action,
+    )
+    from worker import Worker
+
+    ours = Worker(
+        "tests.peers.amqptool_tasks",
+        settings=broker_url,
+        queues=[harness.unique("ourq")],
+        nodename=f"{harness.unique('ours')}@localhost",
+        pool="threads",
+        concurrency=1,
+        events=True,
+    ).start()
+    control = BrokerControl(BrokerSettings.from_url(broker_url))
+    try:
+        node = ours.nodename
+        ping = perform(control, ping_action(node))
+        assert (ping.severity, ping.replies) == ("information", {node: {"ok": "pong"}})
+        limited = perform(control, rate_limit_action("peer.add", "10/m"))
+        assert limited.replies[node] == {"ok": "new rate limit set successfully"}
+        revoked = perform(control, revoke_action("no-such-task-id"))
+        assert node in revoked.replies and revoked.severity == "information"
+        down = perform(control, shutdown_action(node))
+        assert down.message == f"shutdown {node}: sent"
+        assert ours.join(30), "our worker did not shut down on the monitor's command"
+    finally:
+        ours.stop()
+        ours.join(30)
