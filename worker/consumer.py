@@ -129,6 +129,9 @@ class Consumer:
         if cold:
             self.cold = True
         self.warm = True
+        # From here on no waiting task starts, even before the broker thread wakes up (a signal
+        # does not wake it): pool threads and children give theirs back.
+        self.pool.hold()
         if wake:
             self.link.wake()
 
@@ -203,6 +206,8 @@ class Consumer:
         self.link.process(delay)
         self._wake_pending = False
         self.reports.drain()
+        if self.warm and self.consuming:  # a signal came while we waited: start nothing more
+            self._stop_consuming()
         self._dispatch()
         if self.timer.run_due(time.monotonic()):
             self._dispatch()
@@ -212,10 +217,10 @@ class Consumer:
 
     def _stop_consuming(self) -> None:
         """Warm shutdown, step 1: no new deliveries; give back what has not started."""
-        log.info("Warm shutdown: waiting for %d running task(s)", len(self.active))
         self.consuming = False
         self.link.cancel_consumers()
         self._give_back()
+        log.info("Warm shutdown: waiting for %d running task(s)", self.executing)
 
     def _give_back(self) -> None:
         requests = list(self.ready) + self.eta.clear() + self.gate.clear()

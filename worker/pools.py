@@ -62,6 +62,8 @@ class Pool(Protocol):
 
     def take_unstarted(self) -> list[Job]: ...
 
+    def hold(self) -> None: ...
+
     def kill_job(self, seq: int, signum: int) -> bool: ...
 
     def raise_in_job(self, seq: int, exc_type: type[BaseException]) -> bool: ...
@@ -124,6 +126,7 @@ class ThreadPool:
         self._threads: list[threading.Thread] = []
         self._started = 0
         self._in_flight = 0
+        self._held = False
         self._running: dict[int, int] = {}  # seq -> ident of the thread running it
         self._targeted: set[int] = set()  # seqs an asynchronous exception was sent to
         self._lock = threading.Lock()
@@ -176,6 +179,9 @@ class ThreadPool:
             job = get()
             if job is None:
                 return
+            if self._held:  # shutting down: a job that has not started goes back to its queue
+                notify([("skipped", job.seq, "unstarted")])
+                continue
             if precheck is not None:
                 reason = precheck(job)
                 if reason is not None:
@@ -228,6 +234,14 @@ class ThreadPool:
 
     def child_died(self, slot: int, exitcode: int | None) -> list[int]:
         return []
+
+    def hold(self) -> None:
+        """Start no more jobs: threads report each waiting job ``("skipped", seq, "unstarted")``.
+
+        Only sets a flag, so a signal handler may call it: a warm shutdown stops new starts at
+        once, not when the broker thread next wakes up.
+        """
+        self._held = True
 
     def take_unstarted(self) -> list[Job]:
         """Jobs still waiting in the queue (removed from it)."""

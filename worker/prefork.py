@@ -412,6 +412,10 @@ class PreforkPool:
         self._skip.value = self._last_seq
         return []
 
+    def hold(self) -> None:
+        """Start no more of the jobs dispatched so far (a shared-memory write: signal-safe)."""
+        self._skip.value = self._last_seq
+
     def processes(self) -> list[int]:
         return [c.pid for c in self._children if not c.dead]
 
