@@ -15,9 +15,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from amqptool.errors import AmqpToolError
 from amqptool.monitor.feed import EventFeed, FeedBatch, FeedStatus
@@ -26,6 +27,8 @@ from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection
 from tests import harness
 from tests.brokers import SecondBroker, failover_url
+
+T = TypeVar("T")
 
 __all__ = ["FailoverDrill", "LiveMonitor", "ShellPipe", "consumer_count", "main_connections"]
 
@@ -143,7 +146,7 @@ class LiveMonitor:
         with self.lock:
             self.statuses.append(status)
 
-    def read(self, fn: Any) -> Any:
+    def read(self, fn: Callable[[MonitorState], T]) -> T:
         """Call ``fn(state)`` under the lock (the feed thread writes the state)."""
         with self.lock:
             return fn(self.state)
