@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -130,9 +130,9 @@ class CeleryPeer:
         ]
         if self.events:
             cmd.append("-E")
-        log = self.log_path.open("w")
+        self._log: IO[str] | None = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=self.env(), cwd=ROOT
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True, env=self.env(), cwd=ROOT
         )
         wait_until(
             lambda: (
@@ -149,6 +149,14 @@ class CeleryPeer:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
+        log, self._log = getattr(self, "_log", None), None
+        try:
+            self._stop(proc)
+        finally:
+            if log is not None:
+                log.close()
+
+    def _stop(self, proc: subprocess.Popen[str] | None) -> None:
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
