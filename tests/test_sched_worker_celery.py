@@ -72,7 +72,7 @@ def test_a_countdown_task_is_listed_as_scheduled_and_never_runs_before_its_eta(
     result = tasks.stamp.apply_async(countdown=1.5)
     eta = utcnow() + timedelta(seconds=1.5)  # the client computed its eta a moment earlier
     inspect = app.control.inspect(destination=[worker.nodename], timeout=1)
-    listed = wait_until(lambda: (inspect.scheduled() or {}).get(worker.nodename))
+    listed: Any = wait_until(lambda: (inspect.scheduled() or {}).get(worker.nodename))
     assert [s["request"]["id"] for s in listed] == [result.id] and listed[0]["priority"] == 6
     started = result.get(timeout=10)
     assert started >= (eta - timedelta(seconds=0.05)).timestamp()
@@ -179,7 +179,7 @@ def test_terminate_kills_the_prefork_child_running_it_and_the_worker_goes_on(
         assert reply == [{w.nodename: {"ok": f"terminate: {running.id}"}}]
         with pytest.raises(TaskRevokedError, match="terminated"):
             running.get(timeout=10)
-        revoked = _of(events.events(), running.id, "task-revoked")
+        revoked = wait_until(lambda: _of(events.events(), running.id, "task-revoked"))
         assert revoked[0]["terminated"] is True and revoked[0]["signum"] == 15
         after = tasks.pid.apply_async(queue=queue).get(timeout=20)
         assert after != before  # a new child was forked

@@ -43,10 +43,8 @@ def test_near_etas_are_held_with_prefetch_raised_far_ones_parked_and_none_run_ea
         near = publish_task(broker_url, q, "sched.stamp", reply_to=replies.name, eta=near_eta)
         far = publish_task(broker_url, q, "sched.stamp", reply_to=replies.name, eta=far_eta)
 
-        listed = wait_until(
-            lambda: len(w.consumer.scheduled_infos()) == 2 and w.consumer.scheduled_infos()
-        )
-        by_id = {item["request"]["id"]: item for item in listed}
+        wait_until(lambda: len(w.consumer.scheduled_infos()) == 2, message="2 scheduled")
+        by_id = {item["request"]["id"]: item for item in w.consumer.scheduled_infos()}
         assert by_id[near.id]["request"]["acknowledged"] is False  # held, unacked
         assert by_id[far.id]["request"]["acknowledged"] is True  # parked: acked after confirm
         assert w.consumer.link.prefetch == base + 1  # one held in memory

@@ -70,8 +70,8 @@ def test_prefork_hard_limit_kills_the_child_the_task_fails_and_the_worker_goes_o
             "exc_message": [0.5],
             "exc_module": "celery.exceptions",
         }
-        failed = [e for e in events.events() if e["type"] == "task-failed"]
-        assert failed and failed[0]["exception"] == "TimeLimitExceeded(0.5)"
+        failed = wait_until(lambda: [e for e in events.events() if e["type"] == "task-failed"])
+        assert failed[0]["exception"] == "TimeLimitExceeded(0.5)"
     after = run(broker_url, prefork, replies, "sched.pid")["result"]
     assert after != before  # the killed child was replaced
 
