@@ -11,6 +11,7 @@ from typing import Any
 import tests.peers.sched_tasks  # noqa: F401  # registers sched.*
 from amqptool.control.client import ControlClient
 from amqptool.settings import BrokerSettings
+from tests.harness import wait_until
 from tests.worker_support import Collector, in_process_worker, publish_task
 from worker import Worker
 
@@ -66,3 +67,28 @@ def test_revoke_by_stamped_headers_revokes_the_tasks_stamped_so(broker_url: str)
         miss = publish_task(broker_url, q, "sched.stamp", stamps={"mtask_id": "batch-2"}, **stamped)
         assert replies.wait_result(hit.id)["status"] == "REVOKED"
         assert replies.wait_result(miss.id)["status"] == "SUCCESS"
+
+
+def test_revoke_by_stamped_headers_with_terminate_stops_a_running_prefork_task(
+    broker_url: str,
+) -> None:
+    with (
+        in_process_worker(broker_url, pool="prefork", concurrency=1) as w,
+        Collector(broker_url) as replies,
+    ):
+        msg = publish_task(
+            broker_url,
+            w.config.queues[0],
+            "sched.block",
+            30,
+            stamped_headers=["mtask_id"],
+            stamps={"mtask_id": "b9"},
+            reply_to=replies.name,
+        )
+        wait_until(lambda: w.consumer.executing == 1, message="the task to start")
+        reply = control(
+            broker_url, w, "revoke_by_stamped_headers", headers={"mtask_id": "b9"}, terminate=True
+        )
+        assert reply == {"ok": "headers defaultdict(<class 'set'>, {'mtask_id': {'b9'}}) revoked"}
+        got = replies.wait_result(msg.id)
+        assert (got["status"], got["result"]["exc_message"]) == ("REVOKED", ["terminated"])

@@ -40,6 +40,7 @@ from worker.etastage import EtaStage
 from worker.events import EventDispatcher
 from worker.execute import Job
 from worker.intake import Intake
+from worker.keeper import RevokedKeeper
 from worker.mailbox import Mailbox
 from worker.mingle import mingle
 from worker.pools import Pool
@@ -47,8 +48,7 @@ from worker.queues import QueueSpec
 from worker.rategate import RateLimitGate
 from worker.reports import Reports
 from worker.request import Request
-from worker.revoked import StateDB
-from worker.schedule import Timer, TimerEntry
+from worker.schedule import Timer
 from worker.state import WorkerState
 from worker.tasks import Task
 from worker.watch import Watch
@@ -89,12 +89,11 @@ class Consumer:
         )
         self.gate = RateLimitGate(self.state, tasks, self.timer, self._gate_release)
         self.watch = Watch(self)
-        self.statedb = StateDB(config.statedb) if config.statedb else None
-        self._save_entry: TimerEntry | None = None
-        if self.statedb is not None:
-            saved = self.statedb.load()  # a bad file is a StateFileError, before we start
-            saved.restore_into(self.state.revoked, time.time())
-            self.clock.adjust(saved.clock)
+        self.keeper = (
+            RevokedKeeper(config.statedb, self.state.revoked, self.clock, self.timer)
+            if config.statedb
+            else None
+        )
         self.panel = control.Panel(self, control.disabled_commands(config.disable_control))
         self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
         self.intake = Intake(self)
@@ -248,13 +247,8 @@ class Consumer:
 
     def _finish(self) -> None:
         cold = self.cold
-        if self.statedb is not None:
-            if self._save_entry is not None:
-                self._save_entry.cancel()
-            try:
-                self._save_state()
-            except AmqpToolError as exc:
-                log.error("%s", exc)
+        if self.keeper is not None:
+            self.keeper.close()
         try:
             if self.link.conn is not None and self.link.conn.is_open:
                 if not cold:
@@ -444,38 +438,16 @@ class Consumer:
         self.gate.changed(task_name)
 
     def revoked_changed(self) -> None:
-        """Save the revoked set to ``--statedb`` soon (at most once a second)."""
-        if self.statedb is not None and self._save_entry is None:
-            self._save_entry = self.timer.call_at(time.monotonic() + 1.0, self._save_state)
-
-    def _save_state(self) -> None:
-        self._save_entry = None
-        if self.statedb is not None:
-            self.state.revoked.purge(time.time())
-            self.statedb.save(self.state.revoked, clock=self.clock.value)
+        if self.keeper is not None:
+            self.keeper.changed()
 
     def terminate(self, task_ids: Sequence[str], signum: int) -> list[str]:
-        wanted = set(task_ids)
-        running = [r for r in list(self.active.values()) if r.id in wanted]
-        return [r.id for r in running if self.watch.terminate(r, signum)]
+        return self.watch.terminate_ids(task_ids, signum)
 
     def terminate_stamped(
         self, headers: Mapping[str, list[Any]], signum: int
     ) -> dict[str, set[Any]]:
-        hit: dict[str, set[Any]] = {}
-        for req in list(self.active.values()):
-            stamps = req.message.stamps or {}
-            matched = {}
-            for key, values in headers.items():
-                have = stamps.get(key)
-                have = have if isinstance(have, list | tuple) else [have]
-                common = {v for v in have if v is not None and v in values}
-                if common:
-                    matched[key] = common
-            if matched and self.watch.terminate(req, signum):
-                for key, common in matched.items():
-                    hit.setdefault(key, set()).update(common)
-        return hit
+        return self.watch.terminate_stamped(headers, signum)
 
     def add_queue(self, spec: QueueSpec) -> bool:
         return self.link.add_queue(spec, consume=self.consuming)

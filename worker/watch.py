@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from amqptool.codec.results import FAILURE
 from amqptool.codec.tasks import safe_repr
@@ -128,6 +129,32 @@ class Watch:
         c.ack(req)
 
     # ------------------------------------------------------------------ terminate
+
+    def terminate_ids(self, task_ids: Iterable[str], signum: int) -> list[str]:
+        """``revoke(terminate=True)``: the ids of the running tasks among these now signalled."""
+        wanted = set(task_ids)
+        running = [r for r in list(self.c.active.values()) if r.id in wanted]
+        return [r.id for r in running if self.terminate(r, signum)]
+
+    def terminate_stamped(
+        self, headers: Mapping[str, list[Any]], signum: int
+    ) -> dict[str, set[Any]]:
+        """``revoke_by_stamped_headers(terminate=True)``: signal the running tasks stamped with
+        one of these values; returns the ``{header: values}`` that matched one."""
+        hit: dict[str, set[Any]] = {}
+        for req in list(self.c.active.values()):
+            stamps = req.message.stamps or {}
+            matched = {}
+            for key, values in headers.items():
+                have = stamps.get(key)
+                have = have if isinstance(have, list | tuple) else [have]
+                common = {v for v in have if v is not None and v in values}
+                if common:
+                    matched[key] = common
+            if matched and self.terminate(req, signum):
+                for key, common in matched.items():
+                    hit.setdefault(key, set()).update(common)
+        return hit
 
     def terminate(self, req: Request, signum: int) -> bool:
         """Signal the process running ``req`` (prefork); announce it REVOKED "terminated"."""
