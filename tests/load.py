@@ -105,9 +105,12 @@ class ResultTally:
     state seen for a task, in arrival order.
     """
 
-    def __init__(self, url: str, queue: str | None = None) -> None:
+    def __init__(
+        self, url: str, queue: str | None = None, *, bind: tuple[str, str] | None = None
+    ) -> None:
         self.url = url
         self.queue = queue or unique("relia-replies")
+        self.bind = bind  # (fanout exchange, routing key) to bind the queue to, if any
         self.statuses: dict[str, list[str]] = collections.defaultdict(list)
         self.reconnects = 0
         self.undecodable = 0
@@ -146,6 +149,9 @@ class ResultTally:
                     first = False
                     ch = conn.channel()
                     ch.queue_declare(self.queue, durable=True)
+                    if self.bind is not None:
+                        ch.exchange_declare(self.bind[0], "fanout", durable=True)
+                        ch.queue_bind(self.queue, *self.bind)
                     ch.consume(self.queue, self._on_result, no_ack=True)
                     self._ready.set()
                     while not self._stop.is_set():
