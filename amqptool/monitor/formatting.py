@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from math import isfinite
 from typing import Any
 
 __all__ = ["fmt_age", "fmt_clock", "fmt_datetime", "fmt_duration", "shorten"]
@@ -31,6 +32,8 @@ def fmt_duration(seconds: float | None) -> str:
     """A short duration: ``850ms``, ``2.31s``, ``4m05s``, ``3h12m``; ``-`` when unknown."""
     if seconds is None:
         return "-"
+    if not _finite(seconds):
+        return "?"
     if seconds < 0:
         seconds = 0.0
     if seconds < 1.0:
@@ -48,6 +51,8 @@ def fmt_age(seconds: float | None) -> str:
     """How long ago: ``0.4s ago``, ``12s ago``, ``3m ago``; ``never`` when unknown."""
     if seconds is None:
         return "never"
+    if not _finite(seconds):
+        return "?"
     if seconds < 10:
         return f"{seconds:.1f}s ago"
     if seconds < 120:
@@ -66,3 +71,13 @@ def shorten(text: Any, width: int) -> str:
     if len(value) <= width:
         return value
     return value[: max(0, width - 1)] + "…"
+
+
+def _finite(value: Any) -> bool:
+    """A real, finite number (values restored from a store file may be anything)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False

@@ -6,6 +6,7 @@ no pika, no textual, no clock reads.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = [
@@ -41,11 +42,14 @@ DEFAULT_FREQ = 2.0  # Celery's default heartbeat interval (seconds)
 
 
 def as_float(value: Any, default: float) -> float:
-    """``value`` as a float, or ``default`` when it is not a number (events are untrusted)."""
+    """``value`` as a finite float, or ``default`` when it is not one (events are untrusted:
+    ``1e999``, ``NaN`` and ``Infinity`` parse as JSON, and an infinite clock or timestamp would
+    break the arithmetic and the formatting downstream)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError, OverflowError):
         return default
+    return number if math.isfinite(number) else default
 
 
 class Worker:

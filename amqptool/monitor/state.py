@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from math import isfinite
 from typing import Any
 
 from amqptool.monitor.model import (
@@ -93,6 +94,26 @@ _RECEIVED_FIELDS = (
     "root_id",
     "parent_id",
 )
+# Task fields that are not text (see model.Task); every other copied field is a string.
+_INT_FIELDS = frozenset({"retries", "signum"})
+_BOOL_FIELDS = frozenset({"terminated", "expired", "requeue"})
+
+
+def _field_value(field: str, value: Any) -> Any:
+    """An event field as the type its Task attribute has: events are untrusted, and a list for a
+    name or a string for a runtime would break the views and the store downstream."""
+    if value is None:
+        return None
+    if field == "runtime":
+        number = as_float(value, -1.0) if value.__class__ is not bool else -1.0
+        return number if number >= 0 else None
+    if field in _INT_FIELDS:
+        return value if value.__class__ is int else None
+    if field in _BOOL_FIELDS:
+        return bool(value)
+    return value if value.__class__ is str else repr(value)
+
+
 _TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "task-sent": (*_RECEIVED_FIELDS, "queue", "exchange", "routing_key"),
     "task-received": _RECEIVED_FIELDS,
@@ -263,7 +284,7 @@ class MonitorState:
         if hostname.__class__ is not str:
             hostname = ""
         ts = event.get("timestamp")
-        if ts.__class__ is not float:
+        if ts.__class__ is not float or not isfinite(ts):
             ts = as_float(ts, now)
         clock = event.get("clock", 0)
         if clock.__class__ is not int:
@@ -347,7 +368,7 @@ class MonitorState:
         if wins:
             for field in fields:
                 if field in event:
-                    setattr(task, field, event[field])
+                    setattr(task, field, _field_value(field, event[field]))
             task.state = new_state
             task.timestamp = ts
             task.clock = clock
@@ -355,7 +376,7 @@ class MonitorState:
         else:
             for field in fields:
                 if field in event and getattr(task, field) is None:
-                    setattr(task, field, event[field])
+                    setattr(task, field, _field_value(field, event[field]))
         if task.runtime is None and task.started is not None and new_state in FINISHED_STATES:
             end = task.succeeded or task.failed
             if end is not None and end >= task.started:
