@@ -8,14 +8,16 @@ counted. The messages are Celery 5.7 v2 task messages (built by our codec, byte-
 
 Rows:
 
-- raw pika: a pika ``basic_consume`` + ``basic_ack`` per message, same prefetch (the ceiling
-  any pika-based worker shares: frame parsing and header decoding);
+- raw pika: plain pika in its own process (none of our patches), ``basic_consume`` +
+  ``basic_ack`` per message, same prefetch: what a straightforward pika consumer reaches;
 - Celery 5.7 worker with ``-P solo``, ``-P threads`` and ``-P prefork``, results off;
 - ours (``amqptool worker``) with each pool, task events on/off, results off/on.
 
-"Results off" tasks have ``ignore_result`` (Celery clients still send ``reply_to``);
-"results on" tasks get an rpc:// result each. Prints medians over ``--repeats`` runs and the
-ratios the worker issue targets: ours >= 3x Celery's best, and >= 0.5x raw pika.
+"Results off" tasks have ``ignore_result`` (Celery clients still send ``reply_to``); "results
+on" tasks get an rpc:// result each. Every worker gets the same prefetch multiplier and logs at
+WARNING (no per-task log lines). Rounds are interleaved (every row once, then again), so a load
+spike from another process hits all rows alike. Prints per-row medians over ``--repeats``
+rounds and the ratios the worker issue targets: ours >= 3x Celery's best, >= 0.5x raw pika.
 
 Run: ``.venv/bin/python -m bench.bench_worker [-n 5000] [-r 3]``. Never asserts on numbers.
 """
@@ -216,13 +218,16 @@ def main() -> int:
         f"{opts.prefetch_multiplier}, {cpus} CPUs, vhost {vhost}\n"
     )
     try:
-        for case in [raw, *celery, *ours]:
-            runs = [
-                run_case(case, url, opts.tasks, opts.prefetch_multiplier)
-                for _ in range(opts.repeats)
-            ]
-            rates[case.label] = statistics.median(runs)
-            shown = ", ".join(f"{r:,.0f}" for r in runs)
+        cases = [raw, *celery, *ours]
+        runs: dict[str, list[float]] = {c.label: [] for c in cases}
+        for round_no in range(opts.repeats):  # interleaved: a load spike hits every row alike
+            print(f"  round {round_no + 1}/{opts.repeats} ...", flush=True)
+            for case in cases:
+                runs[case.label].append(run_case(case, url, opts.tasks, opts.prefetch_multiplier))
+        print()
+        for case in cases:
+            rates[case.label] = statistics.median(runs[case.label])
+            shown = ", ".join(f"{r:,.0f}" for r in runs[case.label])
             print(f"  {case.label:<34} {rates[case.label]:>9,.0f} tasks/s   ({shown})")
     finally:
         harness.delete_vhost(vhost)
