@@ -189,18 +189,16 @@ def _configure_scheduling(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# Control characters a message could smuggle into a log line (a task id or name from the wire).
+# Control characters a message could smuggle into the log (task ids and names come from the
+# wire). A newline starts an indented continuation line instead: a traceback stays readable, and
+# no continuation can pass for a record of its own (records start at column 0 with '[').
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85) if c != 0x09}
-_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+_ESCAPES.update({0x0A: "\n    ", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 
-class OneLineFormatter(logging.Formatter):
-    """One record, one line: control characters in the message are escaped.
-
-    Log messages carry task ids and names straight from the messages the worker receives; a
-    newline in one would otherwise forge a log line. A traceback (``--debug`` paths,
-    ``log.exception``) still follows on its own lines.
-    """
+class RecordFormatter(logging.Formatter):
+    """Each record starts exactly one line: control characters in the message are escaped and
+    its other lines indented, so a task id with a newline in it cannot forge a log record."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = record.message.translate(_ESCAPES)
@@ -210,7 +208,7 @@ class OneLineFormatter(logging.Formatter):
 def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        OneLineFormatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
+        RecordFormatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
