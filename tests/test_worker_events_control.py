@@ -169,3 +169,14 @@ def test_a_second_worker_with_the_same_name_refuses_to_start(broker_url: str) ->
         in_process_worker(broker_url, nodename=name),
     ):
         pass
+
+
+def test_requests_are_filtered_by_destination_and_pattern(broker_url: str, app: Any) -> None:
+    with in_process_worker(broker_url) as w:
+        prefix = w.nodename.split("-")[0]
+        ping = app.control.inspect(timeout=1, pattern=f"{prefix}-*", matcher="glob").ping
+        assert w.nodename in (ping() or {})
+        regex = app.control.inspect(timeout=1, pattern=f"^{w.nodename}$", matcher="pcre")
+        assert (regex.ping() or {}).get(w.nodename) == {"ok": "pong"}
+        other = app.control.inspect(timeout=1, destination=["nobody@nowhere"])
+        assert other.ping() is None
