@@ -123,6 +123,20 @@ def test_a_class_based_task_registers_itself_under_module_dot_class() -> None:
     assert f"{__name__}.Abstract" not in registry
 
 
+def test_signatures_come_from_the_client_in_celerys_wire_shape() -> None:
+    from tests.peers.amqptool_tasks import add
+
+    assert add.s(1) == {
+        "task": "peer.add",
+        "args": [1],
+        "kwargs": {},
+        "options": {},
+        "subtask_type": None,
+        "immutable": False,
+    }
+    assert add.si(1, 2)["immutable"] is True
+
+
 def test_argument_check_accepts_fitting_calls_and_explains_the_others() -> None:
     @task(name=unique("args"))
     def f(a: int, b: int = 2, *, c: int = 3) -> int:
