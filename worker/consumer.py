@@ -157,13 +157,19 @@ class Consumer:
             self._finish()
 
     def _connect(self, *, initial: bool) -> None:
+        # Before the first connection nothing runs, so any shutdown request ends the retries (a
+        # worker that cannot reach its broker still stops on SIGTERM); after it, only a cold one
+        # does (a warm shutdown waits to report its running tasks).
+        def should_stop() -> bool:
+            return self.warm if initial else self.cold
+
         while True:
             try:
                 self.link.connect(
                     self.intake.on_message,
                     self.mailbox.on_message,
                     consume=not self.warm,
-                    should_stop=lambda: self.cold,
+                    should_stop=should_stop,
                     retries=self.config.connect_retries if initial else None,
                 )
             except MailboxInUse:
