@@ -411,6 +411,7 @@ TOTAL_KEYS = (
     "restarts",
     "connections_closed",
     "broker_restarts",
+    "failovers",
     "warm_shutdowns",
     "malformed_sent",
     "tasks_lost",
@@ -426,6 +427,17 @@ def _totals(drills: dict[str, Any]) -> dict[str, int]:
             value = figures.get(key, 0)
             if isinstance(value, int):
                 totals[key] += value
+    # The README's "crashes and restarts survived": every fault a running system rode out.
+    totals["crashes_and_restarts_survived"] = sum(
+        totals[k]
+        for k in (
+            "sigkills",
+            "connections_closed",
+            "broker_restarts",
+            "failovers",
+            "warm_shutdowns",
+        )
+    )
     return totals
 
 

@@ -7,6 +7,7 @@ import pytest
 from tests.brokers import SecondBroker
 from tests.faults import FailoverDrill
 from tests.harness import unique
+from tests.load import record_figures
 from tests.worker_support import Collector, WorkerProcess, publish_task
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -33,3 +34,4 @@ def test_a_worker_whose_first_broker_stops_moves_to_the_second(
                 assert replies.wait_result(sent.id, "SUCCESS")["result"] == 9
             assert worker.proc is not None and worker.proc.poll() is None
         assert "Traceback" not in worker.output()
+    record_figures("worker_failover", {"failovers": 1, "tasks_pushed": 2, "tasks_lost": 0})
