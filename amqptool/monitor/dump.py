@@ -30,6 +30,10 @@ from amqptool.settings import BrokerSettings
 __all__ = ["EventFormatter", "format_json", "run_dump"]
 
 _NAME_CACHE_MAX = 10_000
+# What a text dump line may not contain raw: every control character but tab, and the Unicode
+# line breaks (str.splitlines() splits on them too).
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85) if c != 0x09}
+_CONTROL.update({0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 
 def _utc(ts: Any) -> str:
@@ -46,6 +50,11 @@ class EventFormatter:
         self.names: dict[str, str] = {}
 
     def format(self, event: Mapping[str, Any]) -> str:
+        """One line: control characters (a newline in a forged hostname or task id, or in a
+        traceback) are escaped, so one event is always one line of the dump."""
+        return self._format(event).translate(_CONTROL)
+
+    def _format(self, event: Mapping[str, Any]) -> str:
         ev = dict(event)
         timestamp = _utc(ev.pop("timestamp", None))
         etype = str(ev.pop("type", "?")).lower()
