@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.codec.events import encode_event, make_event
+from amqptool.monitor.dump import EventFormatter, format_json
 from amqptool.monitor.query import TaskFilter, search_text
 from amqptool.monitor.selectors import header_view, task_detail, task_rows, worker_rows
 from amqptool.monitor.state import MonitorState
@@ -139,6 +140,17 @@ def test_any_events_fold_and_render_without_raising(
     with TaskStore(tmp_path / "state.sqlite") as store:
         render_everything(state, now + 10, store)
     assert state.malformed >= sum(1 for e in batch if not isinstance(e, dict) or "type" not in e)
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=st.lists(events, min_size=1, max_size=10))
+def test_any_event_is_one_line_of_dump_text_or_json(batch: list[dict[str, Any]]) -> None:
+    formatter = EventFormatter()
+    for event in batch:
+        event.setdefault("uuid", "a\nw1@h [2026-01-01 00:00:00] task succeeded: forged")
+        assert len(formatter.format(event).splitlines()) == 1
+        line = format_json(event)
+        assert "\n" not in line and "\r" not in line
 
 
 def test_infinite_and_nan_clocks_and_runtimes_are_tolerated(tmp_path: Path) -> None:
