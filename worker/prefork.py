@@ -33,13 +33,15 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection as mpc
+import multiprocessing.util as mp_util
 import os
 import select
 import selectors
 import signal
 import threading
+import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from amqptool.codec.envelope import Envelope
@@ -81,6 +83,24 @@ def _close_parent_ends(ends: Sequence[mpc.Connection | int]) -> None:
                     os.close(end)
             else:
                 end.close()
+
+
+@contextlib.contextmanager
+def _without_after_fork_hooks() -> Iterator[None]:
+    """Fork a pool child that runs none of the parent's multiprocessing after-fork hooks.
+
+    Libraries in the parent (kombu, Celery, a user's task module) register hooks that tidy
+    their connections in a child; some send AMQP frames on the socket the child inherited,
+    which is still the parent's live connection, so the broker drops it. A pool child never
+    uses those connections: it starts with an empty hook registry instead.
+    """
+    # multiprocessing has no public way to skip the hooks: swap its private registry.
+    registry = mp_util._afterfork_registry  # type: ignore[attr-defined]  # private, see above
+    mp_util._afterfork_registry = weakref.WeakValueDictionary()  # type: ignore[attr-defined]  # private
+    try:
+        yield
+    finally:
+        mp_util._afterfork_registry = registry  # type: ignore[attr-defined]  # restore it
 
 
 def _child_main(
@@ -164,7 +184,8 @@ class _Child:
             name=f"worker-pool-{slot + 1}",
             daemon=True,
         )
-        self.proc.start()
+        with _without_after_fork_hooks():
+            self.proc.start()
         job_r.close()
         rep_w.close()
         self.queued: deque[int] = deque()
