@@ -32,6 +32,7 @@ from tests.worker_support import (
     WorkerProcess,
     close_connection_named,
     connect,
+    in_process_worker,
     publish_task,
 )
 from worker import Worker
@@ -504,3 +505,17 @@ def test_bad_arguments_get_an_error_reply_never_a_crash(
     assert isinstance(reply, dict) and needle in reply.get("error", ""), reply
     assert ask(ctl, ours, "ping") == {"ok": "pong"}
     assert ask(ctl, ours, "stats")["pool"]["max-concurrency"] == 2
+
+
+def test_pool_grow_beyond_the_cap_is_refused_and_the_pool_stays(broker_url: str) -> None:
+    from worker.consumer import MAX_POOL_SIZE
+
+    with in_process_worker(broker_url, pool="threads", concurrency=2) as w:
+        client = ControlClient(BrokerSettings.from_url(broker_url, environ={}))
+        try:
+            reply = client.call("pool_grow", {"n": MAX_POOL_SIZE}, destination=[w.nodename])
+            assert "error" in reply[w.nodename] and str(MAX_POOL_SIZE) in reply[w.nodename]["error"]
+            stats = client.call("stats", destination=[w.nodename])[w.nodename]
+            assert stats["pool"]["max-concurrency"] == 2
+        finally:
+            client.close()

@@ -76,7 +76,9 @@ def test_a_cut_connection_is_reestablished_and_unacked_tasks_are_redelivered(
 ) -> None:
     with in_process_worker(broker_url, pool="solo") as w, Collector(broker_url) as replies:
         q = w.config.queues[0]
-        busy = publish_task(broker_url, q, "peer.sleep", 1.5, reply_to=replies.name)
+        # Long enough that the cut (two rabbitmqctl calls) lands while it runs and the second
+        # task still waits, unacked, in the pool's lookahead.
+        busy = publish_task(broker_url, q, "peer.sleep", 4.0, reply_to=replies.name)
         queued = publish_task(broker_url, q, "extra.whoami", reply_to=replies.name)
         wait_until(lambda: w.consumer.active.get(1) and w.consumer.active[1].started)
         close_connection_named(w.connection_name)

@@ -56,6 +56,7 @@ from worker.watch import Watch
 __all__ = ["Consumer"]
 
 log = logging.getLogger("worker.consumer")
+MAX_POOL_SIZE = 256  # pool_grow from any peer must not ask for a million threads
 
 MAX_BLOCK = 1.0
 
@@ -465,6 +466,11 @@ class Consumer:
         """``pool_grow``/``pool_shrink``: resize, then prefetch = slots x multiplier (+ ETA holds),
         as Celery does; an unlimited prefetch (multiplier 0) stays unlimited."""
         if delta > 0:
+            if self.pool.concurrency + delta > MAX_POOL_SIZE:
+                raise ValueError(
+                    f"pool_grow would make {self.pool.concurrency + delta} slots; "
+                    f"the most a remote command may ask for is {MAX_POOL_SIZE}"
+                )
             self.pool.grow(delta)
         elif delta < 0:
             self.pool.shrink(-delta)
