@@ -64,6 +64,24 @@ def run(cmd: list[str], quiet: bool = True) -> int:
     return subprocess.call(cmd, stdout=out, stderr=out)
 
 
+def start_app() -> bool:
+    """The node may be up with its app stopped (``rabbitmqctl stop_app``): start the app."""
+    if not shutil.which("rabbitmqctl"):
+        return False
+    try:
+        return (
+            subprocess.call(
+                ["rabbitmqctl", "-q", "start_app"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
+            == 0
+        )
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def start_server() -> None:
     # -detached forks the Erlang VM and returns at once.
     run(["rabbitmq-server", "-detached"])
@@ -105,6 +123,9 @@ def main() -> int:
         if wait_for(host, port, 20):  # the Debian package starts the service itself
             print(f"broker: RabbitMQ {action} on {where}")
             return 0
+    if action == "started" and start_app() and wait_for(host, port, 30):
+        print(f"broker: RabbitMQ app started on {where} (its node was running)")
+        return 0
     start_server()
     if wait_for(host, port, 90):
         print(f"broker: RabbitMQ {action} on {where}")
