@@ -29,6 +29,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -573,3 +574,13 @@ def broker_b(broker_b_node: SecondBroker) -> Iterator[SecondBroker]:
     """The second node for one test, held exclusively and running when the test starts."""
     with broker_b_node.exclusive_use() as node:
         yield node
+
+
+@pytest.fixture
+def b_vhost_url(broker_b: SecondBroker) -> Iterator[str]:
+    """A fresh vhost on the second node for one test, deleted after it."""
+    vhost = broker_b.add_vhost(f"amqptool-b-{uuid.uuid4().hex[:8]}")
+    try:
+        yield broker_b.url(vhost)
+    finally:
+        broker_b.delete_vhost(vhost)

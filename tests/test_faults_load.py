@@ -8,7 +8,6 @@ its worker died before acking it) are counted and reported, never a missing task
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ from tests.load import (
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 TASKS = 20_000
-
-
-@pytest.fixture
-def b_vhost_url(broker_b: SecondBroker) -> Iterator[str]:
-    vhost = broker_b.add_vhost(unique("amqptool-relia"))
-    try:
-        yield broker_b.url(vhost)
-    finally:
-        broker_b.delete_vhost(vhost)
 
 
 @pytest.mark.timeout(300)

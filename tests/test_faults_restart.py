@@ -8,7 +8,6 @@ away all complete; the monitor keeps what it knew before the restart.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,15 +30,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 BEFORE = 60
 AFTER = 20
-
-
-@pytest.fixture
-def b_vhost_url(broker_b: SecondBroker) -> Iterator[str]:
-    vhost = broker_b.add_vhost(unique("amqptool-restart"))
-    try:
-        yield broker_b.url(vhost)
-    finally:
-        broker_b.delete_vhost(vhost)
 
 
 @pytest.mark.timeout(180)
