@@ -171,3 +171,29 @@ class CeleryPeer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def modules_loaded_by(code: str, *, env: dict[str, str] | None = None) -> set[str]:
+    """Top-level and dotted names in ``sys.modules`` after running ``code`` in a fresh Python.
+
+    The start-up and layering tests use it: what a command or a core module pulls in is only
+    visible in a new interpreter.
+    """
+    probe = code + "\nimport sys as _sys\nprint('MODULES', ' '.join(sorted(_sys.modules)))\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("MODULES ")]
+    if proc.returncode != 0 or not lines:
+        raise AssertionError(f"probe failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return set(lines[-1].split()[1:])
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}

@@ -93,3 +93,23 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def walkthrough_output(ex: str, q: str) -> str:
+    """camqadm's output for the seed walkthrough (exchange ``ex``, queue ``q``)."""
+    return (
+        "ok.\n"
+        f"ok. queue:{q} messages:0 consumers:0.\n"
+        "ok.\n"
+        "ok.\n"
+        "{'body': 'This is a message!',\n"
+        " 'delivery_info': {'delivery_tag': 1,\n"
+        f"                   'exchange': '{ex}',\n"
+        "                   'message_count': 0,\n"
+        "                   'redelivered': False,\n"
+        "                   'routing_key': 'testkey'},\n"
+        " 'properties': {'content_type': 'text/plain', 'content_encoding': 'utf-8'}}\n"
+        "ok.\n"
+        "ok. 0 messages deleted.\n"
+        "ok.\n"
+    )

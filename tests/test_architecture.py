@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT
+from tests.harness import ROOT, modules_loaded_by
 
 CORE = [
     "amqptool.errors",
@@ -25,20 +23,7 @@ CORE = [
 
 
 def imported_after(modules: list[str]) -> set[str]:
-    code = (
-        "import sys\n"
-        + "".join(f"import {m}\n" for m in modules)
-        + "print(' '.join(sorted(sys.modules)))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=True,
-    )
-    return set(proc.stdout.split())
+    return modules_loaded_by("".join(f"import {m}\n" for m in modules))
 
 
 def test_the_core_imports_no_pika_textual_or_prompt_toolkit() -> None:

@@ -16,7 +16,7 @@ import pytest
 import tests.peers.sched_tasks  # noqa: F401  # registers sched.*
 from amqptool.codec.times import utcnow
 from tests.harness import wait_until
-from tests.worker_support import Collector, close_celery, in_process_worker
+from tests.worker_support import Collector, celery_client_for, in_process_worker, stub
 from worker import Worker
 
 pytestmark = pytest.mark.celery
@@ -30,28 +30,20 @@ def worker(broker_url: str) -> Iterator[Worker]:
 
 @pytest.fixture(scope="module")
 def app(broker_url: str, worker: Worker) -> Iterator[Any]:
-    from celery import Celery
-
-    client = Celery("sched-client", broker=broker_url, backend="rpc://")
-    client.conf.task_default_queue = worker.config.queues[0]
-    yield client
-    close_celery(client)
-
-
-def _stub(*args: Any, **kwargs: Any) -> None:
-    """The client never runs task bodies."""
+    with celery_client_for(broker_url, worker.config.queues[0], "sched-client") as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
 def tasks(app: Any) -> Any:
     class Tasks:
-        stamp = app.task(name="sched.stamp")(_stub)
-        spin = app.task(name="sched.spin")(_stub)
-        block = app.task(name="sched.block")(_stub)
-        flaky = app.task(name="sched.flaky")(_stub)
-        no_more = app.task(name="sched.no_more")(_stub)
-        autoretry = app.task(name="sched.autoretry")(_stub)
-        pid = app.task(name="sched.pid")(_stub)
+        stamp = app.task(name="sched.stamp")(stub)
+        spin = app.task(name="sched.spin")(stub)
+        block = app.task(name="sched.block")(stub)
+        flaky = app.task(name="sched.flaky")(stub)
+        no_more = app.task(name="sched.no_more")(stub)
+        autoretry = app.task(name="sched.autoretry")(stub)
+        pid = app.task(name="sched.pid")(stub)
 
     return Tasks
 

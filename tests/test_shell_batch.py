@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import unique
-from tests.shell_support import run_cli
+from tests.shell_support import run_cli, walkthrough_output
 
 
 def walkthrough(ex: str, q: str) -> str:
@@ -27,25 +27,6 @@ def walkthrough(ex: str, q: str) -> str:
     )
 
 
-def expected(ex: str, q: str) -> str:
-    return (
-        "ok.\n"
-        f"ok. queue:{q} messages:0 consumers:0.\n"
-        "ok.\n"
-        "ok.\n"
-        "{'body': 'This is a message!',\n"
-        " 'delivery_info': {'delivery_tag': 1,\n"
-        f"                   'exchange': '{ex}',\n"
-        "                   'message_count': 0,\n"
-        "                   'redelivered': False,\n"
-        "                   'routing_key': 'testkey'},\n"
-        " 'properties': {'content_type': 'text/plain', 'content_encoding': 'utf-8'}}\n"
-        "ok.\n"
-        "ok. 0 messages deleted.\n"
-        "ok.\n"
-    )
-
-
 @pytest.mark.parametrize("how", ["file", "stdin"])
 def test_the_seed_walkthrough_as_a_batch(cli_env: dict[str, str], tmp_path: Path, how: str) -> None:
     ex, q = unique("testexchange"), unique("testqueue")
@@ -57,7 +38,7 @@ def test_the_seed_walkthrough_as_a_batch(cli_env: dict[str, str], tmp_path: Path
     else:
         proc = run_cli(env=cli_env, stdin=script)
     assert (proc.returncode, proc.stderr) == (0, "")
-    assert proc.stdout == expected(ex, q)
+    assert proc.stdout == walkthrough_output(ex, q)
 
 
 def test_exit_ends_a_batch_early(cli_env: dict[str, str]) -> None:

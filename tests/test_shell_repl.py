@@ -14,7 +14,7 @@ from prompt_toolkit.output.plain_text import PlainTextOutput
 from amqptool.settings import BrokerSettings
 from amqptool.shell.repl import history_path, run_interactive
 from tests.harness import unique
-from tests.shell_support import new_shell
+from tests.shell_support import new_shell, walkthrough_output
 
 ENTER, CTRL_C, CTRL_D, UP = "\r", "\x03", "\x04", "\x1b[A"
 
@@ -53,23 +53,8 @@ def test_the_seed_walkthrough_as_one_interactive_session(broker_url: str, tmp_pa
     assert code == 0 and err == ""
     vhost = broker_url.rsplit("/", 1)[1]
     assert out == (
-        f"-> connecting to amqp://guest:****@127.0.0.1:5672/{vhost}.\n"
-        "-> connected.\n"
-        "ok.\n"
-        f"ok. queue:{q} messages:0 consumers:0.\n"
-        "ok.\n"
-        "ok.\n"
-        "{'body': 'This is a message!',\n"
-        " 'delivery_info': {'delivery_tag': 1,\n"
-        f"                   'exchange': '{ex}',\n"
-        "                   'message_count': 0,\n"
-        "                   'redelivered': False,\n"
-        "                   'routing_key': 'testkey'},\n"
-        " 'properties': {'content_type': 'text/plain', 'content_encoding': 'utf-8'}}\n"
-        "ok.\n"
-        "ok. 0 messages deleted.\n"
-        "ok.\n"
-    )
+        f"-> connecting to amqp://guest:****@127.0.0.1:5672/{vhost}.\n-> connected.\n"
+    ) + walkthrough_output(ex, q)
 
 
 def test_prompts_are_numbered_by_commands_run(broker_url: str, tmp_path: Path) -> None:

@@ -13,7 +13,14 @@ from amqptool.codec.serialization import json_dumps
 from amqptool.codec.times import utcnow
 from tests.harness import unique, wait_until
 from tests.peers import amqptool_tasks
-from tests.worker_support import Collector, close_celery, connect, in_process_worker, publish_task
+from tests.worker_support import (
+    Collector,
+    celery_client_for,
+    connect,
+    in_process_worker,
+    publish_task,
+    stub,
+)
 from worker import Worker
 
 pytestmark = pytest.mark.celery
@@ -27,16 +34,8 @@ def worker(broker_url: str) -> Iterator[Worker]:
 
 @pytest.fixture(scope="module")
 def app(broker_url: str, worker: Worker) -> Iterator[Any]:
-    from celery import Celery
-
-    client = Celery("client", broker=broker_url, backend="rpc://")
-    client.conf.task_default_queue = worker.config.queues[0]
-    yield client
-    close_celery(client)
-
-
-def _stub(*args: Any, **kwargs: Any) -> None:
-    """The client side never runs task bodies."""
+    with celery_client_for(broker_url, worker.config.queues[0], "client") as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +43,14 @@ def peer(app: Any) -> Any:
     """Client-side stubs of our tasks: Celery only needs their names."""
 
     class Tasks:
-        add = app.task(name="peer.add")(_stub)
-        mul = app.task(name="peer.mul")(_stub)
-        echo = app.task(name="peer.echo")(_stub)
-        fail = app.task(name="peer.fail")(_stub)
-        noop = app.task(name="peer.noop", ignore_result=True)(_stub)
-        flaky = app.task(name="peer.flaky")(_stub)
-        collect = app.task(name="extra.collect")(_stub)
-        unserializable = app.task(name="extra.unserializable")(_stub)
+        add = app.task(name="peer.add")(stub)
+        mul = app.task(name="peer.mul")(stub)
+        echo = app.task(name="peer.echo")(stub)
+        fail = app.task(name="peer.fail")(stub)
+        noop = app.task(name="peer.noop", ignore_result=True)(stub)
+        flaky = app.task(name="peer.flaky")(stub)
+        collect = app.task(name="extra.collect")(stub)
+        unserializable = app.task(name="extra.unserializable")(stub)
 
     return Tasks
 

@@ -104,6 +104,23 @@ class Collector:
         self.close()
 
 
+@contextmanager
+def celery_client_for(broker_url: str, queue: str, name: str = "client") -> Iterator[Any]:
+    """A real Celery 5.7 client app (rpc:// results) whose default queue is ``queue``."""
+    from celery import Celery
+
+    client = Celery(name, broker=broker_url, backend="rpc://")
+    client.conf.task_default_queue = queue
+    try:
+        yield client
+    finally:
+        close_celery(client)
+
+
+def stub(*args: Any, **kwargs: Any) -> None:
+    """Client-side task body: a Celery client only needs the task's name."""
+
+
 def close_celery(app: Any) -> None:
     """Close a Celery client app and its rpc:// result consumer (app.close() leaves that open)."""
     consumer = getattr(app.backend, "result_consumer", None)
