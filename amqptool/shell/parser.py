@@ -2,8 +2,11 @@
 
 Rules:
 
-- Lines are split shell-style (:mod:`shlex`), so quoted message bodies work. A line whose first
-  non-blank character is ``#`` is a comment.
+- Lines are split shell-style (:mod:`amqptool.shell.lexer`), so quoted message bodies work. A
+  line whose first non-blank character is ``#`` is a comment, and so is the rest of a line from
+  an unquoted ``#`` followed by a space (``queue.declare q  # note``).
+- A ``NAME=VALUE`` word is an option only when ``NAME=`` is unquoted: ``'priority=5'`` is a
+  positional argument (e.g. a message body).
 - Positional arguments follow the command's signature in order; optional ones take the default
   shown as ``name:default`` in ``help``. Any argument may also be given by name (``durable=yes``).
 - Booleans accept yes/no, on/off, true/false and 1/0.
@@ -36,6 +39,7 @@ from amqptool.shell.commands import (
     did_you_mean,
     lookup,
 )
+from amqptool.shell.lexer import SplitError, Word, split_words
 from amqptool.shell.vocab import (
     BOOL_XARGS,
     EXCHANGE_TYPES,
@@ -109,10 +113,10 @@ def is_blank_or_comment(line: str) -> bool:
 
 
 def split_line(line: str) -> list[str]:
-    """shlex-split a line; an unbalanced quote is a usage error."""
+    """Split a line into words; an unbalanced quote is a usage error."""
     try:
-        return shlex.split(line, comments=False, posix=True)
-    except ValueError as exc:
+        return list(split_words(line))
+    except SplitError as exc:
         words = line.split()
         spec = lookup(words[0]) if words else None
         hint = f"usage: {spec.signature()}" if spec else None
@@ -219,6 +223,8 @@ class _Builder:
         parts = split_option(token)
         if parts is None:
             return False
+        if isinstance(token, Word) and not token.unquoted_prefix(token.index("=")):
+            return False  # 'priority=5' typed in quotes: a positional value, not an option
         name, typ, value = parts
         kind = option_kind(self.spec, name, typ)
         if kind is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,8 @@ from amqptool.shell.outcome import ExitRequest
 from amqptool.shell.session import Shell
 
 __all__ = ["history_path", "run_interactive"]
+
+PUMP_INTERVAL = 1.0
 
 
 def history_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -65,28 +68,44 @@ def run_interactive(
     except AmqpToolError as exc:
         shell.info(f"error: {exc.user_line()}")
         return int(exc.exit_code)
-    shell.out("-> connected.")
+    if ";" in broker:  # a failover list: say which URL answered
+        shell.out(f"-> connected to {shell.runner.describe}.")
+    else:
+        shell.out("-> connected.")
     number = 1
+
+    def start_pump() -> None:
+        get_app().create_background_task(_pump(shell))
+
     try:
         while True:
             try:
-                line = session.prompt(f"{number}> ")
+                text = session.prompt(f"{number}> ", pre_run=start_pump)
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 break
-            try:
-                outcome = shell.run_line(line)
-            except KeyboardInterrupt:
-                shell.runner.reset("interrupted")
-                shell.info("error: interrupted (the connection will be reopened)")
+            # A bracketed paste of several lines arrives as one text: one command per line.
+            for line in text.splitlines() or [""]:
+                try:
+                    outcome = shell.run_line(line)
+                except KeyboardInterrupt:
+                    shell.runner.abort("interrupted")
+                    shell.info("error: interrupted (the connection will be reopened)")
+                    number += 1
+                    break
+                if outcome is None:
+                    continue
                 number += 1
-                continue
-            if outcome is None:
-                continue
-            number += 1
-            if isinstance(outcome.value, ExitRequest):
-                break
+                if isinstance(outcome.value, ExitRequest):
+                    return 0
     finally:
         shell.runner.close()
     return 0
+
+
+async def _pump(shell: Shell) -> None:
+    """While the prompt waits: heartbeats go out and come in (same thread as the connection)."""
+    while True:
+        await asyncio.sleep(PUMP_INTERVAL)
+        shell.runner.keepalive()

@@ -19,12 +19,14 @@ from amqptool.errors import (
     BrokerError,
     ChannelClosedError,
     ConnectionFailedError,
+    NoReplyError,
     UsageError,
 )
 from amqptool.shell.names import KnownNames
 from amqptool.shell.outcome import Deleted, Done, Got, QueueStats, Value
 from amqptool.shell.parser import ParsedCommand
 from amqptool.shell.ports import ChannelLike, ConnectionLike
+from amqptool.shell.watchdog import DEFAULT_TIMEOUT, CommandTimeout, Watchdog
 
 if TYPE_CHECKING:
     from amqptool.shell.messages import MessageView
@@ -45,8 +47,10 @@ class Runner:
         names: KnownNames | None = None,
         notify: Notify | None = None,
         describe: str = "the broker",
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.connection = connection
+        self.watchdog = Watchdog(timeout)
         self.names = names or KnownNames()
         self.notify: Notify = notify or (lambda _text: None)
         self.describe = describe
@@ -71,6 +75,7 @@ class Runner:
         self.connect_failed = False
         self._connected_once = True
         self._channel = None
+        self.describe = self.connection.connected_to()
 
     def close(self) -> None:
         self._channel = None
@@ -81,6 +86,22 @@ class Runner:
         self._lost_reason = reason
         self._channel = None
         self.connection.close()
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection at once, without waiting for the broker (it may not answer)."""
+        self._lost_reason = reason
+        self._channel = None
+        self.connection.abort()
+
+    def keepalive(self) -> None:
+        """Between commands: let the transport send and check heartbeats (never raises)."""
+        if not self.connection.is_open:
+            return
+        try:
+            self.connection.process_events(0)
+        except AmqpToolError as exc:
+            self._lost_reason = exc.message
+            self.connection.abort()
 
     def _ensure(self) -> ChannelLike:
         if self._connected_once and self.connection.is_open:
@@ -134,9 +155,20 @@ class Runner:
         if handler is None:
             raise UsageError(f"{cmd.name}: not a broker command")
         warn = warn or (lambda _text: None)
-        ch = self._ensure()
         try:
-            return handler(self, ch, cmd, on_message or (lambda _m: None), warn)
+            with self.watchdog.guard():
+                ch = self._ensure()
+                return handler(self, ch, cmd, on_message or (lambda _m: None), warn)
+        except CommandTimeout:
+            self.abort(f"no answer within {self.watchdog.seconds:g} s")
+            raise NoReplyError(
+                f"{cmd.name}: the broker did not answer within {self.watchdog.seconds:g} s",
+                hint="the connection was dropped and is reopened by the next command; "
+                "--timeout S changes the limit",
+            ) from None
+        except KeyboardInterrupt:
+            self.abort("interrupted")
+            raise
         except ChannelClosedError as exc:
             raise self._channel_failed(cmd, exc) from exc
         except ConnectionFailedError as exc:

@@ -7,6 +7,7 @@ exception: every failure becomes an :class:`Outcome` with an error.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -22,7 +23,20 @@ from amqptool.shell.runner import Runner
 if TYPE_CHECKING:
     from amqptool.shell.messages import MessageView
 
-__all__ = ["Shell"]
+__all__ = ["OutputClosed", "Shell"]
+
+
+class OutputClosed(BaseException):
+    """Standard output is gone: a closed pipe (``| head -1``) or a closed descriptor (``>&-``).
+
+    A BaseException so that no ``except Exception`` guard on the way (a handler, the transport's
+    error translation, which takes OSError for a broker problem) mistakes it for a command's
+    failure: it ends the shell, as SIGPIPE ends a Unix tool.
+    """
+
+    def __init__(self, *, broken_pipe: bool) -> None:
+        super().__init__("standard output is closed")
+        self.broken_pipe = broken_pipe
 
 
 class Shell:
@@ -30,8 +44,8 @@ class Shell:
         self,
         runner: Runner,
         *,
-        stdout: TextIO,
-        stderr: TextIO,
+        stdout: TextIO | None,
+        stderr: TextIO | None,
         json_mode: bool = False,
         debug: bool = False,
     ) -> None:
@@ -53,10 +67,22 @@ class Shell:
         stream.flush()
 
     def out(self, text: str) -> None:
-        self._write(self.stdout, text)
+        """Write a line of data; raises :class:`OutputClosed` when stdout is gone."""
+        if self.stdout is None:  # the process started with descriptor 1 closed
+            raise OutputClosed(broken_pipe=False)
+        try:
+            self._write(self.stdout, text)
+        except BrokenPipeError:
+            raise OutputClosed(broken_pipe=True) from None
+        except (OSError, ValueError):  # EBADF, or a file object closed under us
+            raise OutputClosed(broken_pipe=False) from None
 
     def info(self, text: str) -> None:
-        self._write(self.stderr, redact_url(text))
+        """Write a notice on stderr (dropped when stderr itself is gone)."""
+        if self.stderr is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._write(self.stderr, redact_url(text))
 
     def _emit(self, outcome: Outcome, where: str | None) -> None:
         prefix = f"{where}: " if where else ""
@@ -107,8 +133,7 @@ class Shell:
         return outcome
 
     def _trace(self, exc: BaseException) -> None:
-        self.stderr.write("".join(traceback.format_exception(exc)))
-        self.stderr.flush()
+        self.info("".join(traceback.format_exception(exc)).rstrip("\n"))
 
     def _execute(self, cmd: ParsedCommand, outcome: Outcome) -> Value:
         if cmd.name == "help":
