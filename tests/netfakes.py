@@ -23,6 +23,9 @@ class TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._frozen = threading.Event()
+        self.received_while_frozen = threading.Event()  # a request is waiting at the proxy
+        self.client_hung_up = threading.Event()  # the client closed its socket while frozen
+        self.broker_hung_up = threading.Event()  # the broker did
         self._stop = threading.Event()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -33,6 +36,9 @@ class TcpProxy:
         return vhost_url.replace("@127.0.0.1:5672/", f"@127.0.0.1:{self.port}/", 1)
 
     def freeze(self) -> None:
+        self.received_while_frozen.clear()
+        self.client_hung_up.clear()
+        self.broker_hung_up.clear()
         self._frozen.set()
 
     def thaw(self) -> None:
@@ -60,27 +66,43 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, gone in (
+                (client, upstream, self.client_hung_up),
+                (upstream, client, self.broker_hung_up),
+            ):
+                threading.Thread(target=self._pump, args=(src, dst, gone), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, gone: threading.Event) -> None:
+        """Copy src to dst; while frozen, read and hold (so a hang-up is still seen)."""
         src.settimeout(0.1)
+        held = bytearray()
+        eof = False
         while not self._stop.is_set():
+            data: bytes | None = None
+            if eof:
+                self._stop.wait(0.05)
+            else:
+                try:
+                    data = src.recv(65536)
+                except TimeoutError:
+                    data = None
+                except OSError:
+                    data = b""
+                eof = data == b""
+                held += data or b""
             if self._frozen.is_set():
-                self._stop.wait(0.05)  # hold the data: neither forward nor close
+                if data:
+                    self.received_while_frozen.set()
+                if eof:
+                    gone.set()
                 continue
             try:
-                data = src.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not data:
-                with contextlib.suppress(OSError):
+                if held:
+                    dst.sendall(held)
+                    held.clear()
+                if eof:
                     dst.shutdown(socket.SHUT_WR)
-                return
-            try:
-                dst.sendall(data)
+                    return
             except OSError:
                 return
 
