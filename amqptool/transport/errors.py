@@ -19,6 +19,7 @@ from amqptool.errors import (
     BrokerError,
     ChannelClosedError,
     ConnectionFailedError,
+    PublishError,
 )
 
 __all__ = ["UnroutableError", "translate", "translate_connect", "translate_errors"]
@@ -46,7 +47,7 @@ _REPLY_NAMES = {
 }
 
 
-class UnroutableError(BrokerError):
+class UnroutableError(PublishError):
     """A mandatory message the broker could not route to any queue (basic.return)."""
 
 
