@@ -120,10 +120,21 @@ def main(args: argparse.Namespace, ctx: CliContext) -> int:
         describe=settings.primary.redacted(),
         timeout=args.timeout,
     )
+    from amqptool.shell.listing import Lister, client_factory
+
+    factory = client_factory(settings, args.mgmt_url)
     shell = Shell(
-        runner, stdout=ctx.stdout, stderr=ctx.stderr, json_mode=args.json, debug=ctx.debug
+        runner,
+        stdout=ctx.stdout,
+        stderr=ctx.stderr,
+        json_mode=args.json,
+        debug=ctx.debug,
+        lister=Lister(factory),
     )
     runner.notify = shell.info
+    runner.stdin_is_commands = not tokens and args.file in (None, "-")
+    if ctx.stderr is not None and ctx.stderr.isatty():
+        runner.progress = shell.show_progress
     try:
         return _run_mode(shell, args, tokens, stdin, settings.redacted())
     except OutputClosed as exc:
@@ -143,4 +154,4 @@ def _run_mode(
         return run_batch(shell, _open_batch("-", stdin), stop_on_error=args.stop_on_error)
     from amqptool.shell.repl import run_interactive
 
-    return run_interactive(shell, broker=broker)
+    return run_interactive(shell, broker=broker, ask=not args.yes)

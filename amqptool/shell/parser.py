@@ -253,9 +253,23 @@ class _Builder:
             raise self.fail(f"{name}: name longer than {MAX_SHORTSTR} bytes")
 
     def _xarg_value(self, key: str, typ: str | None, value: str) -> Any:
+        if key == "x-stream-offset" and typ is None:
+            return self._stream_offset(value)
         if typ is None:
             typ = "int" if key in INT_XARGS else "bool" if key in BOOL_XARGS else "str"
         return self._typed(key, typ, value)
+
+    def _stream_offset(self, value: str) -> Any:
+        """first/last/next, an offset (an integer), or an interval such as 1h or 7D."""
+        text = value.strip()
+        if re.fullmatch(r"\d+", text):
+            return _int(text, "x-stream-offset", 0, _INT64[1], self)
+        if text in ("first", "last", "next") or re.fullmatch(r"\d+[YMDhms]", text):
+            return text
+        raise self.fail(
+            f"x-stream-offset: expected first, last, next, an offset or an interval "
+            f"(e.g. 1h), not {value!r}"
+        )
 
     def _typed(self, name: str, typ: str, value: str) -> Any:
         if typ == "int":

@@ -22,6 +22,7 @@ from amqptool.shell.session import Shell
 __all__ = ["history_path", "run_interactive"]
 
 PUMP_INTERVAL = 1.0
+NAMES_REFRESH = 5.0
 
 
 def history_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -52,8 +53,14 @@ def run_interactive(
     input: Input | None = None,
     output: Output | None = None,
     environ: Mapping[str, str] | None = None,
+    ask: bool = True,
+    refresh_interval: float = NAMES_REFRESH,
 ) -> int:
-    """Banner, then read-run-print until ``exit`` or Ctrl-D. Ctrl-C cancels the line."""
+    """Banner, then read-run-print until ``exit`` or Ctrl-D. Ctrl-C cancels the line.
+
+    ``ask``: confirm queue.purge and queue.delete first. Queue and exchange names for
+    completion come from the management API in the background, when it answers.
+    """
     session: PromptSession[str] = PromptSession(
         history=_history(shell, history_path(environ)),
         completer=ShellCompleter(shell.runner.names),
@@ -62,6 +69,9 @@ def run_interactive(
         input=input,
         output=output,
     )
+    if ask:
+        questions: PromptSession[str] = PromptSession(input=input, output=output)
+        shell.confirm = lambda text: _yes(questions, text)
     shell.out(f"-> connecting to {broker}.")
     try:
         shell.runner.connect()
@@ -72,6 +82,12 @@ def run_interactive(
         shell.out(f"-> connected to {shell.runner.describe}.")
     else:
         shell.out("-> connected.")
+    refresher = None
+    if shell.lister is not None:
+        from amqptool.shell.listing import NameRefresher
+
+        refresher = NameRefresher(shell.lister.factory, shell.runner.names, refresh_interval)
+        refresher.start()
     number = 1
 
     def start_pump() -> None:
@@ -99,9 +115,21 @@ def run_interactive(
                 number += 1
                 if isinstance(outcome.value, ExitRequest):
                     return 0
+                if refresher is not None:
+                    refresher.poke()
     finally:
+        if refresher is not None:
+            refresher.stop()
         shell.runner.close()
     return 0
+
+
+def _yes(questions: PromptSession[str], text: str) -> bool:
+    try:
+        answer = questions.prompt(f"{text} [y/N] ")
+    except (KeyboardInterrupt, EOFError):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 async def _pump(shell: Shell) -> None:

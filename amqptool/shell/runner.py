@@ -22,6 +22,7 @@ from amqptool.errors import (
     NoReplyError,
     UsageError,
 )
+from amqptool.shell.bodies import is_utf8, read_body
 from amqptool.shell.names import KnownNames
 from amqptool.shell.outcome import Deleted, Done, Got, QueueStats, Value
 from amqptool.shell.parser import ParsedCommand
@@ -59,6 +60,8 @@ class Runner:
         self._lost_reason: str | None = None
         self.connect_failed = False
         self.unacked: set[int] = set()
+        self.progress: Notify | None = None  # long operations report here (on a terminal)
+        self.stdin_is_commands = False  # basic.publish @- cannot read the command stream
         self.qos_state: dict[bool, int] = {False: 0, True: 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -294,10 +297,12 @@ def _publish(r: Runner, ch: ChannelLike, c: ParsedCommand, _m: OnMessage, warn: 
     v = c.values
     if v["immediate"]:
         warn("RabbitMQ does not implement 'immediate' (removed in 3.0); published without it")
+    body = read_body(v["msg"], stdin_is_commands=r.stdin_is_commands)
     props = Properties(content_type="text/plain", content_encoding="utf-8", headers=dict(c.headers))
+    if not is_utf8(body):  # a binary file: say so unless the user did
+        props.content_type, props.content_encoding = "application/octet-stream", "binary"
     for name, value in c.properties.items():
         setattr(props, name, value)
-    body = v["msg"].encode("utf-8", "surrogateescape")
     env = Envelope(
         body=body, properties=props, exchange=v["exchange"], routing_key=v["routing_key"]
     )
@@ -391,7 +396,21 @@ def _consume(
     return consume(r, ch, c, on_message)
 
 
+def _tool(name: str) -> Handler:
+    def run(r: Runner, ch: ChannelLike, c: ParsedCommand, m: OnMessage, w: Notify) -> Value:
+        from amqptool.shell import tools  # the message tools load only when used
+
+        handler: Handler = getattr(tools, name)
+        return handler(r, ch, c, m, w)
+
+    return run
+
+
 _HANDLERS: dict[str, Handler] = {
+    "queue.export": _tool("export"),
+    "queue.import": _tool("import_"),
+    "queue.move": _tool("move"),
+    "exchange.tap": _tool("tap"),
     "exchange.declare": _exchange_declare,
     "exchange.delete": _exchange_delete,
     "exchange.bind": _exchange_bind,
