@@ -325,6 +325,25 @@ class Connection:
         with translate_errors():
             self._require().process_data_events(time_limit=time_limit)
 
+    def process_until(self, done: Callable[[], bool], time_limit: float) -> None:
+        """Run pika's I/O loop until ``done()`` is true or ``time_limit`` passed, whichever is
+        first (``process_events`` always waits out its whole time limit). Callbacks that pika
+        queues for the blocking layer (deliveries of ``consume``) wait for ``process_events``."""
+        with translate_errors():
+            conn = self._require()
+            expired = False
+
+            def expire() -> None:
+                nonlocal expired
+                expired = True
+
+            ioloop = conn._impl.ioloop  # pika 1.x: the adapter's loop (no public accessor)
+            timer = ioloop.call_later(max(time_limit, 0.0), expire)
+            try:
+                conn._flush_output(done, lambda: expired)
+            finally:
+                ioloop.remove_timeout(timer)
+
     def sleep(self, seconds: float) -> None:
         with translate_errors():
             self._require().sleep(seconds)

@@ -30,7 +30,7 @@ def test_a_move_killed_midway_loses_nothing(broker_url: str, cli_env: dict[str, 
             env=cli_env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=open("/tmp/i18_move_err.txt", "w"),
+            stderr=subprocess.DEVNULL,
         )
         try:
             wait_until(
@@ -54,7 +54,9 @@ def test_a_move_killed_midway_loses_nothing(broker_url: str, cli_env: dict[str, 
                 return info.message_count, moved
             return None
 
-        left, moved = wait_until(settled, timeout=30, interval=0.1, message="a settled count")
+        counts_now = wait_until(settled, timeout=30, interval=0.1, message="a settled count")
+        assert counts_now is not None
+        left, moved = counts_now
         assert moved < TOTAL  # it was killed midway
         bodies = []
         for queue in (src, dst):
