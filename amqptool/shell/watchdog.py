@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -50,6 +51,9 @@ class Watchdog:
             yield
             return
         previous = signal.signal(signal.SIGALRM, _raise_timeout)
+        # Someone else's alarm (a test runner's timeout) is put back afterwards, minus our time.
+        pending, interval = signal.getitimer(signal.ITIMER_REAL)
+        started = time.monotonic()
         self._armed = True
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
         try:
@@ -58,6 +62,9 @@ class Watchdog:
             signal.setitimer(signal.ITIMER_REAL, 0)
             self._armed = False
             signal.signal(signal.SIGALRM, previous)
+            if pending > 0:
+                left = max(pending - (time.monotonic() - started), 0.001)
+                signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 def _raise_timeout(_signum: int, _frame: FrameType | None) -> None:

@@ -107,6 +107,12 @@ def test_no_management_api_is_one_line_naming_the_plugin(cli_env: dict[str, str]
     assert proc.returncode == 1 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "connection refused" in lines[0] and PLUGIN_HINT in lines[0]
+    q = unique("i18-noapi")
+    batch = f"queue.declare {q}\nqueue.list\nqueue.delete {q}\n"
+    proc = run_cli("--mgmt-url", nothing, "-f", "-", env=cli_env, stdin=batch)
+    assert proc.returncode == 1  # the listing failed; the AMQP commands around it did not
+    assert proc.stdout.splitlines()[0].startswith(f"ok. queue:{q}")
+    assert proc.stdout.splitlines()[1] == "ok. 0 messages deleted."
     with http_answering(404, b"<html>not found</html>") as port:
         proc = run_cli("--mgmt-url", f"http://127.0.0.1:{port}", "queue.list", env=cli_env)
     assert proc.returncode == 1

@@ -1,5 +1,6 @@
 """The interactive shell in a pseudo-terminal: Ctrl-C and the command timeout on a half-open
-connection (through a proxy the test freezes), heartbeats at an idle prompt, bracketed paste."""
+connection (through a proxy the test freezes), heartbeats at an idle prompt, bracketed paste,
+questions before purge and delete, progress of a long move."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from amqptool.codec.envelope import Envelope
+from amqptool.settings import BrokerSettings
+from amqptool.transport import Connection
 from tests.harness import ROOT, unique
 from tests.netfakes import TcpProxy
 
@@ -139,5 +143,57 @@ def test_a_bracketed_paste_of_two_lines_runs_two_commands(broker_url: str, tmp_p
         term.prompt(4)
         term.line(f"queue.delete {b}")
         term.prompt(5)
+    finally:
+        term.close()
+
+
+def test_purge_and_delete_ask_first_unless_yes(broker_url: str, tmp_path: Path) -> None:
+    q = unique("i18-ask")
+    term = start(broker_url, tmp_path)
+    try:
+        term.line(f"queue.declare {q}")
+        term.prompt(2)
+        term.line(f"basic.publish one '' {q}")
+        term.prompt(3)
+        term.line(f"queue.purge {q}")
+        term.expect(f"delete every ready message of queue '{q}'? [y/N]")
+        term.line("n")
+        term.expect("not done.")
+        term.prompt(4)
+        term.line(f"queue.purge {q}")
+        term.expect("[y/N]")
+        term.line("y")
+        term.expect("ok. 1 messages deleted.")
+        term.prompt(5)
+    finally:
+        term.close()
+    term = start(broker_url, tmp_path, "--yes")
+    try:
+        term.line(f"queue.delete {q}")
+        term.expect("ok. 0 messages deleted.")
+        term.prompt(2)
+    finally:
+        term.close()
+
+
+def test_a_long_move_shows_progress_and_a_final_count(broker_url: str, tmp_path: Path) -> None:
+    src, dst = unique("i18-prog-src"), unique("i18-prog-dst")
+    settings = BrokerSettings.from_url(broker_url, environ={})
+    with Connection(settings, name="i18-progress-feeder") as conn:
+        ch = conn.channel(confirm=True)
+        ch.queue_declare(src)
+        ch.queue_declare(dst)
+        for i in range(1000):
+            ch.publish(Envelope(body=f"p{i}".encode(), routing_key=src))
+    term = start(broker_url, tmp_path, "--yes")
+    try:
+        term.line(f"queue.move {src} {dst}")
+        term.expect("moved 100/1000")
+        term.expect(f"ok. 1000 messages moved from {src} to {dst}.")
+        term.prompt(2)
+        term.line(f"queue.delete {src}")
+        term.prompt(3)
+        term.line(f"queue.delete {dst}")
+        term.expect("ok. 1000 messages deleted.")
     finally:
         term.close()

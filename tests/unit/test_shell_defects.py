@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -96,3 +97,16 @@ def test_progress_restarts_the_watchdog_count() -> None:
             dog.alive()
             steps += 1
     assert steps == 4
+
+
+def test_the_watchdog_puts_back_an_alarm_it_found() -> None:
+    previous = signal.signal(signal.SIGALRM, lambda *_: None)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 100)
+        with Watchdog(5).guard():
+            pass
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 90 < left <= 100
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
