@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["export", "import_", "move", "tap"]
 
 _PROGRESS_EVERY = 100
-_POLL = 0.2
 
 
 def _ready(ch: ChannelLike, queue: str) -> int:
@@ -183,6 +182,7 @@ def import_(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
 
 
 def tap(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, _w: Any) -> Consumed:
+    from amqptool.shell.consume import wait_for
     from amqptool.shell.messages import MessageView, view_message
 
     exchange, key = c.values["exchange"], c.values["routing_key"]
@@ -204,18 +204,7 @@ def tap(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, _w:
         on_message(view)
 
     tag = ch.consume(queue, on_envelope, no_ack=True, exclusive=True)
-    reason = "count"
-    try:
-        while len(views) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                reason = "timeout"
-                break
-            r.connection.process_events(min(remaining, _POLL))
-            r.watchdog.alive()
-    except KeyboardInterrupt:
-        reason = "interrupted"
-        r.watchdog.alive(2.0)
+    reason = wait_for(r, lambda: len(views) >= count, lambda: deadline)
     ch.cancel(tag)
     ch.queue_delete(queue)
     return Consumed(tuple(views), "tap", reason)
