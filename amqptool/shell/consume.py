@@ -19,7 +19,7 @@ from amqptool.shell.parser import ParsedCommand
 
 if TYPE_CHECKING:
     from amqptool.shell.ports import ChannelLike
-    from amqptool.shell.runner import OnMessage, Runner
+    from amqptool.shell.runner import Notify, OnMessage, Runner
 
 __all__ = ["consume", "wait_for"]
 
@@ -43,7 +43,9 @@ def wait_for(r: Runner, enough: Callable[[], bool], deadline: Callable[[], float
     return "count"
 
 
-def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage) -> Consumed:
+def consume(
+    r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, warn: Notify
+) -> Consumed:
     queue: str = c.values["queue"]
     count: int = c.values["count"]
     timeout: float = c.values["timeout"]
@@ -75,4 +77,9 @@ def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage)
         else:
             r.unacked.add(tag)
     r.sync(ch)
+    if mode == "peek" and any("x-delivery-count" in v.properties.get("headers", {}) for v in views):
+        warn(  # the broker counts deliveries of this queue (quorum): say so even without the API
+            "these messages carry x-delivery-count: each peek's requeue counts as a delivery "
+            "against the queue's delivery limit"
+        )
     return Consumed(tuple(views), mode, reason)

@@ -388,12 +388,12 @@ def _qos(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Value:
 
 
 def _consume(
-    r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, _w: Notify
+    r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, warn: Notify
 ) -> Value:
     from amqptool.shell.consume import consume  # the codec loads only when needed
 
     r.names.add_queue(c.values["queue"])
-    return consume(r, ch, c, on_message)
+    return consume(r, ch, c, on_message, warn)
 
 
 def _tool(name: str) -> Handler:

@@ -134,11 +134,14 @@ def export(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
     return Summary(
         f"ok. {n} message{'s' if n != 1 else ''} exported to {path} ({kept} {queue}).",
         {"exported": n, "queue": queue, "file": path, "removed": bool(remove)},
+        on_stderr=path == "-",
     )
 
 
-def _lines(path: str) -> list[str]:
+def _lines(r: Runner, path: str) -> list[str]:
     if path == "-":
+        if r.stdin_is_commands:
+            raise UsageError("queue.import: '-' reads stdin, but the commands come from stdin")
         return sys.stdin.readlines()
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
@@ -151,7 +154,7 @@ def import_(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
     path, dest = c.values["file"], c.values["destination"]
     envs = [
         envelope_from_line(line, f"queue.import: {path} line {n}")
-        for n, line in enumerate(_lines(path), 1)
+        for n, line in enumerate(_lines(r, path), 1)
         if line.strip()
     ]
     exchange = dest[len("exchange:") :] if dest.startswith("exchange:") else None

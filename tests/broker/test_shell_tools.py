@@ -14,6 +14,7 @@ import pytest
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection
+from tests.brokers import free_port
 from tests.harness import unique
 from tests.shell_support import LiveShell, fill_queue, live_shell, run_cli
 
@@ -199,3 +200,28 @@ def test_stream_offsets_are_typed(broker_url: str, offset: str, expected: int) -
         assert out.count("'body': 's") == expected
         assert "expected first, last, next" in sh.fail(f"basic.consume {q} x-stream-offset=x").err
         sh.ok(f"queue.delete {q}")
+
+
+def test_without_the_api_a_second_peek_still_warns(broker_url: str) -> None:
+    q = unique("i18-quorum-noapi")
+    with live_shell(broker_url, mgmt_url=f"http://127.0.0.1:{free_port()}") as sh:
+        sh.ok(f"queue.declare {q} durable=yes x-queue-type=quorum x-delivery-limit=5")
+        sh.ok(f"basic.publish keep '' {q}")
+        first = sh.run(f"basic.consume {q} 1 5 peek")
+        assert first.outcome.ok and "warning" not in first.err
+        second = sh.run(f"basic.consume {q} 1 5 peek")
+        assert second.outcome.ok and "carry x-delivery-count" in second.err
+        sh.ok(f"queue.delete {q}")
+
+
+def test_export_to_stdout_keeps_stdout_to_the_json_lines(
+    broker_url: str, cli_env: dict[str, str]
+) -> None:
+    q = unique("i18-stdout")
+    fill_queue(broker_url, q, [b"a", b"b"])
+    proc = run_cli("queue.export", q, "-", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["body"] for line in proc.stdout.splitlines()] == ["a", "b"]
+    assert proc.stderr == f"ok. 2 messages exported to - (left in {q}).\n"
+    proc = run_cli("queue.delete", q, env=cli_env)
+    assert proc.stdout == "ok. 2 messages deleted.\n"
