@@ -165,6 +165,7 @@ class Connection:
         self._endpoint_index = 0
         self.blocked_reason: str | None = None  # set while the broker blocks our publishes
         self.learned_max_message_size: int | None = None  # from a 406 "larger than max size"
+        self._version_max: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -192,6 +193,7 @@ class Connection:
                 continue
             self._endpoint_index = index
             self.blocked_reason = None
+            self._version_max = None
             self._conn.add_on_connection_blocked_callback(self._on_blocked)
             self._conn.add_on_connection_unblocked_callback(self._on_unblocked)
             _CONNECTED.add(self)
@@ -255,8 +257,10 @@ class Connection:
         env = os.environ.get(MAX_MESSAGE_SIZE_ENV, "").strip()
         if env.isdigit() and int(env) > 0:
             return int(env)
-        version = str(self.server_properties().get("version", "")) if self.is_open else ""
-        return default_max_message_size(version)
+        if self._version_max is None:
+            version = str(self.server_properties().get("version", "")) if self.is_open else ""
+            self._version_max = default_max_message_size(version)
+        return self._version_max
 
     def close(self) -> None:
         """Close; while the broker blocks us, drop the socket instead (a Close would never be
