@@ -55,6 +55,7 @@ def test_oversized_result_is_a_failure_naming_the_sizes_and_no_neighbour_is_lost
         Client(url=b_vhost_url) as client,
     ):
         queue = worker.config.queues[0]
+        calls: list[tuple[str, list[int], dict[str, int], dict[str, str]]]
         calls = [("extra.blob", [100], {}, {"queue": queue}) for _ in range(100)]
         calls.insert(50, ("extra.blob", [LIMIT * 2], {}, {"queue": queue}))
         results = client.send_many(calls)
