@@ -439,6 +439,29 @@ class SecondBroker:
             if pid_alive(pid):  # the node ignored `stop`: it is ours, end it by its pid
                 os.kill(pid, 9)
 
+    def kill_and_restart(self, timeout: float = 120.0) -> float:
+        """``kill -9`` the node's Erlang VM, then boot it again on the same data (durable
+        queues and persistent messages survive). Returns the seconds it was down."""
+        pid = self._node_pid()
+        if pid is None:
+            raise RuntimeError(f"{self.nodename}: no pid file")
+        killed = time.monotonic()
+        os.kill(pid, 9)
+        harness.wait_until(lambda: not pid_alive(pid), timeout=30, message="the node to die")
+        proc = subprocess.run(
+            [self._tool("rabbitmq-server"), "-detached"],
+            env=self._env(),
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"rabbitmq-server -detached failed: {proc.stderr.strip()}")
+        self._wait_app_up(timeout)
+        return time.monotonic() - killed
+
     def _node_pid(self) -> int | None:
         try:
             return int(self.pid_file.read_text().strip())

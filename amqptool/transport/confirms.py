@@ -168,6 +168,7 @@ class ConfirmedPublisher:
 
         def selected(_frame: Any) -> None:
             self._select_ok = True
+            self.connection.wake()
 
         with translate_errors("confirm.select"):
             impl.confirm_delivery(ack_nack_callback=self._on_confirm, callback=selected)
@@ -193,6 +194,8 @@ class ConfirmedPublisher:
             tags = list(itertools.takewhile(lambda t: t <= tag, self._unconfirmed))
         else:
             tags = [tag] if tag in self._unconfirmed else []
+        if tags:
+            self.connection.wake()
         for t in tags:
             item = self._unconfirmed.pop(t)
             item.done = True
@@ -232,6 +235,7 @@ class ConfirmedPublisher:
 
     def _on_close(self, _ch: Any, reason: BaseException) -> None:
         self._close_reason = reason
+        self.connection.wake()
 
     # ------------------------------------------------------------------ recovery
 

@@ -135,6 +135,14 @@ def _parameters(
 _CONNECTED: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
+class _Wake:
+    """A no-op ready event: makes a running ``process_data_events`` return at once."""
+
+    @staticmethod
+    def dispatch() -> None:
+        return None
+
+
 class _GaveUpError(Exception):
     """Raised inside pika's I/O loop to end a wait (see :meth:`Connection.bounded`)."""
 
@@ -369,6 +377,14 @@ class Connection:
         """Run pika's I/O loop: deliver messages, heartbeats and threadsafe callbacks."""
         with translate_errors():
             self._require().process_data_events(time_limit=time_limit)
+
+    def wake(self) -> None:
+        """From a callback of pika's own connection (same thread): end the current
+        :meth:`process_events` now (pika otherwise waits its whole time limit, since events of
+        its inner connection, such as publisher confirms, do not end the wait)."""
+        conn = self._conn
+        if conn is not None:
+            conn._ready_events.append(_Wake())
 
     def sleep(self, seconds: float) -> None:
         with translate_errors():
