@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from amqptool.client.options import RetryPolicy
 from amqptool.client.result import ResultMeta
 from amqptool.codec.envelope import Envelope
-from amqptool.errors import AuthenticationError, ChannelClosedError, ConnectionFailedError
+from amqptool.errors import AuthenticationError, ConnectionFailedError
 from amqptool.settings import BrokerSettings
 
 if TYPE_CHECKING:
@@ -140,21 +140,21 @@ class ClientLink:
     def _declare_task_queue(self, queue: str) -> None:
         """Declare ``queue`` as Celery does: direct exchange and durable queue, both ``queue``.
 
-        A queue that already exists with other arguments (406) is used as it is.
+        A queue that already exists (a quorum or priority queue, say) is used as it is and
+        never declared otherwise.
         """
         if queue in self._declared:
             return
-        ch = self._publisher()
-        try:
+        from amqptool.transport.existing import inspect_queue
+
+        conn = self._connection()
+        if inspect_queue(conn, queue) is None:
+            ch = self._publisher()
             ch.exchange_declare(queue, "direct", durable=True)
             ch.queue_declare(queue, durable=True)
             ch.queue_bind(queue, queue, queue)
-        except ChannelClosedError as exc:
-            if exc.reply_code != 406:
-                self._pub = None
-                raise
-            log.debug("queue %r exists with other flags; publishing to it as it is", queue)
-            self._pub = None
+        else:
+            log.debug("queue %r exists; publishing to it as it is", queue)
         self._declared.add(queue)
 
     def _retrying(self, what: str, op: Callable[[], T], *, retry: bool, policy: RetryPolicy) -> T:
