@@ -13,11 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from amqptool.client import Client
 from tests.brokers import SecondBroker
 from tests.harness import ROOT, wait_until
 from tests.load import record_figures
-from tests.worker_support import in_process_worker
+from tests.worker_support import worker_and_client
 
 SLACK = 5.0  # a hang guard only: the measured figures go to the reliability summary
 TOOLS = {
@@ -98,11 +97,7 @@ def blocked_connections(node: SecondBroker) -> list[str]:
 def test_worker_keeps_its_results_while_blocked_and_sends_them_after(
     broker_b: SecondBroker, b_vhost_url: str
 ) -> None:
-    with (
-        in_process_worker(b_vhost_url, concurrency=4) as worker,
-        Client(url=b_vhost_url) as client,
-    ):
-        queue = worker.config.queues[0]
+    with worker_and_client(b_vhost_url, concurrency=4) as (worker, client, queue):
         results = client.send_many([("peer.sleep", [2], {}, {"queue": queue}) for _ in range(4)])
         generation = worker.consumer.link.generation
         broker_b.ctl("set_vm_memory_high_watermark", "0.0000001")

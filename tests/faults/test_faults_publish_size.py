@@ -12,7 +12,7 @@ from amqptool.client import Client
 from amqptool.errors import MessageTooLargeError
 from tests.brokers import SecondBroker
 from tests.load import record_figures
-from tests.worker_support import connect, in_process_worker
+from tests.worker_support import connect, worker_and_client
 
 LIMIT = 200_000
 DEFAULT_LIMIT = 134_217_728  # RabbitMQ 3.x's default
@@ -50,11 +50,7 @@ def test_oversized_task_is_an_error_at_the_caller_and_its_neighbours_go_through(
 def test_oversized_result_is_a_failure_naming_the_sizes_and_no_neighbour_is_lost(
     small_limit: int, b_vhost_url: str
 ) -> None:
-    with (
-        in_process_worker(b_vhost_url, concurrency=4) as worker,
-        Client(url=b_vhost_url) as client,
-    ):
-        queue = worker.config.queues[0]
+    with worker_and_client(b_vhost_url, concurrency=4) as (_worker, client, queue):
         calls: list[tuple[str, list[int], dict[str, int], dict[str, str]]]
         calls = [("extra.blob", [100], {}, {"queue": queue}) for _ in range(100)]
         calls.insert(50, ("extra.blob", [LIMIT * 2], {}, {"queue": queue}))
