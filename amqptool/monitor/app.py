@@ -10,12 +10,15 @@ store run in thread workers and *post past-tense messages*; the UI thread owns t
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from platformdirs import user_downloads_path
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -125,7 +128,11 @@ class MonitorApp(BackgroundWork, ActionKeys):
             with Vertical(id="queues-box"):
                 yield queues_table()
                 yield Static(UNACKED_NOTE, id="queues-note")
-        yield Input(placeholder="filter: state:FAILURE name:add worker:w1 words", id="filter")
+        yield Input(
+            placeholder="filter: state:FAILURE name:add worker:w1 words",
+            id="filter",
+            select_on_focus=False,  # text typed or pasted before the focus lands must stay
+        )
         yield tasks_table(self.options.tz, self.state)
         yield Static("", id="status")
         yield Footer()
@@ -146,6 +153,52 @@ class MonitorApp(BackgroundWork, ActionKeys):
         feed = self._feed
         if feed is not None:
             feed.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        """``/`` opens the filter *before* the keys behind it are dispatched: keys typed or
+        pasted fast after ``/`` (``/quick``) land in the filter, never on the shortcuts."""
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and event.character == "/"
+            and self._filter_key_opens()
+        ):
+            self.action_filter()
+            return
+        await super().on_event(event)
+
+    def _filter_key_opens(self) -> bool:
+        if isinstance(self.screen, ModalScreen) or self.screen is not self.screen_stack[0]:
+            return False
+        return not isinstance(self.focused, Input)
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste on the main screen is a filter (a leading ``/`` is the filter key)."""
+        if isinstance(self.focused, Input) or self.screen is not self.screen_stack[0]:
+            return
+        event.stop()
+        self.action_filter()
+        box = self.query_one("#filter", Input)
+        box.insert_text_at_cursor(" ".join(event.text.removeprefix("/").split()))
+
+    async def action_quit(self) -> None:
+        """Quit; the exit code says why the feed failed (71 when the login was refused)."""
+        status = self.feed_status
+        self.exit(return_code=status.exit_code if status.state == "failed" else 0)
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """The palette's Screenshot: into ~/Downloads when it exists, else the current folder."""
+        if path is None:
+            downloads = user_downloads_path()
+            path = str(downloads) if downloads.is_dir() else os.getcwd()
+        key = super().deliver_screenshot(filename, path, time_format)
+        self.notify(f"screenshot saved in {path}", markup=False)
+        return key
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Main-screen keys only work on the main screen; the detail screen keeps a few."""
@@ -245,7 +298,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("shown")
-        box.focus()
+        self.screen.set_focus(box)  # now, not later: the next key goes to the box
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":

@@ -94,6 +94,8 @@ class BackgroundWork(App[int]):
 
     def on_feed_changed(self, message: FeedChanged) -> None:
         previous = self.feed_status
+        if previous.state == "failed" and message.status.state == "stopped":
+            return  # the header keeps saying why the feed stopped (a refused login)
         self.feed_status = message.status
         if message.status.state == "failed":
             self.notify(

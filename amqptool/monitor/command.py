@@ -43,6 +43,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _size(text: str) -> int:
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    unit = text[-1:].upper() if text[-1:].isalpha() else ""
+    try:
+        value = float(text[: len(text) - len(unit)]) * units[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"not a size (like 64M or 1G): {text!r}") from None
+    if not 1024 <= value < 2**50:
+        raise argparse.ArgumentTypeError(f"must be at least 1K: {text!r}")
+    return int(value)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -65,6 +77,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=10_000,
         metavar="N",
         help="tasks kept in memory (default 10000; failed ones are kept longest)",
+    )
+    ui.add_argument(
+        "--max-bytes",
+        type=_size,
+        default=64 * 1024 * 1024,
+        metavar="SIZE",
+        help="text kept in memory for tasks, e.g. 64M or 1G (default 64M; oldest go first)",
+    )
+    ui.add_argument(
+        "--max-field",
+        type=_positive_int,
+        default=4096,
+        metavar="CHARS",
+        help="longest args/kwargs/result/exception kept; longer ones are cut, marked"
+        " '…[cut N chars]' (default 4096; tracebacks 4x)",
     )
     ui.add_argument(
         "--forget-offline",
@@ -110,4 +137,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         forget_offline=args.forget_offline,
         queues=queues,
         state_file=args.state,
+        max_bytes=args.max_bytes,
+        field_limit=args.max_field,
+        err=ctx.stderr,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TextIO
 
 from amqptool.errors import ExitCode
 from amqptool.monitor.actions import BrokerControl
@@ -23,10 +24,16 @@ def build_app(
     forget_offline: float = 3600.0,
     queues: tuple[str, ...] = (),
     store: TaskStore | None = None,
+    max_bytes: int = 64 * 1024 * 1024,
+    field_limit: int = 4096,
 ) -> MonitorApp:
     """The monitor app on the real broker (the store, if any, is loaded into the state)."""
     state = MonitorState(
-        max_tasks=max_tasks, forget_offline=forget_offline, track_changes=store is not None
+        max_tasks=max_tasks,
+        max_bytes=max_bytes,
+        field_limit=field_limit,
+        forget_offline=forget_offline,
+        track_changes=store is not None,
     )
     if store is not None:
         state.restore(store.load_recent(max_tasks))
@@ -54,7 +61,11 @@ def run_app(
     forget_offline: float = 3600.0,
     queues: tuple[str, ...] = (),
     state_file: str | None = None,
+    max_bytes: int = 64 * 1024 * 1024,
+    field_limit: int = 4096,
+    err: TextIO | None = None,
 ) -> int:
+    """Run the app; a feed that failed (a refused login) is an ``error:`` line and its code."""
     store = TaskStore(state_file) if state_file else None
     try:
         app = build_app(
@@ -63,6 +74,8 @@ def run_app(
             forget_offline=forget_offline,
             queues=queues,
             store=store,
+            max_bytes=max_bytes,
+            field_limit=field_limit,
         )
         app.run()
         if store is not None:  # what changed since the last periodic save
@@ -71,4 +84,7 @@ def run_app(
     finally:
         if store is not None:
             store.close()
+    status = app.feed_status
+    if status.state == "failed" and err is not None:
+        err.write(f"error: {status.detail}\n")
     return int(app.return_code or ExitCode.OK)

@@ -151,8 +151,10 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 70; height: auto; border: thick $error; background: $surface; padding: 1 2;
+        width: 90%; max-width: 110; height: auto; border: thick $error; background: $surface;
+        padding: 1 2;
     }
+    ConfirmScreen #question { width: 100%; }
     ConfirmScreen Horizontal { height: auto; margin-top: 1; }
     ConfirmScreen Button { margin-right: 2; }
     """

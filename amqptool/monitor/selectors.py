@@ -43,6 +43,14 @@ __all__ = [
 ]
 
 _STATE_ORDER = {s: i for i, s in enumerate(STATES)}
+# States whose header count is a total since start (the event kind counted), not a census.
+_FINISHED_KIND = {
+    "SUCCESS": "succeeded",
+    "FAILURE": "failed",
+    "RETRY": "retried",
+    "REVOKED": "revoked",
+    "REJECTED": "rejected",
+}
 
 
 # --------------------------------------------------------------------------- tasks
@@ -199,7 +207,12 @@ def header_view(
     spark_seconds: int = 120,
 ) -> HeaderView:
     online, offline = state.workers_online(now)
-    counts = [(s, state.counts.get(s, 0)) for s in STATES if state.counts.get(s, 0)]
+    counts: list[tuple[str, int]] = []
+    for s in STATES:  # finished states: totals since start; others: tasks now in that state
+        kind = _FINISHED_KIND.get(s)
+        n = state.totals.total(kind) if kind else state.counts.get(s, 0)
+        if n:
+            counts.append((s, n))
     counts.extend(
         (s, n) for s, n in sorted(state.counts.items()) if s not in _STATE_ORDER and n > 0
     )

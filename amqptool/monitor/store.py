@@ -37,8 +37,8 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_first_seen ON tasks (first_seen);
 """
-# Every Task slot is stored except the in-memory ordering number.
-_FIELDS = tuple(f for f in Task.__slots__ if f not in ("seq",))
+# Every Task slot is stored except the in-memory ordering number and size.
+_FIELDS = tuple(f for f in Task.__slots__ if f not in ("seq", "size"))
 
 #: (uuid, name, state, worker, first_seen, search, data): one row, made on the owner thread.
 TaskRecord = tuple[str, str | None, str | None, str | None, float, str, str]

@@ -31,13 +31,13 @@ TASK_GRID_COLUMNS = (
     Column("args", "Args", min_width=8, weight=2),
 )
 WORKER_GRID_COLUMNS = (
-    Column("hostname", "Worker", min_width=12, weight=1),
+    Column("hostname", "Worker", min_width=18, weight=1),
     Column("status", "Status", width=7),
     Column("active", "Active", width=6),
-    Column("processed", "Processed", width=9),
-    Column("loadavg", "Load avg", width=14, compact=5),
+    Column("processed", "Processed", width=9, optional=1),
+    Column("loadavg", "Load avg", width=14, compact=5, optional=2),
     Column("heartbeat", "Heartbeat", width=9),
-    Column("version", "Software", min_width=16, weight=1),
+    Column("version", "Software", min_width=16, weight=1, optional=3),
 )
 QUEUE_GRID_COLUMNS = (
     Column("name", "Queue", min_width=8, weight=1),
