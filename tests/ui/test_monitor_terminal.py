@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pyte
 
@@ -104,9 +105,9 @@ def publish_hostile_events(url: str, marker: str) -> None:
     hostile = "".join(p.decode() for p in PAYLOADS)
     host = f"evil{hostile}@{marker}"
     task_id = f"{marker}-{uuid.uuid4().hex[:6]}"
-    fields = {"sw_ident": hostile, "sw_ver": hostile, "sw_sys": hostile, "freq": 2.0}
+    fields: dict[str, Any] = {"sw_ident": hostile, "sw_ver": hostile, "sw_sys": hostile}
     events = [
-        make_event("worker-heartbeat", hostname=host, clock=1, active=0, processed=0, **fields),
+        make_event("worker-heartbeat", hostname=host, clock=1, freq=2.0, active=0, **fields),
         make_event(
             "task-received",
             hostname=host,
