@@ -36,8 +36,8 @@ from amqptool.monitor.background import (
     QueueProbeLike,
 )
 from amqptool.monitor.feed import FeedStatus
-from amqptool.monitor.queues import UNACKED_NOTE
-from amqptool.monitor.screens import HelpScreen, TaskDetailScreen
+from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth
+from amqptool.monitor.screens import HelpScreen, TaskDetailScreen, TaskTypesScreen
 from amqptool.monitor.selectors import (
     SortSpec,
     TaskDetail,
@@ -83,6 +83,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         Binding("l", "rate_limit", "Rate limit"),
         Binding("p", "ping_worker", "Ping worker"),
         Binding("K", "shutdown_worker", "Shutdown worker"),
+        Binding("T", "task_types", "Task types"),
         Binding("w", "focus_workers", "Workers", show=False),
         Binding("t", "focus_tasks", "Tasks", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -112,6 +113,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         self.feed_status = FeedStatus("connecting" if feed_factory else "stopped")
         self.stored_matches: list[Task] = []
         self.queue_names: list[str] = list(self.options.queues)
+        self.queue_depths: list[QueueDepth] = []
         self.outcomes: list[Outcome] = []  # every action's outcome, for tests and the log
         self._feed: FeedLike | None = None
         self._stop = threading.Event()
@@ -207,7 +209,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         screen = self.screen
         if isinstance(screen, TaskDetailScreen):
             return action in _DETAIL_ACTIONS
-        return not isinstance(screen, ModalScreen)
+        return screen is self.screen_stack[0]
 
     # ------------------------------------------------------------------ views
 
@@ -351,6 +353,15 @@ class MonitorApp(BackgroundWork, ActionKeys):
 
     def open_detail(self, uuid: str) -> None:
         self.push_screen(TaskDetailScreen(uuid, self.task_detail_for))
+
+    def action_task_types(self) -> None:
+        totals = self.state.totals
+
+        def title() -> str:
+            done = totals.total("succeeded") + totals.total("failed")
+            return f"task types: totals since start ({done} finished), runtime of succeeded tasks"
+
+        self.push_screen(TaskTypesScreen(totals.type_rows, title))
 
     def action_focus_workers(self) -> None:
         self.workers_table.focus()

@@ -72,6 +72,7 @@ class BackgroundWork(App[int]):
     store: TaskStore | None
     feed_status: FeedStatus
     queue_names: list[str]
+    queue_depths: list[QueueDepth]
     stored_matches: list[Task]
     filter: TaskFilter
     _feed: FeedLike | None
@@ -129,6 +130,7 @@ class BackgroundWork(App[int]):
     # ------------------------------------------------------------------ queues
 
     def on_queues_updated(self, message: QueuesUpdated) -> None:
+        self.queue_depths = message.depths
         try:
             self.query_one("#queues", GridTable).set_items(message.depths)
             self.query_one("#queues-note", Static).update(Text(message.note or UNACKED_NOTE))

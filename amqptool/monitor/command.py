@@ -107,6 +107,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="comma-separated queues to show depths of (default: ask workers, active_queues)",
     )
     ui.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics (celery-exporter's names) on HOST:PORT; a bare PORT"
+        " listens on 127.0.0.1",
+    )
+    ui.add_argument(
+        "--no-tui",
+        "--headless",
+        dest="no_tui",
+        action="store_true",
+        help="with --metrics: no terminal UI, run as an exporter service (SIGTERM stops it)",
+    )
+    ui.add_argument(
         "--state",
         metavar="FILE",
         help="SQLite file keeping task history across restarts (searched by the filter)",
@@ -128,9 +141,28 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             count=args.count,
             timeout=args.timeout,
         )
+    queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
+    metrics = None
+    if args.metrics:
+        try:
+            from amqptool.monitor.metrics import parse_listen
+        except ImportError:
+            raise UsageError(
+                "--metrics needs prometheus-client", hint="pip install 'amqptool[metrics]'"
+            ) from None
+        metrics = parse_listen(args.metrics)
+    if args.no_tui:
+        if metrics is None:
+            raise UsageError("--no-tui needs --metrics HOST:PORT (it has nothing else to show)")
+        from amqptool.monitor.headless import run_headless
+        from amqptool.monitor.state import MonitorState
+
+        state = MonitorState(
+            max_tasks=args.max_tasks, max_bytes=args.max_bytes, field_limit=args.max_field
+        )
+        return run_headless(settings, metrics, err=ctx.stderr, queues=queues, state=state)
     from amqptool.monitor.main import run_app
 
-    queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
     return run_app(
         settings,
         max_tasks=args.max_tasks,
@@ -140,4 +172,5 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         max_bytes=args.max_bytes,
         field_limit=args.max_field,
         err=ctx.stderr,
+        metrics=metrics,
     )

@@ -64,6 +64,7 @@ def run_app(
     max_bytes: int = 64 * 1024 * 1024,
     field_limit: int = 4096,
     err: TextIO | None = None,
+    metrics: tuple[str, int] | None = None,
 ) -> int:
     """Run the app; a feed that failed (a refused login) is an ``error:`` line and its code."""
     store = TaskStore(state_file) if state_file else None
@@ -77,7 +78,18 @@ def run_app(
             max_bytes=max_bytes,
             field_limit=field_limit,
         )
-        app.run()
+        server = None
+        if metrics is not None:
+            from amqptool.monitor.metrics import CelerySource, start_metrics
+
+            server = start_metrics(
+                CelerySource(lambda: app.state, lambda: app.queue_depths), metrics
+            )
+        try:
+            app.run()
+        finally:
+            if server is not None:
+                server.close()
         if store is not None:  # what changed since the last periodic save
             changed = app.state.drain_changed()
             store.save(record_of(app.state.tasks[u]) for u in changed if u in app.state.tasks)

@@ -18,9 +18,18 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 from amqptool.monitor.actions import valid_rate
 from amqptool.monitor.selectors import TaskDetail
-from amqptool.monitor.widgets import STATE_STYLES
+from amqptool.monitor.tables import types_table
+from amqptool.monitor.totals import TypeRow
+from amqptool.monitor.widgets import STATE_STYLES, GridTable
 
-__all__ = ["ConfirmScreen", "HelpScreen", "RateLimitScreen", "TaskDetailScreen", "render_detail"]
+__all__ = [
+    "ConfirmScreen",
+    "HelpScreen",
+    "RateLimitScreen",
+    "TaskDetailScreen",
+    "TaskTypesScreen",
+    "render_detail",
+]
 
 
 def render_detail(detail: TaskDetail) -> RenderableType:
@@ -218,3 +227,36 @@ class RateLimitScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class TaskTypesScreen(Screen[None]):
+    """Totals since start per task type (never forgotten), with runtime percentiles."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,T", "app.pop_screen", "Back"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+    DEFAULT_CSS = """
+    TaskTypesScreen #types-title { height: 1; background: $panel; padding: 0 1; }
+    TaskTypesScreen #types { height: 1fr; }
+    """
+
+    def __init__(self, rows: Callable[[], Sequence[TypeRow]], title: Callable[[], str]) -> None:
+        super().__init__()
+        self._rows = rows
+        self._title = title
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="types-title")
+        yield types_table()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#types", GridTable).focus()
+        self.refresh_types()
+        self.set_interval(1.0, self.refresh_types)
+
+    def refresh_types(self) -> None:
+        with contextlib.suppress(NoMatches):  # the screen is being dismissed
+            self.query_one("#types-title", Static).update(Text(self._title(), style="bold"))
+            self.query_one("#types", GridTable).set_items(list(self._rows()))
