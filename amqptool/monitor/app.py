@@ -52,6 +52,7 @@ from amqptool.monitor.state import MonitorState, Task
 from amqptool.monitor.store import TaskStore
 from amqptool.monitor.tables import TABLE_KEYS, queues_table, tasks_table, workers_table
 from amqptool.monitor.widgets import GridTable, MonitorHeader
+from amqptool.monitor.workerscreen import WorkerDetailScreen
 
 __all__ = ["FeedLike", "MonitorApp", "MonitorOptions", "QueueProbeLike"]
 
@@ -342,7 +343,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         if message.table.id == "tasks":
             self.open_detail(message.key)
         elif message.table.id == "workers":
-            self.action_ping_worker()
+            self.push_screen(WorkerDetailScreen(message.key, self))
 
     def action_detail(self) -> None:
         task = self.selected_task()

@@ -57,6 +57,7 @@ TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("PgUp PgDn", "page up / down"),
     ("Home End g G", "first / last row"),
     ("Enter", "task detail (tasks table), worker detail (workers table)"),
+    ("+ - a c l t r", "worker screen: pool grow/shrink, add/cancel consumer, limits, refresh"),
     ("Tab / Shift+Tab", "next / previous table"),
     ("click a header", "sort by that column (again: reverse)"),
 )
