@@ -9,7 +9,7 @@ from typing import Any
 from amqptool.monitor.main import build_app
 from amqptool.monitor.workerscreen import WorkerDetailScreen
 from amqptool.settings import BrokerSettings
-from tests.test_monitor_app import sync
+from tests.ui.test_monitor_app import sync
 from tests.worker_support import WorkerProcess
 
 

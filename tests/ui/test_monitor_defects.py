@@ -17,8 +17,8 @@ from amqptool.monitor.messages import FeedChanged
 from amqptool.monitor.screens import ConfirmScreen
 from amqptool.monitor.state import MonitorState
 from amqptool.monitor.widgets import GridTable
-from tests.test_monitor_app import NOW, FakeControl, FakeFeed, load, make_app, screen_text, sync
-from tests.test_monitor_state import ev
+from tests.ui.test_monitor_app import NOW, FakeControl, FakeFeed, load, make_app, screen_text, sync
+from tests.unit.test_monitor_state import ev
 
 SMALL = (80, 24)
 

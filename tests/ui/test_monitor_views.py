@@ -10,8 +10,8 @@ from textual.pilot import Pilot
 from amqptool.monitor.screens import TaskTypesScreen
 from amqptool.monitor.state import MonitorState
 from amqptool.monitor.widgets import GridTable
-from tests.test_monitor_app import NOW, load, make_app, screen_text, sync
-from tests.test_monitor_state import lifecycle
+from tests.ui.test_monitor_app import NOW, load, make_app, screen_text, sync
+from tests.unit.test_monitor_state import lifecycle
 
 SIZE = (130, 36)
 

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from amqptool.monitor.screens import ConfirmScreen
 from amqptool.monitor.workerinfo import parse_registered
 from amqptool.monitor.workerscreen import PromptScreen, WorkerDetailScreen
-from tests.test_monitor_app import FakeControl, make_app, screen_text, settle, sync
+from tests.ui.test_monitor_app import FakeControl, make_app, screen_text, settle, sync
 
 NODE = "alpha@node1"
 SIZE = (130, 48)

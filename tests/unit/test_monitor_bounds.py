@@ -10,7 +10,7 @@ from typing import Any
 from amqptool.monitor.clean import clean, visible
 from amqptool.monitor.selectors import header_view, task_detail, task_row, worker_rows
 from amqptool.monitor.state import MonitorState
-from tests.test_monitor_state import T0, ev, heartbeat
+from tests.unit.test_monitor_state import T0, ev, heartbeat
 
 ESC = "\x1b"
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b]8;;http://evil\x1b\\link\x9b31m\u202eevil"
