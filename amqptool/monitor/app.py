@@ -37,7 +37,7 @@ from amqptool.monitor.background import (
 )
 from amqptool.monitor.feed import FeedStatus
 from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth
-from amqptool.monitor.screens import HelpScreen, TaskDetailScreen, TaskTypesScreen
+from amqptool.monitor.screens import GraphsScreen, HelpScreen, TaskDetailScreen, TaskTypesScreen
 from amqptool.monitor.selectors import (
     SortSpec,
     TaskDetail,
@@ -85,6 +85,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         Binding("p", "ping_worker", "Ping worker"),
         Binding("K", "shutdown_worker", "Shutdown worker"),
         Binding("T", "task_types", "Task types"),
+        Binding("h", "graphs", "History graphs"),
         Binding("w", "focus_workers", "Workers", show=False),
         Binding("t", "focus_tasks", "Tasks", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -363,6 +364,10 @@ class MonitorApp(BackgroundWork, ActionKeys):
             return f"task types: totals since start ({done} finished), runtime of succeeded tasks"
 
         self.push_screen(TaskTypesScreen(totals.type_rows, title))
+
+    def action_graphs(self) -> None:
+        history = self.state.history
+        self.push_screen(GraphsScreen(lambda minutes: history.series(self.clock(), minutes)))
 
     def action_focus_workers(self) -> None:
         self.workers_table.focus()

@@ -8,6 +8,7 @@ Pure core.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from amqptool.monitor.clean import DEFAULT_FIELD_LIMIT, clean, clean_key, unsafe
@@ -37,6 +38,8 @@ __all__ = [
     "TYPE_FIELDS",
     "TYPE_TIME_ATTR",
     "WORKER_IGNORED",
+    "clean_restored",
+    "custom_fields",
     "field_value",
     "precedence",
     "size_of",
@@ -173,3 +176,23 @@ def precedence(state: str | None) -> int:
     if state is None:
         return 99
     return PRECEDENCE.get(state, CUSTOM_PRECEDENCE)
+
+
+def custom_fields(event: Mapping[str, Any], limit: int) -> dict[str, Any]:
+    """The fields of a custom ``task-<state>`` event (at most 64), names and text cleaned."""
+    return {
+        clean_key(str(k)): v
+        if v is None or v.__class__ in (int, float, bool)
+        else clean(v if v.__class__ is str else repr(v), limit)
+        for k, v in list(event.items())[:64]
+        if k not in COMMON_FIELDS
+    }
+
+
+def clean_restored(task: Task, limit: int) -> None:
+    """A task from a file written by anyone: the same cleaning and size as live ones."""
+    for name in SIZED_FIELDS:
+        value = getattr(task, name)
+        if value is not None:
+            setattr(task, name, field_value(name, value, limit))
+    task.size = size_of(task)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -9,6 +10,7 @@ from amqptool.errors import ExitCode
 from amqptool.monitor.actions import BrokerControl
 from amqptool.monitor.app import MonitorApp, MonitorOptions
 from amqptool.monitor.feed import EventFeed, FeedBatch, FeedStatus
+from amqptool.monitor.history import BUCKET_SECONDS
 from amqptool.monitor.queues import QueueProbe
 from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import TaskStore, record_of
@@ -38,6 +40,8 @@ def build_app(
     if store is not None:
         state.restore(store.load_recent(max_tasks))
         state.drain_changed()
+        window = state.history.window * BUCKET_SECONDS
+        state.history.load(store.load_history(int(time.time()) - window))
 
     def feed_factory(
         on_batch: Callable[[FeedBatch], None], on_status: Callable[[FeedStatus], None]
@@ -93,6 +97,8 @@ def run_app(
         if store is not None:  # what changed since the last periodic save
             changed = app.state.drain_changed()
             store.save(record_of(app.state.tasks[u]) for u in changed if u in app.state.tasks)
+            history = app.state.history
+            store.save_history(history.drain(), int(time.time()) - history.window * BUCKET_SECONDS)
     finally:
         if store is not None:
             store.close()

@@ -38,13 +38,11 @@ from collections.abc import Iterable, Mapping
 from math import isfinite
 from typing import Any
 
-from amqptool.monitor.clean import DEFAULT_FIELD_LIMIT, KEY_LIMIT, clean, clean_key, unsafe
+from amqptool.monitor.clean import DEFAULT_FIELD_LIMIT, KEY_LIMIT, clean_key, unsafe
 from amqptool.monitor.fields import (
-    COMMON_FIELDS,
     CUSTOM_PRECEDENCE,
     MAX_EVENT_TYPES,
     PRECEDENCE,
-    SIZED_FIELDS,
     TASK_BASE_SIZE,
     TASK_EVENT_STATE,
     TIMELINE_ENTRY_SIZE,
@@ -52,10 +50,13 @@ from amqptool.monitor.fields import (
     TYPE_FIELDS,
     TYPE_TIME_ATTR,
     WORKER_IGNORED,
+    clean_restored,
+    custom_fields,
     field_value,
     precedence,
     size_of,
 )
+from amqptool.monitor.history import History
 from amqptool.monitor.model import (
     FAILURE,
     FINISHED_STATES,
@@ -103,6 +104,7 @@ class MonitorState:
         self.field_limit = field_limit
         self.bytes = 0  # approximate text held by the tasks in memory
         self.totals = Totals()
+        self.history = History()
         self.max_workers = max_workers
         self.forget_offline = forget_offline
         self.max_failed = max(1, int(max_tasks * failed_share))
@@ -367,8 +369,10 @@ class MonitorState:
             counts[state] = counts.get(state, 0) + 1
             if state == SUCCESS:
                 self.throughput.record(False, now)
+                self.history.finished(False, now, task.runtime)
             elif state == FAILURE:
                 self.throughput.record(True, now)
+                self.history.finished(True, now)
             old_tier = 0 if old_state == SUCCESS else 2 if old_state == FAILURE else 1
             new_tier = 0 if state == SUCCESS else 2 if state == FAILURE else 1
             if old_tier != new_tier:
@@ -396,14 +400,7 @@ class MonitorState:
         )
 
     def _custom_fields(self, task: Task, event: Mapping[str, Any]) -> None:
-        limit = self.field_limit
-        extra = {
-            clean_key(str(k)): v
-            if v is None or v.__class__ in (int, float, bool)
-            else clean(v if v.__class__ is str else repr(v), limit)
-            for k, v in list(event.items())[:64]
-            if k not in COMMON_FIELDS
-        }
+        extra = custom_fields(event, self.field_limit)
         if extra:
             if task.extra is None:
                 task.extra = extra
@@ -480,7 +477,8 @@ class MonitorState:
                 continue
             self._seq += 1
             task.seq = self._seq
-            self._clean_restored(task)
+            clean_restored(task, self.field_limit)
+            self.bytes += task.size
             self.tasks[task.uuid] = task
             state = task.state
             self.counts[state] = self.counts.get(state, 0) + 1
@@ -491,15 +489,6 @@ class MonitorState:
                 self._evict()
         self.version += 1
         return n
-
-    def _clean_restored(self, task: Task) -> None:
-        """A task from a file written by anyone: the same cleaning and size as live ones."""
-        for name in SIZED_FIELDS:
-            value = getattr(task, name)
-            if value is not None:
-                setattr(task, name, field_value(name, value, self.field_limit))
-        task.size = size_of(task)
-        self.bytes += task.size
 
 
 def _timeline_key(entry: tuple[str, float, str, int]) -> tuple[float, int]:
