@@ -120,6 +120,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="with --metrics: no terminal UI, run as an exporter service (SIGTERM stops it)",
     )
     ui.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        help="show the live view in a browser (textual-serve) at http://HOST:PORT/; a bare"
+        " PORT listens on 127.0.0.1; beyond loopback only with a token",
+    )
+    ui.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="with --serve: the page needs ?token=TOKEN (default: $AMQPTOOL_MONITOR_TOKEN)",
+    )
+    ui.add_argument(
         "--state",
         metavar="FILE",
         help="SQLite file keeping task history across restarts (searched by the filter)",
@@ -151,6 +162,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                 "--metrics needs prometheus-client", hint="pip install 'amqptool[metrics]'"
             ) from None
         metrics = parse_listen(args.metrics)
+    if args.serve:
+        return _serve(args, ctx, queues)
     if args.no_tui:
         if metrics is None:
             raise UsageError("--no-tui needs --metrics HOST:PORT (it has nothing else to show)")
@@ -174,3 +187,37 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         err=ctx.stderr,
         metrics=metrics,
     )
+
+
+def _serve(args: argparse.Namespace, ctx: CliContext, queues: tuple[str, ...]) -> int:
+    import os
+
+    from amqptool.monitor.metrics import parse_listen
+    from amqptool.monitor.serve import TOKEN_ENV, monitor_command, run_serve
+
+    if args.metrics or args.no_tui:
+        raise UsageError("--serve goes without --metrics and --no-tui (run those separately)")
+    listen = parse_listen(args.serve, option="--serve")
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    monitor_args = [
+        f"--max-tasks={args.max_tasks}",
+        f"--max-bytes={args.max_bytes}",
+        f"--max-field={args.max_field}",
+        f"--forget-offline={args.forget_offline}",
+    ]
+    if queues:
+        monitor_args.append("--queues=" + ",".join(queues))
+    if args.state:
+        monitor_args.append(f"--state={os.path.abspath(args.state)}")
+    global_args = [
+        f"{flag}={path}"
+        for flag, path in (
+            ("--ssl-ca", ctx.ssl_ca),
+            ("--ssl-cert", ctx.ssl_cert),
+            ("--ssl-key", ctx.ssl_key),
+        )
+        if path
+    ]
+    ctx.settings()  # a bad URL is an error here, not in every browser tab
+    command = monitor_command(monitor_args, global_args)
+    return run_serve(listen, command, token=token, broker_url=ctx.broker)
