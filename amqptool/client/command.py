@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import AmqpToolError, ExitCode, NoReplyError, UsageError
+from amqptool.textsafe import visible
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
@@ -166,5 +167,5 @@ def _wait(result: AsyncResult, args: argparse.Namespace, ctx: CliContext) -> int
     if args.json:
         print(_dump({"id": result.id, "state": state, "result": value}), file=ctx.stdout)
     else:
-        print(_show(value), file=ctx.stdout)
+        print(visible(_show(value)), file=ctx.stdout)  # a result is the peer's text
     return ExitCode.OK

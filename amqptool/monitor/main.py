@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from amqptool.errors import ExitCode
@@ -56,6 +57,8 @@ def run_app(
     state_file: str | None = None,
 ) -> int:
     store = TaskStore(state_file) if state_file else None
+    if store is not None and store.mode_note:
+        print(f"warning: {store.mode_note}", file=sys.stderr, flush=True)
     try:
         app = build_app(
             settings,

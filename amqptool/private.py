@@ -1,0 +1,94 @@
+"""Files that hold task data or message bodies are private to their owner (mode 0600).
+
+Monitor ``--state``, the shell history, the worker's ``--statedb`` and the beat schedule file
+keep task arguments, results or message bodies. :func:`ensure_private` creates such a file
+0600 whatever the umask, and tightens an existing one that group or others could read or
+write (the caller logs the returned note). :func:`atomic_write` replaces a file's content
+atomically with a 0600 file. A file we cannot tighten (owned by someone else) is an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from amqptool.errors import UsageError
+
+__all__ = ["PRIVATE_MODE", "atomic_write", "ensure_private"]
+
+PRIVATE_MODE = 0o600
+
+
+def ensure_private(path: str | Path, what: str, *, companions: tuple[str, ...] = ()) -> str:
+    """Create *path* 0600 if missing, else tighten it to 0600 when it is wider.
+
+    *companions* are suffixes of side files that hold the same data (SQLite's ``-wal``,
+    ``-shm``); existing ones are tightened too. Returns a note for the log when a mode was
+    changed, else ``""``. Raises :class:`UsageError` naming *what* when that fails.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, PRIVATE_MODE)
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot open: {exc.strerror or exc}") from None
+    notes: list[str] = []
+    try:
+        note = _tighten_fd(fd, path)
+        if note:
+            notes.append(note)
+    finally:
+        os.close(fd)
+    for suffix in companions:
+        side = Path(str(path) + suffix)
+        try:
+            fd = os.open(side, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"{what} {side}: cannot open: {exc.strerror or exc}") from None
+        try:
+            note = _tighten_fd(fd, side)
+            if note:
+                notes.append(note)
+        finally:
+            os.close(fd)
+    return "; ".join(f"{what} {n}" for n in notes)
+
+
+def _tighten_fd(fd: int, path: Path) -> str:
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if not mode & 0o077:
+        return ""
+    try:
+        os.fchmod(fd, mode & 0o700 | PRIVATE_MODE)
+    except OSError as exc:
+        raise UsageError(
+            f"{path} is readable by others (mode {mode:o}) and cannot be made private: "
+            f"{exc.strerror or exc}"
+        ) from None
+    return f"{path}: mode {mode:o} was wider than {PRIVATE_MODE:o}; tightened"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (mode 0600) so a reader sees the old or the new file."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp creates it 0600
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where we can
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
