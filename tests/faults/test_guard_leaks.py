@@ -53,8 +53,10 @@ def test_a_worker_given_its_url_by_file_or_env_shows_no_password_and_keeps_files
     url_file.chmod(0o600)
     statedb, schedule = tmp_path / "state.json", tmp_path / "beat.json"
     monkeypatch.setenv("SCHED_TICK_EVERY", "0.5")
-    common = ("-A", "tests.peers.sched_tasks", "-P", "threads", "--statedb", str(statedb))
-    common += ("-B", "-s", str(schedule))
+    common = [
+        *("-A", "tests.peers.sched_tasks", "-P", "threads", "--statedb", str(statedb)),
+        *("-B", "-s", str(schedule)),
+    ]
     queue = unique("guardq")
     # 1. --broker-file; 2. $AMQP_URL_FILE (the files are then made 0644 before the restart)
     for how in ("option", "env"):
