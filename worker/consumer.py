@@ -46,6 +46,7 @@ from worker.mingle import mingle
 from worker.pools import Pool
 from worker.queues import QueueSpec
 from worker.rategate import RateLimitGate
+from worker.redelivery import RedeliveryGuard
 from worker.reports import Reports
 from worker.request import Request
 from worker.schedule import Timer
@@ -98,6 +99,7 @@ class Consumer:
         self.panel = control.Panel(self, control.disabled_commands(config.disable_control))
         self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
         self.intake = Intake(self)
+        self.redelivery = RedeliveryGuard(self)
         self.reports = Reports(self)
         self.ready: deque[Request] = deque()
         self.active: dict[int, Request] = {}
@@ -245,6 +247,7 @@ class Consumer:
         self.ready.clear()
         self.gate.clear()
         self.eta.clear()
+        self.redelivery.clear()
         for job in self.pool.take_unstarted():
             self.active.pop(job.seq, None)
         self.events.discard()
