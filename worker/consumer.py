@@ -97,7 +97,13 @@ class Consumer:
             else None
         )
         self.panel = control.Panel(self, control.disabled_commands(config.disable_control))
-        self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
+        self.mailbox = Mailbox(
+            self.nodename,
+            self.clock,
+            self.panel,
+            self.link.reply,
+            key=config.settings.control_key,
+        )
         self.intake = Intake(self)
         self.redelivery = RedeliveryGuard(self)
         self.reports = Reports(self)
