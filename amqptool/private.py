@@ -22,8 +22,11 @@ __all__ = ["PRIVATE_MODE", "atomic_write", "ensure_private"]
 PRIVATE_MODE = 0o600
 
 
-def ensure_private(path: str | Path, what: str, *, companions: tuple[str, ...] = ()) -> str:
-    """Create *path* 0600 if missing, else tighten it to 0600 when it is wider.
+def ensure_private(
+    path: str | Path, what: str, *, companions: tuple[str, ...] = (), create: bool = True
+) -> str:
+    """Create *path* 0600 if missing (unless ``create=False``), else tighten it to 0600 when it
+    is wider.
 
     *companions* are suffixes of side files that hold the same data (SQLite's ``-wal``,
     ``-shm``); existing ones are tightened too. Returns a note for the log when a mode was
@@ -31,7 +34,11 @@ def ensure_private(path: str | Path, what: str, *, companions: tuple[str, ...] =
     """
     path = Path(path)
     try:
-        fd = os.open(path, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, PRIVATE_MODE)
+        fd = os.open(path, (os.O_CREAT if create else 0) | os.O_RDONLY | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        if create:
+            raise UsageError(f"{what} {path}: no such directory") from None
+        return ""
     except OSError as exc:
         raise UsageError(f"{what} {path}: cannot open: {exc.strerror or exc}") from None
     notes: list[str] = []

@@ -73,6 +73,9 @@ def test_a_worker_given_its_url_by_file_or_env_shows_no_password_and_keeps_files
             assert secret.password.encode() not in _cmdline(pid)
             assert secret.password not in _ps_lines()
             assert secret.user in worker.output()  # it did log in as that user
+            if how == "env":  # the wider files were tightened when loaded, not at the next save
+                assert _mode(statedb) == 0o600 and _mode(schedule) == 0o600
+                assert worker.output().count("was wider than 600; tightened") == 2
             wait_until(
                 lambda: schedule.exists() and _mode(schedule) == 0o600,
                 20,
