@@ -8,7 +8,6 @@ from pathlib import Path
 
 from amqptool.control.client import ControlClient
 from amqptool.settings import BrokerSettings
-from tests.brokers import pid_alive
 from tests.harness import unique, wait_until
 from tests.load import DrillWorker, ResultTally, push_tasks, record_figures, runs_per_task
 
@@ -28,6 +27,15 @@ def _children(pid: int) -> list[int]:
         if ppid == pid:
             found.append(int(entry.name))
     return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a dead orphan waits for PID 1 to reap it; it runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def test_sigkill_of_a_prefork_worker_leaves_no_child_and_no_double_run(
@@ -61,7 +69,7 @@ def test_sigkill_of_a_prefork_worker_leaves_no_child_and_no_double_run(
             first.kill(reap=False)
             killed = time.monotonic()
             wait_until(
-                lambda: not any(pid_alive(c) for c in children),
+                lambda: not any(_running(c) for c in children),
                 CHILD_GONE_WITHIN,
                 interval=0.05,
                 message="the pool children to die with their parent",
@@ -118,7 +126,7 @@ def test_the_watchdog_alone_ends_an_orphan(tmp_path: Path) -> None:
     os.kill(middle, signal.SIGKILL)
     os.waitpid(middle, 0)
     wait_until(
-        lambda: not pid_alive(grandchild),
+        lambda: not _running(grandchild),
         CHILD_GONE_WITHIN,
         interval=0.05,
         message="the orphan to end itself",
