@@ -14,6 +14,7 @@ from amqptool.client.client import Client
 from amqptool.control.client import ControlClient
 from amqptool.monitor.actions import BrokerControl
 from amqptool.settings import BrokerSettings
+from tests.load import record_figures
 from tests.worker_support import in_process_worker
 from worker import Worker
 from worker import control as registry
@@ -136,6 +137,10 @@ def test_after_the_bad_commands_tasks_still_run_with_results(live: Worker, broke
             client.send_task("peer.add", (i, 1), queue=live.config.queues[0]) for i in range(5)
         ]
         assert [r.get(timeout=20) for r in results] == [1, 2, 3, 4, 5]
+    record_figures(
+        "hostile_control",
+        {"malformed_sent": len(BAD), "tasks_pushed": len(results), "tasks_lost": 0},
+    )
 
 
 # --------------------------------------------------------------------------- signed control
