@@ -213,3 +213,15 @@ def test_the_control_cli_signs_with_a_key_file(
         assert signed.returncode == 0 and f"->  {w.nodename}: OK" in signed.stdout
         unsigned = control("ping")
         assert unsigned.returncode == 1 and "unsigned" in unsigned.stdout
+
+
+def test_keyed_workers_mingle_with_signed_hellos(
+    broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AMQPTOOL_CONTROL_KEY", KEY)
+    with in_process_worker(broker_url) as first:
+        with ControlClient(BrokerSettings.from_url(broker_url)) as client:
+            client.call("revoke", {"task_id": "guard-revoked-id"}, destination=[first.nodename])
+        with in_process_worker(broker_url, mingle=True) as second:
+            assert "guard-revoked-id" in second.consumer.state.revoked.ids()
+            assert first.consumer.mailbox.refused == 0
