@@ -33,6 +33,13 @@ def ensure_private(
     changed, else ``""``. Raises :class:`UsageError` naming *what* when that fails.
     """
     path = Path(path)
+    notes = [_tighten(path, what, create=create)]
+    notes += [_tighten(Path(str(path) + suffix), what, create=False) for suffix in companions]
+    return "; ".join(f"{what} {n}" for n in notes if n)
+
+
+def _tighten(path: Path, what: str, *, create: bool) -> str:
+    """Open (creating 0600 when ``create``) and tighten one file; "" when missing or fine."""
     try:
         fd = os.open(path, (os.O_CREAT if create else 0) | os.O_RDONLY | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:
@@ -41,28 +48,10 @@ def ensure_private(
         return ""
     except OSError as exc:
         raise UsageError(f"{what} {path}: cannot open: {exc.strerror or exc}") from None
-    notes: list[str] = []
     try:
-        note = _tighten_fd(fd, path)
-        if note:
-            notes.append(note)
+        return _tighten_fd(fd, path)
     finally:
         os.close(fd)
-    for suffix in companions:
-        side = Path(str(path) + suffix)
-        try:
-            fd = os.open(side, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise UsageError(f"{what} {side}: cannot open: {exc.strerror or exc}") from None
-        try:
-            note = _tighten_fd(fd, side)
-            if note:
-                notes.append(note)
-        finally:
-            os.close(fd)
-    return "; ".join(f"{what} {n}" for n in notes)
 
 
 def _tighten_fd(fd: int, path: Path) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import SecondBroker
+from tests.brokers import SecondBroker, node_in_use
 from tests.harness import unique, wait_until
 from tests.load import DrillWorker, ResultTally, push_tasks, record_figures, runs_per_task
 
@@ -31,11 +31,8 @@ GUARD_NODE = SecondBroker(
 
 @pytest.fixture(scope="module")
 def guard_node() -> Iterator[SecondBroker]:
-    node = GUARD_NODE.acquire()
-    try:
+    with node_in_use(GUARD_NODE) as node:
         yield node
-    finally:
-        node.release()
 
 
 @pytest.fixture

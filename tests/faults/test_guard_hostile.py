@@ -19,24 +19,11 @@ from typing import Any
 import pika
 import pytest
 
-from tests.harness import ROOT, unique, wait_until
+from tests.harness import ROOT, run_amqptool_bytes, unique, wait_until
 from tests.worker_support import WorkerProcess
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b]8;;http://evil/\x1b\\link\x9b31m\u202e"
 RAW_BYTES = (b"\x1b", b"\xc2\x9b", b"\x07", "\u202e".encode())
-
-
-def _amqptool(
-    env: dict[str, str], *args: str, timeout: float = 60
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "amqptool", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def _assert_inert(*chunks: bytes) -> None:
@@ -108,7 +95,7 @@ def test_control_text_output_of_a_rogue_reply_is_inert(
     rogue: RogueResponder, fresh_vhost_url: str, cli_env: dict[str, str]
 ) -> None:
     env = dict(cli_env, AMQP_URL=fresh_vhost_url)
-    proc = _amqptool(env, "control", "-t", "1", "ping")
+    proc = run_amqptool_bytes("control", "-t", "1", "ping", env=env)
     _assert_inert(proc.stdout, proc.stderr)
     out, err = proc.stdout.decode(), proc.stderr.decode()
     assert proc.returncode == 0, err
@@ -116,7 +103,7 @@ def test_control_text_output_of_a_rogue_reply_is_inert(
     assert "1 node online." in out  # the malformed ones are not nodes
     assert err.count("not a well-formed reply, not counted") == 4
     assert "names 2 nodes" in err and "does not decode" in err
-    js = _amqptool(env, "control", "-t", "1", "--json", "ping")
+    js = run_amqptool_bytes("control", "-t", "1", "--json", "ping", env=env)
     assert js.returncode == 0
     assert list(json.loads(js.stdout)) == ["good@host"]
 
@@ -140,9 +127,11 @@ def test_call_shell_and_dump_text_output_is_inert(
         reader.start()
         try:
             wait_until(lambda: lines, 30, message="the dump to show an event")
-            ok = _amqptool(env, "call", "peer.echo", HOSTILE, "-Q", worker.queue, "--timeout", "20")
-            bad = _amqptool(
-                env, "call", "peer.fail", HOSTILE, "-Q", worker.queue, "--timeout", "20"
+            ok = run_amqptool_bytes(
+                "call", "peer.echo", HOSTILE, "-Q", worker.queue, "--timeout", "20", env=env
+            )
+            bad = run_amqptool_bytes(
+                "call", "peer.fail", HOSTILE, "-Q", worker.queue, "--timeout", "20", env=env
             )
             wait_until(lambda: b"peer.fail" in b"".join(lines), 30, message="the task events")
         finally:
@@ -157,14 +146,14 @@ def test_call_shell_and_dump_text_output_is_inert(
     assert b"peer.echo" in dump_out and b"\\x1b" in dump_out
     _assert_inert(dump_out, dump_err)
     queue = unique("hostile")
-    shell = _amqptool(env, "shell", f"queue.declare {queue}")
+    shell = run_amqptool_bytes("shell", f"queue.declare {queue}", env=env)
     assert shell.returncode == 0, shell.stderr
     conn = pika.BlockingConnection(pika.URLParameters(fresh_vhost_url))
     try:
         conn.channel().basic_publish("", queue, HOSTILE.encode())
     finally:
         conn.close()
-    got = _amqptool(env, "shell", f"basic.get {queue}")
+    got = run_amqptool_bytes("shell", f"basic.get {queue}", env=env)
     assert got.returncode == 0, got.stderr
     assert b"\\x1b" in got.stdout
     _assert_inert(got.stdout, got.stderr)
