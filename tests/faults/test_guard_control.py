@@ -17,7 +17,7 @@ from amqptool.settings import BrokerSettings
 from tests.load import record_figures
 from tests.worker_support import in_process_worker
 from worker import Worker
-from worker import control as registry
+from worker.control import registry
 
 INF, NAN = float("inf"), float("nan")
 BAD: list[tuple[str, dict[str, Any], str]] = [

@@ -105,7 +105,7 @@ def test_the_watchdog_alone_ends_an_orphan(tmp_path: Path) -> None:
     import os
     import signal
 
-    from worker import orphans
+    from worker.pool import orphans
 
     pid_file = tmp_path / "grandchild.pid"
     middle = os.fork()
