@@ -33,8 +33,10 @@ from amqptool.textsafe import one_line
 __all__ = [
     "BROADCAST_IDLE_FRACTION",
     "BROADCAST_IDLE_MIN",
+    "MAX_MALFORMED",
     "ReplyCollector",
     "broadcast_idle_gap",
+    "reply_problem",
 ]
 
 log = logging.getLogger("amqptool.control")
@@ -140,7 +142,7 @@ class ReplyCollector:
         log.warning("a control reply that is not a well-formed reply (not counted): %s", what)
         if len(self.malformed) < MAX_MALFORMED:
             self.malformed.append(what)
-        return True
+        return False  # kept aside in ``malformed``, not taken as a reply
 
 
 MAX_MALFORMED = 100

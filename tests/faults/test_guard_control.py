@@ -111,6 +111,8 @@ def _ask(ctl: ControlClient, w: Worker, method: str, arguments: dict[str, Any]) 
 def test_the_table_covers_every_command_that_takes_arguments() -> None:
     takes = set()
     for name, cmd in registry.COMMANDS.items():
+        if not cmd.handler.__module__.startswith("worker."):
+            continue  # a command another test registered
         params = list(inspect.signature(cmd.handler).parameters.values())[1:]
         if params:
             takes.add(name)

@@ -59,7 +59,7 @@ def _raw(body: bytes, ticket: str = "t1") -> Envelope:
 )
 def test_a_malformed_reply_is_kept_aside_not_counted(env: Envelope) -> None:
     col = ReplyCollector("t1", timeout=1.0, started=0.0)
-    assert col.offer(env, 0.0)
+    assert not col.offer(env, 0.0)
     assert col.replies == {} and col.count == 0
     assert len(col.malformed) == 1
     assert "\x1b" not in col.malformed[0]
