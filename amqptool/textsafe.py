@@ -7,12 +7,13 @@ output renders such strings through :func:`visible`: C0 controls (but tab), DEL,
 separators and the bidirectional overrides become ``\\xNN`` / ``\\uNNNN`` text. Newlines are
 kept by default (multi-line bodies stay readable); ``newline=...`` replaces them (``"\\\\n"``
 for one-line output, an indent for continuation lines). ``--json`` output needs none of this:
-JSON escapes control characters itself.
+JSON escapes C0 control characters itself; :func:`json_visible` also escapes the rest (DEL,
+C1, separators, bidi overrides) in JSON text written with ``ensure_ascii=False``.
 """
 
 from __future__ import annotations
 
-__all__ = ["CONTROL_CODES", "escape_table", "one_line", "visible"]
+__all__ = ["CONTROL_CODES", "escape_table", "json_visible", "one_line", "visible"]
 
 _BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
 CONTROL_CODES: tuple[int, ...] = (
@@ -47,6 +48,16 @@ _ONE_LINE = escape_table("\\n")
 def visible(text: object) -> str:
     """``str(text)`` with every control character but newline and tab made visible."""
     return str(text).translate(_KEEP_NEWLINES)
+
+
+_JSON = {c: f"\\u{c:04x}" for c in CONTROL_CODES if c >= 0x7F}
+
+
+def json_visible(json_text: str) -> str:
+    """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with DEL, C1, the line
+    separators and the bidi overrides as ``\\uNNNN`` escapes: the same JSON value. Such
+    characters can only stand inside JSON strings, where the escape means the same."""
+    return json_text.translate(_JSON)
 
 
 def one_line(text: object) -> str:

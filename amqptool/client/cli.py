@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import AmqpToolError, ExitCode, NoReplyError, UsageError
-from amqptool.textsafe import visible
+from amqptool.textsafe import json_visible, visible
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
@@ -111,7 +111,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, default=repr, ensure_ascii=False)
+    return json_visible(json.dumps(value, default=repr, ensure_ascii=False))
 
 
 def _show(value: Any) -> str:

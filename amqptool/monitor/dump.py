@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from amqptool.errors import ExitCode, NoReplyError
 from amqptool.settings import BrokerSettings
-from amqptool.textsafe import escape_table
+from amqptool.textsafe import escape_table, json_visible
 
 __all__ = ["EventFormatter", "format_json", "run_dump"]
 
@@ -85,7 +85,9 @@ class EventFormatter:
 
 
 def format_json(event: Mapping[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, default=repr, separators=(", ", ": "))
+    return json_visible(
+        json.dumps(event, ensure_ascii=False, default=repr, separators=(", ", ": "))
+    )
 
 
 def run_dump(

@@ -108,13 +108,15 @@ def test_control_text_output_of_a_rogue_reply_is_inert(
     assert list(json.loads(js.stdout)) == ["good@host"]
 
 
-def test_call_shell_and_dump_text_output_is_inert(
-    fresh_vhost_url: str, cli_env: dict[str, str]
+@pytest.mark.parametrize("mode", ["text", "json"])
+def test_call_shell_and_dump_output_is_inert(
+    mode: str, fresh_vhost_url: str, cli_env: dict[str, str]
 ) -> None:
     env = dict(cli_env, AMQP_URL=fresh_vhost_url)
+    js = ["--json"] if mode == "json" else []
     with WorkerProcess(fresh_vhost_url, "-P", "threads", "-c", "2", "-E") as worker:
         dump = subprocess.Popen(
-            [sys.executable, "-m", "amqptool", "monitor", "--dump", "--timeout", "60"],
+            [sys.executable, "-m", "amqptool", "monitor", "--dump", "--timeout", "60", *js],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -128,10 +130,10 @@ def test_call_shell_and_dump_text_output_is_inert(
         try:
             wait_until(lambda: lines, 30, message="the dump to show an event")
             ok = run_amqptool_bytes(
-                "call", "peer.echo", HOSTILE, "-Q", worker.queue, "--timeout", "20", env=env
+                "call", "peer.echo", HOSTILE, "-Q", worker.queue, "--timeout", "20", *js, env=env
             )
             bad = run_amqptool_bytes(
-                "call", "peer.fail", HOSTILE, "-Q", worker.queue, "--timeout", "20", env=env
+                "call", "peer.fail", HOSTILE, "-Q", worker.queue, "--timeout", "20", *js, env=env
             )
             wait_until(lambda: b"peer.fail" in b"".join(lines), 30, message="the task events")
         finally:
@@ -140,11 +142,17 @@ def test_call_shell_and_dump_text_output_is_inert(
             reader.join(10)
         dump_out = b"".join(lines)
     assert ok.returncode == 0, ok.stderr
-    assert "pwned" in ok.stdout.decode() and "\\x9b31m" in ok.stdout.decode()
     assert bad.returncode == 1 and "\\x1b" in bad.stderr.decode()
     _assert_inert(ok.stdout, ok.stderr, bad.stdout, bad.stderr)
-    assert b"peer.echo" in dump_out and b"\\x1b" in dump_out
     _assert_inert(dump_out, dump_err)
+    assert b"peer.echo" in dump_out
+    if mode == "json":  # the same values, escaped the JSON way
+        assert json.loads(ok.stdout)["result"]["args"] == [HOSTILE]
+        assert "pwned" in json.loads(bad.stdout)["exception"]
+        assert all(json.loads(line) for line in dump_out.splitlines())
+        return
+    assert "pwned" in ok.stdout.decode() and "\\u009b31m" in ok.stdout.decode()  # JSON text
+    assert b"\\x1b" in dump_out
     queue = unique("hostile")
     shell = run_amqptool_bytes("shell", f"queue.declare {queue}", env=env)
     assert shell.returncode == 0, shell.stderr
