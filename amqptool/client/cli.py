@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import AmqpToolError, ExitCode, NoReplyError, UsageError
+from amqptool.textsafe import json_visible, visible
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
@@ -111,7 +112,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, default=repr, ensure_ascii=False)
+    return json_visible(json.dumps(value, default=repr, ensure_ascii=False))
 
 
 def _show(value: Any) -> str:
@@ -176,5 +177,5 @@ def _wait(
     if args.json:
         print(_dump({"id": result.id, "state": state, "result": value}), file=ctx.stdout)
     else:
-        print(_show(value), file=ctx.stdout)
+        print(visible(_show(value)), file=ctx.stdout)  # a result is the peer's text
     return ExitCode.OK

@@ -425,6 +425,14 @@ class Channel:
     def is_open(self) -> bool:
         return bool(self._ch.is_open)
 
+    @property
+    def close_reason(self) -> str:
+        """Why the broker closed this channel (``"406 PRECONDITION_FAILED - ..."``), or ``""``."""
+        reason = getattr(self._ch, "_closing_reason", None)  # pika keeps it there, unexported
+        if isinstance(reason, pex.ChannelClosed):
+            return f"{reason.reply_code} {reason.reply_text}"
+        return ""
+
     def close(self) -> None:
         """Close; without waiting past CLOSE_TIMEOUT, or at all while the broker blocks us."""
         if self._ch.is_open and self.connection.blocked_reason is None:
