@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("amqptool.monitor.command", "live monitor of workers and tasks"),
     "worker": ("worker.command", "run a Celery-compatible task worker"),
     "call": ("amqptool.client.command", "send one task and optionally wait for its result"),
+    "result": ("amqptool.client.result_command", "read a task's result by id from a backend"),
 }
 
 

@@ -102,7 +102,7 @@ class RedisBackend(Backend):
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise ConnectionFailedError(
                 f"result backend {self.redacted_url()}: {what}: {exc}",
-                hint="is Redis running? check --result-backend",
+                hint="is Redis running? check the result backend URL",
             ) from exc
 
     def check(self) -> None:

@@ -118,8 +118,9 @@ class SqlBackend(Backend):
             return op()
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise ConnectionFailedError(
-                f"result backend {self.redacted_url()}: {what}: {exc.orig or exc}",
-                hint="is the database running? check --result-backend",
+                f"result backend {self.redacted_url()}: {what}: "
+                + " ".join(str(exc.orig or exc).split()),
+                hint="is the database running? check the result backend URL",
             ) from exc
 
     def _tx(self, what: str, op: Any) -> Any:

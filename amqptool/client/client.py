@@ -27,8 +27,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from amqptool.backends.urls import backend_from_url, is_rpc
 from amqptool.client.options import DEFAULT_QUEUE, RetryPolicy, When, build_message
-from amqptool.client.result import AsyncResult, GroupResult, ResultMeta
+from amqptool.client.result import AsyncResult, GroupResult, ResultMeta, ResultSource
+from amqptool.client.stored import BackendSource
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.serialization import decompress, loads, normalize_accept
 from amqptool.codec.tasks import TaskMessage, encode_task
@@ -44,6 +46,7 @@ from amqptool.errors import (
 from amqptool.settings import BrokerSettings
 
 if TYPE_CHECKING:
+    from amqptool.backends import Backend
     from amqptool.transport import Channel, Connection
 
 __all__ = ["RESULT_EXPIRES_MS", "Client", "default_client"]
@@ -73,12 +76,23 @@ class Client:
         *,
         url: str | None = None,
         accept: Iterable[str] | None = None,
+        backend: str | Backend | None = None,
     ) -> None:
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
+        self.results: ResultSource = self
+        if backend is not None and not (isinstance(backend, str) and is_rpc(backend)):
+            if isinstance(backend, str):
+                backend = backend_from_url(backend, accept=None if accept is None else list(accept))
+            self.results = BackendSource(backend)
         self._reset_after_fork()
+
+    @property
+    def rpc(self) -> bool:
+        """True when results come back over the broker (``rpc://``, the default)."""
+        return self.results is self
 
     def _reset_after_fork(self) -> None:
         self._pid = os.getpid()
@@ -289,11 +303,11 @@ class Client:
             [(msg, queue or DEFAULT_QUEUE)],
             serializer=serializer,
             compression=compression,
-            want_results=not ignore_result,
+            want_results=not ignore_result and self.rpc,
             retry=retry,
             policy=RetryPolicy.from_mapping(retry_policy),
         )
-        return AsyncResult(msg.id, self, ignored=ignore_result)
+        return AsyncResult(msg.id, self.results, ignored=ignore_result, app=self)
 
     def _publish_all(
         self,
@@ -381,22 +395,34 @@ class Client:
             )
             items.append((msg, str(member_queue)))
         if not items:
-            return GroupResult(gid, [])
+            return GroupResult(gid, [], self.results)
         self._publish_all(
             items,
             serializer=serializer,
             compression=compression,
-            want_results=True,
+            want_results=self.rpc,
             retry=retry,
             policy=RetryPolicy.from_mapping(retry_policy),
         )
-        return GroupResult(gid, [AsyncResult(m.id, self) for m, _ in items])
+        members = [AsyncResult(m.id, self.results, app=self) for m, _ in items]
+        return GroupResult(gid, members, self.results)
 
     # ------------------------------------------------------------------ results
 
     def AsyncResult(self, task_id: str) -> AsyncResult:  # Celery's method name
-        """A handle on a task sent by this client (its result comes to our result queue)."""
-        return AsyncResult(task_id, self)
+        """A handle on a task by id: with a stored backend any task, with rpc:// our own."""
+        return AsyncResult(task_id, self.results, app=self)
+
+    def GroupResult(self, group_id: str) -> GroupResult | None:  # Celery's restore by id
+        """The group saved under ``group_id`` with ``GroupResult.save()`` (None if unknown)."""
+        return GroupResult.restore(group_id, self.results, app=self)
+
+    def revoke(self, task_id: str, *, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Broadcast ``revoke`` for ``task_id`` to every worker (as ``AsyncResult.revoke``)."""
+        from amqptool.control.client import ControlClient
+
+        with ControlClient(self.settings) as control:
+            control.cast("revoke", {"task_id": task_id, "terminate": terminate, "signal": signal})
 
     def _on_result(self, env: Envelope) -> None:
         """Result consumer callback (runs in whichever thread drains). Never raises."""
@@ -531,6 +557,8 @@ class Client:
             return
         with self._io:
             self._drop_connection()
+        if isinstance(self.results, BackendSource):
+            self.results.close()
 
 
 def _call_parts(call: Any) -> tuple[str, Any, Any, Mapping[str, Any]]:
