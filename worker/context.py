@@ -47,6 +47,8 @@ class Context:
         self.sink = sink
         self.called_directly = message is None
         self.is_eager = False
+        self.children: list[Any] = []  # result tuples of tasks this task sent
+        self.result_store: Any = None  # worker.results.ResultStore when results are stored
 
     @property
     def id(self) -> str | None:

@@ -35,7 +35,7 @@ from typing import Any, ClassVar, TypeVar, overload
 
 from amqptool.codec.results import encode_result, result_body
 from amqptool.codec.times import utcnow
-from worker import context
+from worker import context, sending
 from worker.context import Context, ExceptionInfo
 from worker.exceptions import AlreadyRegistered, NotRegistered, Retry
 from worker.retry import publish_retry
@@ -75,6 +75,7 @@ TASK_OPTIONS = frozenset(
         "serializer",
         "queue",
         "typing",
+        "throws",
     }
 )
 
@@ -141,6 +142,7 @@ class Task:
     serializer: ClassVar[str] = "json"
     queue: ClassVar[str | None] = None
     typing: ClassVar[bool] = True
+    throws: ClassVar[tuple[type[BaseException], ...]] = ()  # expected: logged without traceback
 
     _argcheck: _ArgCheck | None = None
 
@@ -206,13 +208,23 @@ class Task:
     ) -> None:
         """Send a state (``PROGRESS`` with ``meta``...) to the caller's result queue."""
         req = self.request
-        if req.sink is None or not req.reply_to or req.ignore_result or self.ignore_result:
+        store = req.result_store
+        if (
+            req.sink is None
+            or not (req.reply_to or store)
+            or req.ignore_result
+            or self.ignore_result
+        ):
             if req.sink is None:
                 log.debug("update_state(%s) outside a worker: ignored", state)
             return
         tid = task_id or req.id
         assert tid is not None
         body = result_body(tid, state or "PENDING", meta)
+        if store is not None:
+            store.store(body)
+            return
+        assert req.reply_to is not None
         env = encode_result(body, reply_to=req.reply_to, correlation_id=tid)
         req.sink.publish(env)
 
@@ -296,8 +308,13 @@ class Task:
         kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Any:
-        """Send this task through :mod:`amqptool.client` and return its result object."""
-        req = self.request
+        """Send this task through :mod:`amqptool.client` and return its result object.
+
+        Called while a worker runs a task (any task), the new one is that task's child: it
+        keeps the family tree (``parent_id``, ``root_id``), is listed in the sender's
+        ``children`` and goes through the worker's broker to its default queue.
+        """
+        req = context.current()
         if req.id is not None:  # called from a running task: keep the family tree
             options.setdefault("parent_id", req.id)
             options.setdefault("root_id", req.root_id or req.id)
@@ -307,8 +324,14 @@ class Task:
             options.setdefault("ignore_result", True)
         if self.serializer != "json":
             options.setdefault("serializer", self.serializer)
-        client = _client_module().default_client()
-        return client.send_task(self.name, tuple(args or ()), dict(kwargs or {}), **options)
+        client = sending.client() if req.id is not None else None
+        if client is not None and "queue" not in options:
+            options["queue"] = sending.default_queue()
+        client = client or _client_module().default_client()
+        result = client.send_task(self.name, tuple(args or ()), dict(kwargs or {}), **options)
+        if req.id is not None:
+            req.children.append(result.as_tuple())  # the sender's result lists it (children)
+        return result
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         """``apply_async(args, kwargs)``."""
@@ -427,7 +450,7 @@ def task(
         base: type[Task] = opts.pop("base", None) or Task
         bind = bool(opts.pop("bind", False))
         name = opts.pop("name", None) or f"{f.__module__}.{f.__name__}"
-        for key in ("autoretry_for", "dont_autoretry_for"):
+        for key in ("autoretry_for", "dont_autoretry_for", "throws"):
             if key in opts:
                 opts[key] = tuple(opts[key])
         attrs: dict[str, Any] = {

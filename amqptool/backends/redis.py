@@ -47,7 +47,7 @@ local won = 0
 if size and count == tonumber(size) + tonumber(diff or 0) then
   if redis.call('SET', c, ARGV[7], 'NX', 'EX', tonumber(ARGV[6])) then won = 1 end
 end
-return {count, _diff, size, won}
+return {count, diff, size, won}
 """
 
 # KEYS: c s; ARGV: token, seconds. Keep (or retake, while the chord is alive) the claim.
