@@ -109,3 +109,20 @@ def all_ids(result: Any) -> set[str]:
         todo.append(getattr(r, "parent", None))
         todo.extend(getattr(r, "results", None) or [])
     return seen
+
+
+@pytest.fixture
+def our_client(results_setup: ResultsSetup) -> Iterator[Any]:
+    """Our client on the setup's backend, sending to the worker's queue by default."""
+    from amqptool.client import Client
+
+    client = Client(
+        url=results_setup.broker_url,
+        backend=results_setup.backend,
+        default_queue=results_setup.queue,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+

@@ -31,7 +31,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from amqptool.codec.results import encode_result, result_body
 from amqptool.codec.times import utcnow
@@ -47,6 +47,9 @@ from worker.retry_policy import (
     retry_exception,
     should_autoretry,
 )
+
+if TYPE_CHECKING:
+    from amqptool.client.signature import Signature
 
 __all__ = ["TASK_OPTIONS", "Task", "TaskRegistry", "registry", "task"]
 
@@ -344,21 +347,35 @@ class Task:
         *,
         immutable: bool = False,
         **options: Any,
-    ) -> dict[str, Any]:
-        """The wire signature (PROTOCOL.md §1.4) of a call of this task."""
-        sig: dict[str, Any] = _client_module().signature(
-            self.name, tuple(args), dict(kwargs or {}), immutable=immutable, options=options
-        )
-        return sig
+    ) -> Signature:
+        """A signature of a call of this task: the wire dict, which can be sent and chained."""
+        from amqptool.client.signature import Signature
 
-    def s(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        inside = context.current().id is not None  # made in a running task: the worker's client
+        app = sending.client() if inside else None
+        return Signature(str(self.name), args, kwargs, options, immutable=immutable, app=app)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
         return self.signature(args, kwargs)
 
-    def si(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
         return self.signature(args, kwargs, immutable=True)
 
+    def map(self, it: Sequence[Any]) -> Signature:
+        """``celery.map``: this task called once per item, in one task."""
+        return _client_module().xmap(self.s(), it)  # type: ignore[no-any-return]  # lazy module
+
+    def starmap(self, it: Sequence[Sequence[Any]]) -> Signature:
+        """``celery.starmap``: this task called with each item's arguments, in one task."""
+        return _client_module().xstarmap(self.s(), it)  # type: ignore[no-any-return]  # lazy
+
+    def chunks(self, it: Sequence[Sequence[Any]], n: int) -> Signature:
+        """A group of ``celery.starmap`` tasks over ``n`` items each."""
+        return _client_module().chunks(self.s(), it, n)  # type: ignore[no-any-return]  # lazy
+
     def AsyncResult(self, task_id: str) -> Any:  # Celery's method name
-        return _client_module().default_client().AsyncResult(task_id)
+        client = sending.client() if context.current().id is not None else None
+        return (client or _client_module().default_client()).AsyncResult(task_id)
 
     def __repr__(self) -> str:
         return f"<@task: {self.name}>"

@@ -3,7 +3,7 @@
 Threads. One :class:`Client` owns one pika connection with two channels (publish/declare, and
 the result consumer). pika connections are not thread-safe, so every use of it happens under
 one lock (``_io``): publishing takes it blocking; a thread waiting for a result takes it only
-when free, reads for at most :data:`DRAIN_SLICE` seconds (pika returns as soon as a message is
+when free, reads for at most ``DRAIN_SLICE`` seconds (pika returns as soon as a message is
 in), and otherwise waits on a condition that the result callback notifies. A publisher never
 waits more than one slice, and waiting threads never block each other: whoever drains stores
 every result it reads in a dict keyed by task id, so any number of results may be outstanding.
@@ -28,19 +28,19 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from amqptool.backends.urls import backend_from_url, is_rpc
+from amqptool.client.groups import group_messages
 from amqptool.client.options import DEFAULT_QUEUE, RetryPolicy, When, build_message
 from amqptool.client.result import AsyncResult, GroupResult, ResultMeta, ResultSource
+from amqptool.client.rpc_results import RpcResults
+from amqptool.client.signature import Signature
 from amqptool.client.stored import BackendSource
-from amqptool.codec.envelope import Envelope
-from amqptool.codec.serialization import decompress, loads, normalize_accept
+from amqptool.codec.serialization import normalize_accept
 from amqptool.codec.tasks import TaskMessage, encode_task
 from amqptool.errors import (
     AmqpToolError,
     AuthenticationError,
     ChannelClosedError,
     ConnectionFailedError,
-    DecodeError,
-    TaskTimeoutError,
     UsageError,
 )
 from amqptool.settings import BrokerSettings
@@ -55,14 +55,12 @@ log = logging.getLogger("amqptool.client")
 log.addHandler(logging.NullHandler())  # a library: retry warnings go where the app logs
 
 RESULT_EXPIRES_MS = 86_400_000  # Celery's result_expires (1 day) as the queue's x-expires
-DRAIN_SLICE = 0.1  # longest a result reader holds the connection at a time
-MAX_KEPT_STATES = 100_000  # results never asked for are dropped oldest first past this
 RESULT_ACCEPT = normalize_accept(["json", "msgpack", "yaml"])
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(RpcResults):
     """Send Celery tasks by name and wait for their results (``rpc://``).
 
     ``settings`` (or ``url``; neither: ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` / localhost).
@@ -77,11 +75,13 @@ class Client:
         url: str | None = None,
         accept: Iterable[str] | None = None,
         backend: str | Backend | None = None,
+        default_queue: str = DEFAULT_QUEUE,
     ) -> None:
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
+        self.default_queue = default_queue
         self.results: ResultSource = self
         if backend is not None and not (isinstance(backend, str) and is_rpc(backend)):
             if isinstance(backend, str):
@@ -253,7 +253,7 @@ class Client:
         countdown: float | None = None,
         eta: When | None = None,
         expires: When | None = None,
-        queue: str | None = DEFAULT_QUEUE,
+        queue: str | None = None,
         priority: int | None = None,
         link: Any = None,
         link_error: Any = None,
@@ -300,7 +300,7 @@ class Client:
             reply_to=self.oid,
         )
         self._publish_all(
-            [(msg, queue or DEFAULT_QUEUE)],
+            [(msg, queue or self.default_queue)],
             serializer=serializer,
             compression=compression,
             want_results=not ignore_result and self.rpc,
@@ -338,12 +338,35 @@ class Client:
         what = f"publish task {items[0][0].task!r}" if len(items) == 1 else "publish group"
         self._retrying(what, op, retry=retry, policy=policy)
 
+    def publish(self, items: Sequence[tuple[TaskMessage, str]], serializer: str = "json") -> None:
+        """Publish ready-made task messages, each to its queue (canvas; retried as send_task)."""
+        self._publish_all(
+            items,
+            serializer=serializer,
+            compression=None,
+            want_results=self.rpc,
+            retry=True,
+            policy=RetryPolicy(),
+        )
+
+    def signature(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        immutable: bool = False,
+        **options: Any,
+    ) -> Signature:
+        """A signature sent through this client (``delay``, ``apply_async``, ``|``...)."""
+        return Signature(name, args, kwargs, options, immutable=immutable, app=self)
+
     def group(
         self,
         calls: Iterable[Any],
         *,
         group_id: str | None = None,
-        queue: str | None = DEFAULT_QUEUE,
+        queue: str | None = None,
         serializer: str = "json",
         compression: str | None = None,
         retry: bool = True,
@@ -358,42 +381,7 @@ class Client:
         """
         self._check_fork()
         gid = group_id or str(uuid.uuid4())
-        items: list[tuple[TaskMessage, str]] = []
-        for index, call in enumerate(calls):
-            name, args, kwargs, options = _call_parts(call)
-            opts = dict(options)
-            member_queue = opts.pop("queue", None) or queue or DEFAULT_QUEUE
-            opts.pop("reply_to", None)
-            allowed = {
-                "task_id",
-                "countdown",
-                "eta",
-                "expires",
-                "priority",
-                "link",
-                "link_error",
-                "headers",
-                "shadow",
-                "time_limit",
-                "soft_time_limit",
-                "parent_id",
-                "root_id",
-            }
-            unknown = set(opts) - allowed
-            if unknown:
-                raise UsageError(
-                    f"group call {index}: unknown options: {', '.join(sorted(unknown))}"
-                )
-            msg = build_message(
-                name,
-                args,
-                kwargs,
-                reply_to=self.oid,
-                group=gid,
-                group_index=index,
-                **opts,
-            )
-            items.append((msg, str(member_queue)))
+        items = group_messages(calls, gid, queue or self.default_queue, self.oid)
         if not items:
             return GroupResult(gid, [], self.results)
         self._publish_all(
@@ -424,130 +412,6 @@ class Client:
         with ControlClient(self.settings) as control:
             control.cast("revoke", {"task_id": task_id, "terminate": terminate, "signal": signal})
 
-    def _on_result(self, env: Envelope) -> None:
-        """Result consumer callback (runs in whichever thread drains). Never raises."""
-        try:
-            body_bytes = env.body
-            comp = env.headers.get("compression") if env.headers else None
-            if isinstance(comp, str) and comp:
-                body_bytes = decompress(body_bytes, comp)
-            body = loads(
-                body_bytes,
-                env.properties.content_type,
-                env.properties.content_encoding,
-                accept=self._accept,
-            )
-        except DecodeError as exc:
-            log.warning("ignoring a result message that does not decode: %s", exc)
-            return
-        if not isinstance(body, Mapping):
-            log.warning("ignoring a result message whose body is not an object")
-            return
-        meta = ResultMeta.from_body(body, fallback_id=env.properties.correlation_id)
-        if not meta.task_id:
-            log.warning("ignoring a result message with no task_id nor correlation_id")
-            return
-        with self._cond:
-            old = self._states.get(meta.task_id)
-            # A late intermediate state (STARTED after SUCCESS) never hides the final one.
-            if old is None or not old.ready or meta.ready:
-                self._states.pop(meta.task_id, None)
-                self._states[meta.task_id] = meta
-            while len(self._states) > MAX_KEPT_STATES:
-                dropped = next(iter(self._states))
-                del self._states[dropped]
-                log.debug("dropped the kept result of %s (too many unread results)", dropped)
-            self._cond.notify_all()
-
-    def _ready_meta(self, task_id: str) -> ResultMeta | None:
-        meta = self._states.get(task_id)
-        return meta if meta is not None and meta.ready else None
-
-    def _drain(self, limit: float, failures: list[int]) -> None:
-        """Read result messages for up to ``limit`` s, or wait for the thread that does.
-
-        A lost connection is reopened on the next call; more than the default retry policy's
-        number of failures in a row raises :class:`ConnectionFailedError`.
-        """
-        self._check_fork()
-        if self._wanting_io or not self._io.acquire(blocking=False):
-            with self._cond:
-                self._cond.wait(min(limit, 0.05))
-            return
-        lost: ConnectionFailedError | None = None
-        try:
-            self._ensure_result_queue()
-            assert self._conn is not None
-            self._conn.process_events(limit)
-            failures[0] = 0
-        except ConnectionFailedError as exc:
-            self._drop_connection()
-            if isinstance(exc, AuthenticationError):
-                raise
-            lost = exc
-        finally:
-            self._io.release()
-        if lost is None:
-            return
-        failures[0] += 1
-        policy = RetryPolicy()
-        if policy.max_retries is not None and failures[0] > policy.max_retries:
-            raise ConnectionFailedError(
-                f"lost the broker while waiting for results: {lost.message}", hint=lost.hint
-            ) from lost
-        log.warning("lost the broker while waiting for results (%s); reconnecting", lost.message)
-        time.sleep(policy.interval(failures[0]))
-
-    def wait_for(self, task_id: str, timeout: float | None) -> ResultMeta:
-        """Block until ``task_id`` reaches SUCCESS, FAILURE or REVOKED."""
-        if timeout is not None and timeout < 0:
-            timeout = 0
-        deadline = None if timeout is None else time.monotonic() + timeout
-        failures = [0]
-        while True:
-            with self._cond:
-                meta = self._ready_meta(task_id)
-            if meta is not None:
-                return meta
-            remaining = DRAIN_SLICE if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                with self._cond:
-                    last = self._states.get(task_id)
-                state = last.status if last is not None else "PENDING"
-                raise TaskTimeoutError(
-                    f"task {task_id} did not finish within {timeout:g}s (state: {state})"
-                )
-            self._drain(min(remaining, DRAIN_SLICE), failures)
-
-    def peek(self, task_id: str) -> ResultMeta | None:
-        """The latest state of ``task_id``, after reading whatever results have arrived."""
-        with self._cond:
-            meta = self._states.get(task_id)
-        if meta is None or not meta.ready:
-            self._poll()
-            with self._cond:
-                meta = self._states.get(task_id)
-        return meta
-
-    def _poll(self) -> None:
-        """Read what has already arrived, without waiting (skipped if another thread reads)."""
-        self._check_fork()
-        if not self._io.acquire(blocking=False):
-            return
-        try:
-            self._ensure_result_queue()
-            assert self._conn is not None
-            self._conn.process_events(0)
-        except AmqpToolError as exc:
-            self._drop_connection()
-            log.debug("polling results failed: %s", exc)
-        finally:
-            self._io.release()
-
-    def forget(self, task_id: str) -> None:
-        with self._cond:
-            self._states.pop(task_id, None)
-
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
@@ -559,24 +423,6 @@ class Client:
             self._drop_connection()
         if isinstance(self.results, BackendSource):
             self.results.close()
-
-
-def _call_parts(call: Any) -> tuple[str, Any, Any, Mapping[str, Any]]:
-    if isinstance(call, Mapping):
-        if not isinstance(call.get("task"), str):
-            raise UsageError(f"not a signature: {call!r}")
-        return call["task"], call.get("args") or (), call.get("kwargs"), call.get("options") or {}
-    if isinstance(call, list | tuple) and call and isinstance(call[0], str):
-        name, rest = call[0], list(call[1:])
-        if len(rest) > 3:
-            raise UsageError(f"a group call is (name, args, kwargs, options), not {call!r}")
-        args = rest[0] if len(rest) > 0 else ()
-        kwargs = rest[1] if len(rest) > 1 else None
-        options = rest[2] if len(rest) > 2 else {}
-        if not isinstance(options, Mapping):
-            raise UsageError(f"group call options must be a dict, not {options!r}")
-        return name, args, kwargs, options
-    raise UsageError(f"a group call is a signature dict or a (name, args, kwargs) tuple: {call!r}")
 
 
 _default_lock = threading.Lock()

@@ -113,7 +113,7 @@ class AsyncResult:
         *,
         ignored: bool = False,
         app: Revoker | None = None,
-        parent: AsyncResult | None = None,
+        parent: AsyncResult | GroupResult | None = None,
     ) -> None:
         self.id = str(task_id)
         self._source = source
