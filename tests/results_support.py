@@ -125,4 +125,3 @@ def our_client(results_setup: ResultsSetup) -> Iterator[Any]:
         yield client
     finally:
         client.close()
-
