@@ -21,8 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from worker.context import Context, ExceptionInfo
 from worker.control import control_command
+from worker.eager import EagerResult
+from worker.eager import conf as conf
 from worker.exceptions import (
     AlreadyRegistered,
+    EncodeError,
     Ignore,
     MaxRetriesExceededError,
     NotRegistered,
@@ -34,6 +37,7 @@ from worker.exceptions import (
     WorkerLostError,
 )
 from worker.periodic import crontab, periodic_task, schedule
+from worker.periodic_class import PeriodicTask
 from worker.tasks import Task, TaskRegistry, registry, task
 
 if TYPE_CHECKING:
@@ -42,10 +46,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AlreadyRegistered",
     "Context",
+    "EagerResult",
+    "EncodeError",
     "ExceptionInfo",
     "Ignore",
     "MaxRetriesExceededError",
     "NotRegistered",
+    "PeriodicTask",
     "Reject",
     "Retry",
     "SoftTimeLimitExceeded",
@@ -55,6 +62,7 @@ __all__ = [
     "TimeLimitExceeded",
     "Worker",
     "WorkerLostError",
+    "conf",
     "control_command",
     "crontab",
     "periodic_task",

@@ -25,8 +25,8 @@ from worker import context
 from worker.callbacks import on_failure_messages, on_success_messages
 from worker.context import Context, ExceptionInfo, Sink
 from worker.errbacks import call_in_process
-from worker.exceptions import Ignore, NotRegistered, Reject, Retry
-from worker.finish import chord_part, fail_chain, state_message
+from worker.exceptions import EncodeError, Ignore, NotRegistered, Reject, Retry
+from worker.finish import chord_part, fail_chain, state_message, unencodable
 from worker.results import ResultStore, store_for
 from worker.tasks import Task
 
@@ -120,6 +120,9 @@ def _run(job: Job, task: Task, tasks: Mapping[str, Task], ctx: Context) -> Outco
     except BaseException as exc:  # the task's failure, whatever it is, becomes FAILURE
         return _failed(job, task, exc, time.perf_counter() - start, send_result, tasks, ctx)
     runtime = time.perf_counter() - start
+    problem = unencodable(retval, task.serializer) if send_result else None
+    if problem is not None:  # as Celery: the task fails with kombu's EncodeError
+        return _failed(job, task, EncodeError(problem), runtime, send_result, tasks, ctx)
     out = Outcome(job.seq, SUCCESS, runtime)
     children = list(ctx.children)
     if msg.callbacks or msg.chain:

@@ -23,7 +23,7 @@ from amqptool.codec.tasks import TaskMessage
 from worker.canvas import Applied, apply_signature
 from worker.results import ResultStore
 
-__all__ = ["chord_part", "fail_chain", "fail_chord_body", "state_message"]
+__all__ = ["chord_part", "fail_chain", "fail_chord_body", "state_message", "unencodable"]
 
 log = logging.getLogger("worker.finish")
 
@@ -123,3 +123,19 @@ def fail_chain(
         if env is not None:
             out.append(env)
     return out
+
+
+def unencodable(value: Any, serializer: str = "json") -> TypeError | None:
+    """Why JSON cannot carry ``value`` as Celery's serializer would (a set, a frozenset)."""
+    if serializer != "json":
+        return None
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, set | frozenset):
+            return TypeError(f"Object of type {type(item).__name__} is not JSON serializable")
+        if isinstance(item, Mapping):
+            todo.extend(item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend(item)
+    return None

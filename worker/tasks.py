@@ -27,7 +27,6 @@ runs it here and now; ``delay``/``apply_async`` send it through :mod:`amqptool.c
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 from amqptool.codec.results import encode_result, result_body
 from amqptool.codec.times import utcnow
 from worker import context, sending
+from worker.argcheck import ArgCheck as _ArgCheck
 from worker.context import Context, ExceptionInfo
 from worker.exceptions import AlreadyRegistered, NotRegistered, Retry
 from worker.retry import publish_retry
@@ -81,41 +81,6 @@ TASK_OPTIONS = frozenset(
         "throws",
     }
 )
-
-
-class _ArgCheck:
-    """A fast check that ``args``/``kwargs`` fit a callable (falls back to Signature.bind)."""
-
-    def __init__(self, fun: Callable[..., Any]) -> None:
-        try:
-            self.sig: inspect.Signature | None = inspect.signature(fun)
-        except (TypeError, ValueError):  # builtins without a signature: accept anything
-            self.sig = None
-            return
-        params = list(self.sig.parameters.values())
-        kinds = inspect.Parameter
-        positional = [
-            p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
-        ]
-        self.varargs = any(p.kind is kinds.VAR_POSITIONAL for p in params)
-        self.max_pos = len(positional)
-        self.min_pos = sum(1 for p in positional if p.default is kinds.empty)
-        self.required_kwonly = any(
-            p.kind is kinds.KEYWORD_ONLY and p.default is kinds.empty for p in params
-        )
-
-    def problem(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str | None:
-        if self.sig is None:
-            return None
-        if not kwargs and not self.required_kwonly:
-            n = len(args)
-            if n >= self.min_pos and (self.varargs or n <= self.max_pos):
-                return None
-        try:
-            self.sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            return str(exc)
-        return None
 
 
 class Task:
@@ -317,6 +282,13 @@ class Task:
         keeps the family tree (``parent_id``, ``root_id``), is listed in the sender's
         ``children`` and goes through the worker's broker to its default queue.
         """
+        from worker.eager import conf as eager_conf
+
+        problem = self.check_arguments(tuple(args or ()), dict(kwargs or {}))
+        if problem is not None:  # typing=True, as Celery: a wrong call raises before sending
+            raise TypeError(f"{self.name}: {problem}")
+        if eager_conf.task_always_eager:
+            return self.apply(args, kwargs, task_id=options.get("task_id"))
         req = context.current()
         if req.id is not None:  # called from a running task: keep the family tree
             options.setdefault("parent_id", req.id)
@@ -339,6 +311,24 @@ class Task:
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         """``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Run here and now; an EagerResult (see :mod:`worker.eager`)."""
+        from worker import eager
+
+        return eager.apply(self, args, kwargs, **options)
+
+    def replace(self, sig: Mapping[str, Any]) -> Exception:
+        """Send ``sig`` in this task's place (same id); raise what it returns: ``raise
+        self.replace(other.s(...))``."""
+        from worker.replace import replace
+
+        raise replace(self.request, sig)
 
     def signature(
         self,
