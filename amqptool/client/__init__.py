@@ -21,7 +21,8 @@ Importing this package does not import pika (the connection is made on first use
 """
 
 from amqptool.client.canvas import chain, chord, chunks, group, xmap, xstarmap
-from amqptool.client.client import Client, default_client
+from amqptool.client.client import Client
+from amqptool.client.default import default_client
 from amqptool.client.options import RetryPolicy, build_message, signature
 from amqptool.client.result import AsyncResult, GroupResult, ResultMeta
 from amqptool.client.signature import Signature

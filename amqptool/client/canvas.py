@@ -112,7 +112,7 @@ def chunks(
 
 def apply(sig: Signature) -> Any:
     """Send a signature of any shape (see the module docstring); returns its result."""
-    from amqptool.client.client import default_client
+    from amqptool.client.default import default_client
 
     client = sig.app or default_client()
     return _Sender(client).apply(sig)

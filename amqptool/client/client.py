@@ -3,7 +3,7 @@
 Threads. One :class:`Client` owns one pika connection with two channels (publish/declare, and
 the result consumer). pika connections are not thread-safe, so every use of it happens under
 one lock (``_io``): publishing takes it blocking; a thread waiting for a result takes it only
-when free, reads for at most ``DRAIN_SLICE`` seconds (pika returns as soon as a message is
+when free, reads for at most :data:`DRAIN_SLICE` seconds (pika returns as soon as a message is
 in), and otherwise waits on a condition that the result callback notifies. A publisher never
 waits more than one slice, and waiting threads never block each other: whoever drains stores
 every result it reads in a dict keyed by task id, so any number of results may be outstanding.
@@ -20,47 +20,53 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from amqptool.backends.urls import backend_from_url, is_rpc
-from amqptool.client.groups import group_messages
+from amqptool.client.calls import task_messages
+from amqptool.client.link import RESULT_EXPIRES_MS, ClientLink
 from amqptool.client.options import DEFAULT_QUEUE, RetryPolicy, When, build_message
-from amqptool.client.result import AsyncResult, GroupResult, ResultMeta, ResultSource
-from amqptool.client.rpc_results import RpcResults
+from amqptool.client.result import (
+    AsyncResult,
+    GroupResult,
+    ResultMeta,
+    ResultSource,
+    result_from_message,
+)
 from amqptool.client.signature import Signature
 from amqptool.client.stored import BackendSource
+from amqptool.codec.envelope import Envelope
 from amqptool.codec.serialization import normalize_accept
 from amqptool.codec.tasks import TaskMessage, encode_task
 from amqptool.errors import (
     AmqpToolError,
     AuthenticationError,
-    ChannelClosedError,
     ConnectionFailedError,
+    TaskTimeoutError,
     UsageError,
 )
 from amqptool.settings import BrokerSettings
 
 if TYPE_CHECKING:
     from amqptool.backends import Backend
-    from amqptool.transport import Channel, Connection
+    from amqptool.transport import ConfirmedPublisher, Pending
 
-__all__ = ["RESULT_EXPIRES_MS", "Client", "default_client"]
+__all__ = ["RESULT_EXPIRES_MS", "Client"]
 
 log = logging.getLogger("amqptool.client")
 log.addHandler(logging.NullHandler())  # a library: retry warnings go where the app logs
 
-RESULT_EXPIRES_MS = 86_400_000  # Celery's result_expires (1 day) as the queue's x-expires
+DRAIN_SLICE = 0.1  # longest a result reader holds the connection at a time
+MAX_KEPT_STATES = 100_000  # results never asked for are dropped oldest first past this
 RESULT_ACCEPT = normalize_accept(["json", "msgpack", "yaml"])
+PUBLISH_TIMEOUT = 30.0  # default longest wait for the broker's confirms (s)
+CONFIRM_WINDOW = 1000  # most messages in flight (unconfirmed) at once
 
-T = TypeVar("T")
 
-
-class Client(RpcResults):
+class Client(ClientLink):
     """Send Celery tasks by name and wait for their results (``rpc://``).
 
     ``settings`` (or ``url``; neither: ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` / localhost).
@@ -74,6 +80,7 @@ class Client(RpcResults):
         *,
         url: str | None = None,
         accept: Iterable[str] | None = None,
+        publish_timeout: float | None = PUBLISH_TIMEOUT,
         backend: str | Backend | None = None,
         default_queue: str = DEFAULT_QUEUE,
     ) -> None:
@@ -81,6 +88,7 @@ class Client(RpcResults):
             raise UsageError("give settings or url, not both")
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
+        self.publish_timeout = publish_timeout
         self.default_queue = default_queue
         self.results: ResultSource = self
         if backend is not None and not (isinstance(backend, str) and is_rpc(backend)):
@@ -94,24 +102,6 @@ class Client(RpcResults):
         """True when results come back over the broker (``rpc://``, the default)."""
         return self.results is self
 
-    def _reset_after_fork(self) -> None:
-        self._pid = os.getpid()
-        self.oid = str(uuid.uuid4())  # the result queue's name, our reply_to
-        self._io = threading.Lock()
-        self._wanting_io = 0  # publishers waiting for _io; result readers step aside
-        self._cond = threading.Condition()
-        self._states: dict[str, ResultMeta] = {}
-        self._conn: Connection | None = None
-        self._pub: Channel | None = None
-        self._res: Channel | None = None
-        self._declared: set[str] = set()
-        self._consuming = False
-
-    def _check_fork(self) -> None:
-        if os.getpid() != self._pid:
-            # The parent's socket is shared: never close it from here, just forget it.
-            self._reset_after_fork()
-
     def __repr__(self) -> str:
         return f"<Client {self.settings.redacted()} oid={self.oid}>"
 
@@ -120,126 +110,6 @@ class Client(RpcResults):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ------------------------------------------------------------------ connection
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self._check_fork()
-        with self._cond:
-            self._wanting_io += 1
-        try:
-            self._io.acquire()
-        finally:
-            with self._cond:
-                self._wanting_io -= 1
-        try:
-            yield
-        finally:
-            self._io.release()
-            with self._cond:
-                self._cond.notify_all()  # result readers waiting for the connection
-
-    def _connection(self) -> Connection:
-        """The open connection (connecting if needed). Call with ``_io`` held."""
-        if self._conn is not None and self._conn.is_open:
-            # Read what the broker sent meanwhile: a Connection.Close waiting in the socket
-            # (broker restart, forced close) must fail here, not swallow our next publish.
-            self._conn.process_events(0)
-            return self._conn
-        self._drop_connection()
-        from amqptool.transport import Connection  # pika only when really connecting
-
-        hb = None if any(ep.heartbeat is not None for ep in self.settings.endpoints) else 0
-        conn = Connection(self.settings, heartbeat=hb, name="amqptool-client")
-        conn.connect()
-        self._conn = conn
-        log.debug("connected to %s", conn.endpoint.redacted())
-        return conn
-
-    def _publisher(self) -> Channel:
-        conn = self._connection()
-        if self._pub is None or not self._pub.is_open:
-            self._pub = conn.channel()
-        return self._pub
-
-    def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        self._pub = self._res = None
-        self._declared.clear()
-        self._consuming = False
-        if conn is not None:
-            conn.close()
-
-    def _ensure_result_queue(self) -> None:
-        """Declare and consume our result queue (once per connection). ``_io`` held."""
-        if self._consuming and self._res is not None and self._res.is_open:
-            return
-        conn = self._connection()
-        ch = conn.channel()
-        ch.queue_declare(
-            self.oid,
-            durable=True,
-            auto_delete=True,
-            arguments={"x-expires": RESULT_EXPIRES_MS},
-        )
-        ch.consume(self.oid, self._on_result, no_ack=True)
-        self._res = ch
-        self._consuming = True
-
-    def _declare_task_queue(self, queue: str) -> None:
-        """Declare ``queue`` as Celery does: direct exchange and durable queue, both ``queue``.
-
-        A queue that already exists with other arguments (406) is used as it is.
-        """
-        if queue in self._declared:
-            return
-        ch = self._publisher()
-        try:
-            ch.exchange_declare(queue, "direct", durable=True)
-            ch.queue_declare(queue, durable=True)
-            ch.queue_bind(queue, queue, queue)
-        except ChannelClosedError as exc:
-            if exc.reply_code != 406:
-                self._pub = None
-                raise
-            log.debug("queue %r exists with other flags; publishing to it as it is", queue)
-            self._pub = None
-        self._declared.add(queue)
-
-    def _retrying(self, what: str, op: Callable[[], T], *, retry: bool, policy: RetryPolicy) -> T:
-        """Run ``op`` with the connection locked; on connection failure reconnect and rerun."""
-        attempt = 0
-        while True:
-            try:
-                with self._locked():
-                    return op()
-            except AuthenticationError:
-                with self._locked():
-                    self._drop_connection()
-                raise
-            except ConnectionFailedError as exc:
-                with self._locked():
-                    self._drop_connection()
-                if not retry or (policy.max_retries is not None and attempt >= policy.max_retries):
-                    tries = attempt + 1
-                    raise ConnectionFailedError(
-                        f"{what}: {exc.message} (gave up after {tries} "
-                        f"{'try' if tries == 1 else 'tries'})",
-                        hint=exc.hint or "is the broker running? check -b/--broker or $AMQP_URL",
-                    ) from exc
-                attempt += 1
-                pause = policy.interval(attempt)
-                log.warning(
-                    "%s: %s; retrying in %.2fs (retry %d of %s)",
-                    what,
-                    exc.message,
-                    pause,
-                    attempt,
-                    "unlimited" if policy.max_retries is None else policy.max_retries,
-                )
-                if pause > 0:
-                    time.sleep(pause)
 
     # ------------------------------------------------------------------ sending
 
@@ -318,25 +188,111 @@ class Client(RpcResults):
         want_results: bool,
         retry: bool,
         policy: RetryPolicy,
+        timeout: float | None = None,
     ) -> None:
-        """Publish messages in order; a retry resumes where the failure happened."""
+        """Publish messages pipelined (up to :data:`CONFIRM_WINDOW` in flight) and return when
+        the broker confirmed them all. After a connection failure only the unconfirmed ones
+        are sent again (so a message may arrive twice, never not at all)."""
         envelopes = [
             encode_task(msg, serializer=serializer, compression=compression, routing_key=queue)
             for msg, queue in items
         ]
-        sent = 0
+        confirmed = [False] * len(envelopes)
+        wait = self.publish_timeout if timeout is None else timeout
 
         def op() -> None:
-            nonlocal sent
+            conf = self._confirmer()
+            limit = conf.max_message_size
+            for env, msg_queue in zip(envelopes, items, strict=True):
+                if len(env.body) > limit:
+                    from amqptool.transport.confirms import too_large
+
+                    err = too_large(env, limit)
+                    err.message = f"task {msg_queue[0].task!r}: {err.message}"
+                    raise err
             if want_results:
                 self._ensure_result_queue()
-            for env in envelopes[sent:]:
+            for env in envelopes:
                 self._declare_task_queue(env.routing_key)
-                self._publisher().publish(env)
-                sent += 1
+            flying: list[tuple[int, Pending]] = []
+            for index, env in enumerate(envelopes):
+                if confirmed[index]:
+                    continue
+                flying.append((index, conf.publish(env)))
+                if conf.in_flight >= CONFIRM_WINDOW:
+                    _settle(conf, flying, confirmed, wait, CONFIRM_WINDOW // 2)
+            _settle(conf, flying, confirmed, wait, 0)
 
-        what = f"publish task {items[0][0].task!r}" if len(items) == 1 else "publish group"
+        what = f"publish task {items[0][0].task!r}" if len(items) == 1 else "publish tasks"
         self._retrying(what, op, retry=retry, policy=policy)
+
+    def group(
+        self,
+        calls: Iterable[Any],
+        *,
+        group_id: str | None = None,
+        queue: str | None = None,
+        serializer: str = "json",
+        compression: str | None = None,
+        retry: bool = True,
+        retry_policy: Mapping[str, Any] | None = None,
+    ) -> GroupResult:
+        """Send several tasks together; join() gives their results in call order.
+
+        Each call is a signature dict (see :func:`signature`; its ``options`` may hold
+        ``queue``, ``countdown``, ``eta``, ``expires``, ``priority``, ``task_id``...), or a
+        tuple ``(name, args[, kwargs[, options]])``. Members carry the ``group`` id and their
+        ``group_index`` as a Celery group does.
+        """
+        self._check_fork()
+        gid = group_id or str(uuid.uuid4())
+        items = task_messages(calls, queue or self.default_queue, reply_to=self.oid, group=gid)
+        if not items:
+            return GroupResult(gid, [], self.results)
+        self._publish_all(
+            items,
+            serializer=serializer,
+            compression=compression,
+            want_results=self.rpc,
+            retry=retry,
+            policy=RetryPolicy.from_mapping(retry_policy),
+        )
+        members = [AsyncResult(m.id, self.results, app=self) for m, _ in items]
+        return GroupResult(gid, members, self.results)
+
+    def send_many(
+        self,
+        calls: Iterable[Any],
+        *,
+        queue: str | None = None,
+        serializer: str = "json",
+        compression: str | None = None,
+        retry: bool = True,
+        retry_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> list[AsyncResult]:
+        """Send many tasks at once: many in flight, one wait for the broker's confirms.
+
+        ``calls`` as for :meth:`group` (no group id is added). Returns when every message is
+        confirmed; ``timeout`` bounds each wait for confirms (default: the client's
+        ``publish_timeout``). Much faster than a loop of :meth:`send_task`, which waits for
+        each confirm in turn.
+        """
+        self._check_fork()
+        items = task_messages(calls, queue or self.default_queue, reply_to=self.oid, group=None)
+        if items:
+            self._publish_all(
+                items,
+                serializer=serializer,
+                compression=compression,
+                want_results=self.rpc,
+                retry=retry,
+                policy=RetryPolicy.from_mapping(retry_policy),
+                timeout=timeout,
+            )
+        return [AsyncResult(m.id, self.results, app=self) for m, _ in items]
+
+    # ------------------------------------------------------------------ results
 
     def publish(self, items: Sequence[tuple[TaskMessage, str]], serializer: str = "json") -> None:
         """Publish ready-made task messages, each to its queue (canvas; retried as send_task)."""
@@ -361,46 +317,6 @@ class Client(RpcResults):
         """A signature sent through this client (``delay``, ``apply_async``, ``|``...)."""
         return Signature(name, args, kwargs, options, immutable=immutable, app=self)
 
-    def group(
-        self,
-        calls: Iterable[Any],
-        *,
-        group_id: str | None = None,
-        queue: str | None = None,
-        serializer: str = "json",
-        compression: str | None = None,
-        retry: bool = True,
-        retry_policy: Mapping[str, Any] | None = None,
-    ) -> GroupResult:
-        """Send several tasks together; join() gives their results in call order.
-
-        Each call is a signature dict (see :func:`signature`; its ``options`` may hold
-        ``queue``, ``countdown``, ``eta``, ``expires``, ``priority``, ``task_id``...), or a
-        tuple ``(name, args[, kwargs[, options]])``. Members carry the ``group`` id and their
-        ``group_index`` as a Celery group does.
-        """
-        self._check_fork()
-        gid = group_id or str(uuid.uuid4())
-        items = group_messages(calls, gid, queue or self.default_queue, self.oid)
-        if not items:
-            return GroupResult(gid, [], self.results)
-        self._publish_all(
-            items,
-            serializer=serializer,
-            compression=compression,
-            want_results=self.rpc,
-            retry=retry,
-            policy=RetryPolicy.from_mapping(retry_policy),
-        )
-        members = [AsyncResult(m.id, self.results, app=self) for m, _ in items]
-        return GroupResult(gid, members, self.results)
-
-    # ------------------------------------------------------------------ results
-
-    def AsyncResult(self, task_id: str) -> AsyncResult:  # Celery's method name
-        """A handle on a task by id: with a stored backend any task, with rpc:// our own."""
-        return AsyncResult(task_id, self.results, app=self)
-
     def GroupResult(self, group_id: str) -> GroupResult | None:  # Celery's restore by id
         """The group saved under ``group_id`` with ``GroupResult.save()`` (None if unknown)."""
         return GroupResult.restore(group_id, self.results, app=self)
@@ -411,6 +327,116 @@ class Client(RpcResults):
 
         with ControlClient(self.settings) as control:
             control.cast("revoke", {"task_id": task_id, "terminate": terminate, "signal": signal})
+
+    def AsyncResult(self, task_id: str) -> AsyncResult:  # Celery's method name
+        """A handle on a task by id: with a stored backend any task, with rpc:// our own."""
+        return AsyncResult(task_id, self.results, app=self)
+
+    def _on_result(self, env: Envelope) -> None:
+        """Result consumer callback (runs in whichever thread drains). Never raises."""
+        meta = result_from_message(env, self._accept, log)
+        if meta is None:
+            return
+        with self._cond:
+            old = self._states.get(meta.task_id)
+            # A late intermediate state (STARTED after SUCCESS) never hides the final one.
+            if old is None or not old.ready or meta.ready:
+                self._states.pop(meta.task_id, None)
+                self._states[meta.task_id] = meta
+            while len(self._states) > MAX_KEPT_STATES:
+                dropped = next(iter(self._states))
+                del self._states[dropped]
+                log.debug("dropped the kept result of %s (too many unread results)", dropped)
+            self._cond.notify_all()
+
+    def _ready_meta(self, task_id: str) -> ResultMeta | None:
+        meta = self._states.get(task_id)
+        return meta if meta is not None and meta.ready else None
+
+    def _drain(self, limit: float, failures: list[int]) -> None:
+        """Read result messages for up to ``limit`` s, or wait for the thread that does.
+
+        A lost connection is reopened on the next call; more than the default retry policy's
+        number of failures in a row raises :class:`ConnectionFailedError`.
+        """
+        self._check_fork()
+        if self._wanting_io or not self._io.acquire(blocking=False):
+            with self._cond:
+                self._cond.wait(min(limit, 0.05))
+            return
+        lost: ConnectionFailedError | None = None
+        try:
+            self._ensure_result_queue()
+            assert self._conn is not None
+            self._conn.process_events(limit)
+            failures[0] = 0
+        except ConnectionFailedError as exc:
+            self._drop_connection()
+            if isinstance(exc, AuthenticationError):
+                raise
+            lost = exc
+        finally:
+            self._io.release()
+        if lost is None:
+            return
+        failures[0] += 1
+        policy = RetryPolicy()
+        if policy.max_retries is not None and failures[0] > policy.max_retries:
+            raise ConnectionFailedError(
+                f"lost the broker while waiting for results: {lost.message}", hint=lost.hint
+            ) from lost
+        log.warning("lost the broker while waiting for results (%s); reconnecting", lost.message)
+        time.sleep(policy.interval(failures[0]))
+
+    def wait_for(self, task_id: str, timeout: float | None) -> ResultMeta:
+        """Block until ``task_id`` reaches SUCCESS, FAILURE or REVOKED."""
+        if timeout is not None and timeout < 0:
+            timeout = 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failures = [0]
+        while True:
+            with self._cond:
+                meta = self._ready_meta(task_id)
+            if meta is not None:
+                return meta
+            remaining = DRAIN_SLICE if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                with self._cond:
+                    last = self._states.get(task_id)
+                state = last.status if last is not None else "PENDING"
+                raise TaskTimeoutError(
+                    f"task {task_id} did not finish within {timeout:g}s (state: {state})"
+                )
+            self._drain(min(remaining, DRAIN_SLICE), failures)
+
+    def peek(self, task_id: str) -> ResultMeta | None:
+        """The latest state of ``task_id``, after reading whatever results have arrived."""
+        with self._cond:
+            meta = self._states.get(task_id)
+        if meta is None or not meta.ready:
+            self._poll()
+            with self._cond:
+                meta = self._states.get(task_id)
+        return meta
+
+    def _poll(self) -> None:
+        """Read what has already arrived, without waiting (skipped if another thread reads)."""
+        self._check_fork()
+        if not self._io.acquire(blocking=False):
+            return
+        try:
+            self._ensure_result_queue()
+            assert self._conn is not None
+            self._conn.process_events(0)
+        except AmqpToolError as exc:
+            self._drop_connection()
+            log.debug("polling results failed: %s", exc)
+        finally:
+            self._io.release()
+
+    def forget(self, task_id: str) -> None:
+        with self._cond:
+            self._states.pop(task_id, None)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -425,28 +451,16 @@ class Client(RpcResults):
             self.results.close()
 
 
-_default_lock = threading.Lock()
-_default: Client | None = None
-
-
-def default_client() -> Client:
-    """The process-wide client, from ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` (made on first use).
-
-    It survives forks (a child gets its own connection and result queue) and is closed at
-    interpreter exit.
-    """
-    global _default
-    with _default_lock:
-        if _default is None:
-            import atexit
-
-            _default = Client()
-            atexit.register(_close_default)
-        return _default
-
-
-def _close_default() -> None:
-    client = _default
-    if client is not None:
-        with suppress(AmqpToolError):
-            client.close()
+def _settle(
+    conf: ConfirmedPublisher,
+    flying: list[tuple[int, Pending]],
+    confirmed: list[bool],
+    timeout: float | None,
+    below: int,
+) -> None:
+    """Wait for confirms until fewer than ``below`` (0: none) of ``flying`` are unsettled."""
+    keep = len(flying) - below if below else len(flying)
+    conf.wait([item for _, item in flying[:keep]], timeout=timeout)
+    for index, item in flying[:keep]:
+        confirmed[index] = item.ok
+    del flying[:keep]

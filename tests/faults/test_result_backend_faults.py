@@ -133,7 +133,7 @@ class Recorder(logging.Handler):
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     handler = Recorder()
-    loggers = [logging.getLogger(n) for n in ("amqptool.backends", "worker.results")]
+    loggers = [logging.getLogger(n) for n in ("amqptool.backends", "worker.pool.results")]
     for one in loggers:
         one.addHandler(handler)
     yield handler
@@ -167,7 +167,7 @@ def test_results_survive_a_backend_restart_and_a_lost_one_is_logged(
         lost = client.send_task("peer.add", (3, 3), queue=queue)
         wait_until(
             lambda: any(
-                r.name == "worker.results"
+                r.name == "worker.pool.results"
                 and lost.id in r.getMessage()
                 and "NOT stored" in r.getMessage()
                 for r in recorder.records

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from amqptool.client import Signature
-from worker import EagerResult, PeriodicTask, Task, conf, periodic, registry, task
+from worker import EagerResult, PeriodicTask, Task, conf, registry, task
+from worker.task import periodic
 
 
 @task(name="unit.api.add")
