@@ -19,6 +19,7 @@ from typing import Protocol, TextIO, cast
 from amqptool import __version__
 from amqptool.errors import AmqpToolError, ExitCode, UsageError
 from amqptool.settings import BrokerSettings, TLSOptions, redact_url
+from amqptool.textsafe import visible
 
 __all__ = ["CliContext", "build_parser", "camqadm_main", "main"]
 
@@ -28,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("amqptool.monitor.cli", "live monitor of workers and tasks"),
     "worker": ("worker.cli", "run a Celery-compatible task worker"),
     "call": ("amqptool.client.cli", "send one task and optionally wait for its result"),
+    "result": ("amqptool.client.result_cli", "read a task's result by id from a backend"),
 }
 
 
@@ -42,6 +44,8 @@ class CliContext:
     """What a subcommand gets besides its own arguments."""
 
     broker: str | None = None
+    broker_file: str | None = None
+    control_key_file: str | None = None
     ssl_ca: str | None = None
     ssl_cert: str | None = None
     ssl_key: str | None = None
@@ -54,14 +58,19 @@ class CliContext:
         """The validated broker settings (raises SettingsError naming the bad part)."""
         if self._settings is None:
             tls = TLSOptions(self.ssl_ca, self.ssl_cert, self.ssl_key)
-            self._settings = BrokerSettings.from_url(self.broker, tls=tls)
+            self._settings = BrokerSettings.from_url(
+                self.broker,
+                tls=tls,
+                url_file=self.broker_file,
+                control_key_file=self.control_key_file,
+            )
         return self._settings
 
     def error(self, message: str) -> None:
-        print(f"error: {redact_url(message)}", file=self.stderr, flush=True)
+        print(f"error: {visible(redact_url(message))}", file=self.stderr, flush=True)
 
     def info(self, message: str) -> None:
-        print(redact_url(message), file=self.stderr, flush=True)
+        print(visible(redact_url(message)), file=self.stderr, flush=True)
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -73,7 +82,21 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         metavar="URL",
         default=default,
         help="broker URL(s), ';'-separated for failover (default: $AMQP_URL, "
-        "$CELERY_BROKER_URL, amqp://guest:guest@localhost:5672//)",
+        "$CELERY_BROKER_URL, amqp://guest:guest@localhost:5672//); '@FILE' reads it from FILE",
+    )
+    group.add_argument(
+        "--broker-file",
+        metavar="FILE",
+        default=default,
+        help="read the broker URL(s) from FILE (one per line), so no password shows in ps "
+        "(also $AMQP_URL_FILE, $CELERY_BROKER_URL_FILE)",
+    )
+    group.add_argument(
+        "--control-key-file",
+        metavar="FILE",
+        default=default,
+        help="shared key that signs remote-control commands and replies "
+        "(also $AMQPTOOL_CONTROL_KEY, $AMQPTOOL_CONTROL_KEY_FILE)",
     )
     group.add_argument("--ssl-ca", metavar="FILE", default=default, help="CA bundle for amqps://")
     group.add_argument("--ssl-cert", metavar="FILE", default=default, help="client certificate")
@@ -136,7 +159,15 @@ def _peek_command(argv: Sequence[str]) -> str | None:
         if skip_next:
             skip_next = False
             continue
-        if arg in ("-b", "--broker", "--ssl-ca", "--ssl-cert", "--ssl-key"):
+        if arg in (
+            "-b",
+            "--broker",
+            "--broker-file",
+            "--control-key-file",
+            "--ssl-ca",
+            "--ssl-cert",
+            "--ssl-key",
+        ):
             skip_next = True
             continue
         if arg.startswith("-"):
@@ -160,6 +191,8 @@ def main(argv: Sequence[str] | None = None, *, camqadm: bool = False) -> int:
             return ExitCode.USAGE
         args = parser.parse_args(argv)
         ctx.broker = args.broker
+        ctx.broker_file = args.broker_file
+        ctx.control_key_file = args.control_key_file
         ctx.ssl_ca, ctx.ssl_cert, ctx.ssl_key = args.ssl_ca, args.ssl_cert, args.ssl_key
         ctx.debug = bool(args.debug)
         return int(_load(command).run(args, ctx))

@@ -14,7 +14,8 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 
-from amqptool.errors import AmqpToolError
+from amqptool.errors import AmqpToolError, UsageError
+from amqptool.private import ensure_private
 from amqptool.shell.completer import ShellCompleter, toolbar_text
 from amqptool.shell.outcome import ExitRequest
 from amqptool.shell.session import Shell
@@ -34,11 +35,14 @@ def history_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def _history(shell: Shell, path: Path) -> History:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=True)
-    except OSError as exc:
-        shell.info(f"warning: history is not kept: cannot write {path}: {exc.strerror}")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        note = ensure_private(path, "shell history")  # message bodies: 0600
+    except (OSError, UsageError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        shell.info(f"warning: history is not kept: cannot write {path}: {why}")
         return InMemoryHistory()
+    if note:
+        shell.info(f"warning: {note}")
     return FileHistory(str(path))
 
 

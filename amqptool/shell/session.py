@@ -20,6 +20,7 @@ from amqptool.shell.parser import ParsedCommand, is_blank_or_comment, parse_toke
 from amqptool.shell.render import json_document, message_text, value_text
 from amqptool.shell.runner import Runner
 from amqptool.shell.toolspecs import LISTING_COMMANDS
+from amqptool.textsafe import visible
 
 if TYPE_CHECKING:
     from amqptool.shell.listing import Lister
@@ -100,7 +101,7 @@ class Shell:
         if self.stderr is None:
             return
         with contextlib.suppress(OSError, ValueError):
-            self._write(self.stderr, redact_url(text))
+            self._write(self.stderr, visible(redact_url(text)))
 
     def _emit(self, outcome: Outcome, where: str | None) -> None:
         prefix = f"{where}: " if where else ""
@@ -115,7 +116,7 @@ class Shell:
         elif outcome.value is not None:
             text = value_text(outcome.value)
             if text is not None:
-                self.out(text)
+                self.out(visible(text))  # queue names, bodies: the broker's text
 
     # ------------------------------------------------------------------ running
 
@@ -190,6 +191,6 @@ class Shell:
 
         def on_message(view: MessageView) -> None:
             if not self.json_mode:
-                self.out(message_text(view))
+                self.out(visible(message_text(view)))
 
         return self.runner.execute(cmd, on_message=on_message, warn=outcome.warnings.append)
