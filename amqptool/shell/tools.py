@@ -17,6 +17,7 @@ and tell the watchdog they are alive after every message.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Iterator
@@ -24,9 +25,10 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from amqptool.codec.envelope import Envelope
-from amqptool.errors import UsageError
+from amqptool.errors import AmqpToolError, UsageError
 from amqptool.shell.jsonl import envelope_from_line, line_from_envelope
 from amqptool.shell.outcome import Consumed, Summary
+from amqptool.shell.runner import PUBLISH_TIMEOUT
 
 if TYPE_CHECKING:
     from amqptool.shell.parser import ParsedCommand
@@ -77,7 +79,12 @@ def move(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
             if env is None or env.delivery_tag is None:
                 break
             copy = Envelope(body=env.body, properties=env.properties, exchange="", routing_key=dst)
-            ch.publish(copy, mandatory=True)  # returns once the broker confirmed the copy
+            try:  # returns once the broker confirmed the copy
+                ch.publish(copy, mandatory=True, timeout=PUBLISH_TIMEOUT)
+            except AmqpToolError:
+                with contextlib.suppress(AmqpToolError):  # the source keeps it (maybe twice)
+                    ch.nack(env.delivery_tag, requeue=True)
+                raise
             ch.ack(env.delivery_tag)
             progress.step()
     finally:
@@ -173,7 +180,7 @@ def import_(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
                     exchange=exchange,
                     routing_key=env.routing_key,
                 )
-            ch.publish(env, mandatory=True)
+            ch.publish(env, mandatory=True, timeout=PUBLISH_TIMEOUT)
             progress.step()
     finally:
         progress.finish()
