@@ -109,6 +109,9 @@ class Runner:
         except AmqpToolError as exc:
             self._lost_reason = exc.message
             self.connection.abort()
+        except Exception as exc:  # the prompt must survive anything pika raises here
+            self._lost_reason = f"{type(exc).__name__} while idle"
+            self.connection.abort()
 
     def _ensure(self) -> ChannelLike:
         if self._connected_once and self.connection.is_open:
