@@ -141,6 +141,7 @@ def test_call_shell_and_dump_output_is_inert(
             _, dump_err = dump.communicate(timeout=20)
             reader.join(10)
         dump_out = b"".join(lines)
+        _assert_inert(worker.log.read_bytes())  # the worker's log: the failure, its traceback
     assert ok.returncode == 0, ok.stderr
     assert bad.returncode == 1 and "\\x1b" in bad.stderr.decode()
     _assert_inert(ok.stdout, ok.stderr, bad.stdout, bad.stderr)

@@ -170,3 +170,22 @@ def test_private_files_are_0600(tmp_path: Path) -> None:
         assert target.read_text() == "new" and _mode(target) == 0o600
     finally:
         os.umask(old)
+
+
+def test_worker_log_records_escape_messages_and_tracebacks() -> None:
+    import logging
+    import sys
+
+    from worker.cli import RecordFormatter
+
+    try:
+        raise ValueError(HOSTILE + "\n[2026-01-01 00:00:00,000: ERROR/MainProcess] forged")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "worker", logging.ERROR, __file__, 1, "Task t[%s] failed", (HOSTILE,), exc_info
+    )
+    text = RecordFormatter("[%(levelname)s] %(message)s").format(record)
+    assert not any(ord(c) in CONTROL_CODES and c != "\n" for c in text)
+    assert all(line.startswith(("[ERROR]", " ", "Traceback")) for line in text.splitlines())
+    assert "\\x1b]0;pwned" in text
