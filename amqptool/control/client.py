@@ -41,7 +41,7 @@ from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import LamportClock
 from amqptool.codec.signing import Verifier, sign
 from amqptool.control.collect import ReplyCollector
-from amqptool.errors import ConnectionFailedError, UsageError
+from amqptool.errors import BlockedError, ConnectionFailedError, UsageError
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Channel, Connection
 
@@ -135,6 +135,11 @@ class ControlClient:
             self._wait(collector)
         finally:
             self._collector = None
+        conn = self._conn
+        if not collector.replies and conn is not None and conn.blocked_reason is not None:
+            # Nobody could answer: replies are publishes too. Whether our request reached the
+            # workers cannot be known.
+            raise BlockedError(conn.blocked_reason, unknown=True)
         for clock in collector.clocks:
             self.clock.adjust(clock)
         self.malformed = collector.malformed

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from amqptool.errors import ExitCode, NoReplyError
+from amqptool.errors import BlockedError, ExitCode, NoReplyError
 from amqptool.settings import BrokerSettings
 from amqptool.textsafe import escape_table, json_visible
 
@@ -147,6 +147,8 @@ def run_dump(
             timer.cancel()
     if broken_pipe:
         return ExitCode.OK
+    if feed.blocked_reason is not None and (count is None or seen < count):
+        raise BlockedError(feed.blocked_reason, hint="workers cannot send events meanwhile")
     if count is not None and seen < count:
         waited = time.monotonic() - started
         raise NoReplyError(f"only {seen} of {count} event(s) arrived within {waited:.1f}s")

@@ -29,7 +29,11 @@ from amqptool.shell.ports import ChannelLike, ConnectionLike
 if TYPE_CHECKING:
     from amqptool.shell.messages import MessageView
 
-__all__ = ["Notify", "OnMessage", "Runner"]
+__all__ = ["PUBLISH_TIMEOUT", "Notify", "OnMessage", "Runner"]
+
+# Longest wait for the broker to confirm a basic.publish; past it (a blocked broker) the
+# command fails saying the outcome is unknown.
+PUBLISH_TIMEOUT = 10.0
 
 Notify = Callable[[str], None]
 OnMessage = Callable[["MessageView"], None]
@@ -272,7 +276,7 @@ def _publish(r: Runner, ch: ChannelLike, c: ParsedCommand, _m: OnMessage, warn: 
     try:
         # Always mandatory: an unroutable message comes back, so even without the flag the
         # user hears that nothing received it (a warning, the outcome stays ok).
-        ch.publish(env, mandatory=True)
+        ch.publish(env, mandatory=True, timeout=PUBLISH_TIMEOUT)
     except ChannelClosedError:
         raise
     except BrokerError as exc:

@@ -19,7 +19,8 @@ replies:
 =============================  =======  ======================================================
 
 Terminating needs the prefork pool: a thread cannot be killed, so on the threads and solo
-pools ``terminate`` only revokes (the running task finishes; the reply names no task).
+pools ``terminate`` only revokes (the running task finishes) and the reply is an error saying
+the pool cannot terminate.
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ def revoke(panel: Panel, task_id: Any = None, terminate: bool = False, signal: A
     target.revoked_changed()
     if terminate:
         done = target.terminate(ids, signum)
+        pool = target.config.pool
+        if not done and pool != "prefork":
+            return {
+                "error": f"terminate: the {pool} pool cannot stop a running task; "
+                + ", ".join(ids)
+                + " only flagged as revoked (a running one runs to its end)"
+            }
         if not done:
             return {"ok": "terminate: tasks unknown"}
         return {"ok": "terminate: " + ", ".join(done)}

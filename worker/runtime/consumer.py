@@ -61,6 +61,7 @@ log = logging.getLogger("worker.consumer")
 MAX_POOL_SIZE = 256  # pool_grow from any peer must not ask for a million threads
 
 MAX_BLOCK = 1.0
+SETTLE_TIMEOUT = 10.0  # longest wait at shutdown for the broker to confirm the last results
 
 
 class Consumer:
@@ -274,6 +275,7 @@ class Consumer:
                 self.events.flush()
                 self.events.worker("worker-offline", active=0, processed=self.processed)
                 self.link.flush()
+                self.link.settle(SETTLE_TIMEOUT)
         except AmqpToolError as exc:
             log.warning("could not say goodbye to the broker: %s", exc)
         finally:
