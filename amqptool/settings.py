@@ -130,6 +130,13 @@ class BrokerSettings:
                 raise SettingsError(f"{what}: no such file: {path}")
         if tls.key_file and not tls.cert_file:
             raise SettingsError("--ssl-key needs --ssl-cert")
+        plain = next((ep for ep in endpoints if not ep.ssl), None)
+        if tls.given and plain is not None:
+            option = "--ssl-ca" if tls.ca_file else "--ssl-cert"
+            raise SettingsError(
+                f"{option} needs an amqps:// URL, but {plain.redacted()} is plain amqp://",
+                hint=f"use amqps://{_host_for_url(plain.host)}:5671/... for TLS",
+            )
         from amqptool.codec.signing import load_control_key  # pure, small
 
         key = load_control_key(control_key_file, environ)
@@ -215,7 +222,9 @@ def parse_broker_url(url: str) -> BrokerEndpoint:
     userinfo, _, hostport = netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     user = unquote(user) if userinfo else "guest"
-    password = unquote(password) if userinfo else "guest"
+    # Like kombu (Celery's transport): a user with no password (``amqp://guest@host//``) or an
+    # empty one gets the default password, "guest".
+    password = unquote(password) or "guest"
     host, port = _split_hostport(hostport, scheme, url)
     vhost = _parse_vhost(parts.path)
     heartbeat: int | None = None
