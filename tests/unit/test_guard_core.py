@@ -14,7 +14,7 @@ from amqptool.codec.envelope import Envelope, Properties
 from amqptool.codec.signing import SIGNATURE_HEADER, Verifier, load_control_key, sign
 from amqptool.control.collect import ReplyCollector
 from amqptool.errors import SettingsError
-from amqptool.private import atomic_write, ensure_private
+from amqptool.private import atomic_write, create_private, ensure_private
 from amqptool.settings import BrokerSettings
 from amqptool.textsafe import CONTROL_CODES, one_line, visible
 
@@ -163,6 +163,12 @@ def test_private_files_are_0600(tmp_path: Path) -> None:
         note = ensure_private(wide, "--state", companions=("-wal", "-shm"))
         assert "tightened" in note and "644" in note
         assert _mode(wide) == 0o600 and _mode(side) == 0o600
+        exported = tmp_path / "export.jsonl"  # the shell's queue.export
+        with create_private(exported) as fh:
+            fh.write("{}\n")
+        assert _mode(exported) == 0o600
+        with pytest.raises(FileExistsError):
+            create_private(exported)
         target = tmp_path / "atomic"
         target.write_text("old")
         target.chmod(0o644)
