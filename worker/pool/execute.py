@@ -65,12 +65,21 @@ class Outcome:
     requeue: bool = False
 
 
-def _store(job: Job) -> ResultStore | None:
-    return store_for(job.backend, job.result_expires)
+def _store(job: Job, task: Task | None = None) -> ResultStore | None:
+    """The task's own result backend when it names one, else the worker's."""
+    if task is not None and task.result_backend:
+        expires = task.result_expires if task.result_expires is not None else job.result_expires
+        return store_for(task.result_backend, expires)
+    expires = job.result_expires
+    if task is not None and task.result_expires is not None:
+        expires = task.result_expires
+    return store_for(job.backend, expires)
 
 
 def _result(job: Job, status: str, value: Any, **extra: Any) -> Envelope | None:
-    return state_message(job.message, _store(job), status, value, **extra)
+    return state_message(
+        job.message, context.current().result_store or _store(job), status, value, **extra
+    )
 
 
 def _call_handler(task: Task, name: str, *args: Any) -> None:
@@ -92,7 +101,7 @@ def execute(job: Job, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
         queue=job.queue,
         sink=sink,
     )
-    ctx.result_store = _store(job)
+    ctx.result_store = _store(job, task)
     context.push(task, ctx)
     try:
         return _run(job, task, tasks, ctx)

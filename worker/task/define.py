@@ -79,6 +79,8 @@ TASK_OPTIONS = frozenset(
         "queue",
         "typing",
         "throws",
+        "result_backend",
+        "result_expires",
     }
 )
 
@@ -111,6 +113,8 @@ class Task:
     queue: ClassVar[str | None] = None
     typing: ClassVar[bool] = True
     throws: ClassVar[tuple[type[BaseException], ...]] = ()  # expected: logged without traceback
+    result_backend: ClassVar[str | None] = None  # this task's results elsewhere than the worker's
+    result_expires: ClassVar[float | None] = None  # seconds (None: the worker's setting)
 
     _argcheck: _ArgCheck | None = None
 
