@@ -178,6 +178,21 @@ class CeleryPeer:
         self.stop()
 
 
+def run_amqptool(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """``python -m amqptool ARGS`` from the repository root; output captured, never raises."""
+    return subprocess.run(
+        [sys.executable, "-m", "amqptool", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def modules_loaded_by(code: str, *, env: dict[str, str] | None = None) -> set[str]:
     """Top-level and dotted names in ``sys.modules`` after running ``code`` in a fresh Python.
 
