@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from amqptool.backends import Backend
     from amqptool.transport import ConfirmedPublisher, Pending
 
-__all__ = ["RESULT_EXPIRES_MS", "Client"]
+__all__ = ["PUBLISH_TIMEOUT", "RESULT_EXPIRES_MS", "Client"]
 
 log = logging.getLogger("amqptool.client")
 log.addHandler(logging.NullHandler())  # a library: retry warnings go where the app logs
