@@ -24,11 +24,12 @@ from amqptool.codec.tasks import TaskMessage, safe_repr
 from worker.pool.callbacks import on_failure_messages, on_success_messages
 from worker.pool.errbacks import call_in_process
 from worker.pool.finish import chord_part, fail_chain, state_message, unencodable
+from worker.pool.replace import replacement_messages
 from worker.pool.results import ResultStore, store_for
 from worker.task import context
 from worker.task.context import Context, ExceptionInfo, Sink
 from worker.task.define import Task
-from worker.task.exceptions import EncodeError, Ignore, NotRegistered, Reject, Retry
+from worker.task.exceptions import EncodeError, Ignore, NotRegistered, Reject, Replaced, Retry
 
 __all__ = ["IGNORED", "REJECTED", "Job", "Outcome", "execute"]
 
@@ -124,6 +125,10 @@ def _run(job: Job, task: Task, tasks: Mapping[str, Task], ctx: Context) -> Outco
         return _retried(job, task, retry, time.perf_counter() - start, send_result)
     except Reject as reject:
         return _rejected(job, task, reject, time.perf_counter() - start, send_result)
+    except Replaced as replaced:  # its replacement carries on under the same id
+        out = Outcome(job.seq, IGNORED, time.perf_counter() - start)
+        out.followups = replacement_messages(ctx, replaced.sig)
+        return out
     except Ignore:
         return Outcome(job.seq, IGNORED, time.perf_counter() - start)
     except BaseException as exc:  # the task's failure, whatever it is, becomes FAILURE
