@@ -26,7 +26,7 @@ from amqptool.control import ControlClient
 from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
 from tests.celery.test_control_cli import control
-from tests.harness import unique, wait_until
+from tests.harness import rabbitmqctl, unique, wait_until
 from tests.worker_support import (
     Collector,
     WorkerProcess,
@@ -370,15 +370,61 @@ def test_an_added_consumer_is_declared_and_consumed_again_after_a_reconnect(
         finish(w)
 
 
+def queue_row(vhost: str, name: str) -> list[str]:
+    """``durable``, ``auto_delete``, ``arguments``, ``consumers`` of a queue, as the broker
+    itself lists them (not through our own code)."""
+    out = rabbitmqctl(
+        "list_queues",
+        "-p",
+        vhost,
+        "name",
+        "durable",
+        "auto_delete",
+        "arguments",
+        "consumers",
+        "--no-table-headers",
+    )
+    rows = [line.split("\t") for line in out.splitlines()]
+    return next(row[1:] for row in rows if row and row[0] == name)
+
+
+def test_an_existing_queue_with_other_arguments_is_consumed_as_it_is(
+    broker_url: str, broker_vhost: str, ours: Worker, ctl: ControlClient
+) -> None:
+    # Issue #20: never a 406 from our own declaration. A queue declared by someone else, with
+    # flags and arguments Celery's would not have, is consumed without being declared again.
+    other = unique("other")
+    with connect(broker_url) as conn:
+        conn.channel().queue_declare(other, auto_delete=True, arguments={"x-max-length": 1000})
+        before = queue_row(broker_vhost, other)
+        assert before[:2] == ["false", "true"] and "x-max-length" in before[2], before
+        try:
+            assert ask(ctl, ours, "add_consumer", queue=other) == {"ok": f"add consumer {other}"}
+            assert other in {q["name"] for q in ask(ctl, ours, "active_queues")}
+            with Collector(broker_url) as replies:
+                t = publish_task(broker_url, other, "peer.add", 2, 5, reply_to=replies.name)
+                assert replies.wait_result(t.id, "SUCCESS")["result"] == 7
+            # Same queue (not deleted and declared anew), same flags and arguments, one consumer.
+            assert queue_row(broker_vhost, other) == [*before[:3], "1"]
+        finally:
+            ask(ctl, ours, "cancel_consumer", queue=other)
+
+
 def test_a_refused_declaration_is_an_error_reply_and_the_worker_goes_on(
     broker_url: str, ours: Worker, ctl: ControlClient
 ) -> None:
-    clash = unique("clash")
+    # Names starting with "amq." are the broker's own: declaring one is 403 ACCESS_REFUSED.
+    refused = unique("amq.refused")
+    reply = ask(ctl, ours, "add_consumer", queue=refused)
+    assert "error" in reply and "ACCESS_REFUSED" in reply["error"], reply
+    # An exclusive queue of another connection: 405 RESOURCE_LOCKED.
+    locked = unique("locked")
     with connect(broker_url) as conn:
-        conn.channel().queue_declare(clash, auto_delete=True)  # not durable: Celery's would be
-        reply = ask(ctl, ours, "add_consumer", queue=clash)
-        assert "error" in reply and "PRECONDITION_FAILED" in reply["error"], reply
-    assert clash not in {q["name"] for q in ask(ctl, ours, "active_queues")}
+        conn.channel().queue_declare(locked, exclusive=True)
+        reply = ask(ctl, ours, "add_consumer", queue=locked, exclusive=True)
+        assert "error" in reply and "RESOURCE_LOCKED" in reply["error"], reply
+    names = {q["name"] for q in ask(ctl, ours, "active_queues")}
+    assert refused not in names and locked not in names
     assert "unknown queue option" in ask(ctl, ours, "add_consumer", queue="x", durabel=1)["error"]
     assert ask(ctl, ours, "ping") == {"ok": "pong"}
     with Collector(broker_url) as replies:
