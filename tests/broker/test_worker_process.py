@@ -72,17 +72,24 @@ def test_a_second_signal_is_a_cold_shutdown_that_requeues_acks_late_tasks(
 
 
 def test_a_cut_connection_is_reestablished_and_unacked_tasks_are_redelivered(
-    broker_url: str,
+    broker_url: str, tmp_path: Path
 ) -> None:
     with in_process_worker(broker_url, pool="solo") as w, Collector(broker_url) as replies:
         q = w.config.queues[0]
-        # Long enough that the cut (two rabbitmqctl calls) lands while it runs and the second
-        # task still waits, unacked, in the pool's lookahead.
-        busy = publish_task(broker_url, q, "peer.sleep", 4.0, reply_to=replies.name)
+        # The first task runs until the cut is done (two rabbitmqctl calls: seconds on a loaded
+        # machine), so the second one still waits, unacked, in the pool's lookahead when the
+        # connection goes.
+        release = tmp_path / "cut-done"
+        busy = publish_task(
+            broker_url, q, "extra.wait_for_file", str(release), reply_to=replies.name
+        )
         queued = publish_task(broker_url, q, "extra.whoami", reply_to=replies.name)
         wait_until(lambda: w.consumer.active.get(1) and w.consumer.active[1].started)
         close_connection_named(w.connection_name)
-        assert replies.wait_result(busy.id, timeout=20)["status"] == "SUCCESS"
+        wait_until(lambda: w.consumer.link.generation == 2, 20, message="the reconnection")
+        release.touch()
+        first = replies.wait_result(busy.id, timeout=20)
+        assert (first["status"], first["result"]) == ("SUCCESS", True)
         again = replies.wait_result(queued.id, timeout=20)
         assert again["status"] == "SUCCESS"
         assert again["result"]["delivery_info"]["redelivered"] is True

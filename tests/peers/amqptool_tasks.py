@@ -68,6 +68,18 @@ def slow_late(seconds: float) -> float:
     return seconds
 
 
+@task(name="extra.wait_for_file")
+def wait_for_file(path: str, timeout: float = 30.0) -> bool:
+    """Runs until ``path`` exists (True) or ``timeout`` s passed (False): a test ends it when
+    it has done what had to happen while the task runs, however long that took."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @task(name="extra.die", acks_late=True)
 def die(code: int = 3) -> None:
     os._exit(code)
