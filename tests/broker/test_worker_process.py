@@ -160,8 +160,11 @@ def test_a_deleted_queue_is_declared_again_and_consumed(broker_url: str) -> None
 def test_a_follow_up_to_a_missing_exchange_costs_no_reconnect(broker_url: str) -> None:
     with in_process_worker(broker_url, concurrency=1) as w, Collector(broker_url) as replies:
         q = w.config.queues[0]
-        lost = {"task": "peer.add", "args": [1], "options": {"exchange": unique("nope")}}
-        lost["options"]["routing_key"] = "x"
+        lost = {
+            "task": "peer.add",
+            "args": [1],
+            "options": {"exchange": unique("nope"), "routing_key": "x"},
+        }
         first = publish_task(broker_url, q, "peer.add", 1, 1, reply_to=replies.name)
         first_cb = publish_task(
             broker_url, q, "peer.add", 2, 2, reply_to=replies.name, callbacks=[lost]
