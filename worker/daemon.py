@@ -40,7 +40,7 @@ from amqptool.settings import BrokerSettings
 from worker.beat.embedded import EmbeddedBeat
 from worker.config import WorkerConfig
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
-from worker.pool.threads import create_pool
+from worker.pool import create_pool
 from worker.runtime.consumer import Consumer
 from worker.task import periodic
 from worker.task.define import Task, registry

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from amqptool.errors import AmqpToolError, ExitCode, NoReplyError, UsageError
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
     from amqptool.client.result import AsyncResult
+    from amqptool.entrypoint import CliContext
 
 __all__ = ["configure", "parse_arg", "parse_kwargs", "run"]
 

@@ -25,7 +25,7 @@ from amqptool.control.render import (
 from amqptool.errors import ExitCode, NoReplyError, UsageError
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
+    from amqptool.entrypoint import CliContext
 
 __all__ = ["configure", "run"]
 

@@ -47,8 +47,8 @@ from typing import Any
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.policy.time_limits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
+from worker.pool.base import Notify, Precheck
 from worker.pool.execute import Job, Outcome, execute
-from worker.pool.threads import Notify, Precheck
 from worker.task.define import Task
 
 __all__ = ["PreforkPool"]

@@ -38,8 +38,8 @@ from worker.config import WorkerConfig
 from worker.control import registry as control
 from worker.policy.queues import QueueSpec
 from worker.policy.worker_state import WorkerState
+from worker.pool.base import Pool
 from worker.pool.execute import Job
-from worker.pool.threads import Pool
 from worker.runtime.events import EventDispatcher
 from worker.runtime.link import BrokerLink, MailboxInUse
 from worker.runtime.mailbox import Mailbox

@@ -1,6 +1,6 @@
 """Pipeline's last stage: what the pool reports, turned into results, events, acks (broker thread).
 
-Reports arrive through :meth:`Consumer.notify` (see :mod:`worker.pool.threads` for their shapes) and
+Reports arrive through :meth:`Consumer.notify` (see :mod:`worker.pool.base` for their shapes) and
 are drained once per loop iteration, in order:
 
 - ``started``: ack now unless ``acks_late``; ``task-started``; STARTED with ``track_started``;
