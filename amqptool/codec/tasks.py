@@ -150,9 +150,6 @@ class TaskMessage:
             "chord": self.chord,
         }
 
-    def is_expired(self, now: datetime | None = None) -> bool:
-        return self.expires is not None and (now or utcnow()) >= self.expires
-
 
 def is_v2(headers: Mapping[str, Any] | None) -> bool:
     return bool(headers) and "task" in headers  # type: ignore[operator]  # guarded by bool()

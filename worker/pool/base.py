@@ -1,18 +1,20 @@
 """The Pool protocol and its reports: what the broker thread and a pool say to each other.
 
 A pool takes :class:`~worker.pool.execute.Job` objects from the broker thread (:meth:`Pool.apply`,
-only while :meth:`Pool.can_accept`) and reports back through ``notify(items)``, a thread-safe
-callable given to :meth:`Pool.start`. Items are tuples, in order per job:
+only while :meth:`Pool.can_accept`) and reports back through ``notify(reports)``, a thread-safe
+callable given to :meth:`Pool.start`. A report is one of these :data:`Report` types, in order
+per job (the broker thread handles each kind exhaustively: ``match`` + ``assert_never``):
 
-``("started", seq, pid)``
+:class:`Started`
     the job began (unless ``apply`` returned the pid, which means "started now");
-``("skipped", seq, reason)``
-    the job was not run: ``precheck`` said ``"revoked"``/``"expired"`` just before it started;
-``("publish", seq, Envelope)`` / ``("event", seq, (type, fields))``
+:class:`Skipped`
+    the job was not run: ``precheck`` said ``"revoked"``/``"expired"`` just before it started,
+    or it was given back ``"unstarted"`` (shutdown);
+:class:`Publish` / :class:`Event`
     a running task's ``update_state``/``retry``/``send_event``;
-``("done", seq, Outcome)``
-    the job finished;
-``("died", slot, exitcode)``
+:class:`Done`
+    the job finished, with its :class:`~worker.pool.execute.Outcome`;
+:class:`Died`
     a prefork child exited; the broker thread calls :meth:`Pool.child_died`, which returns
     the jobs that child still had (started ones are lost, the others can run elsewhere).
 
@@ -24,14 +26,70 @@ for every finished job. Pools: ``threads`` (N threads), ``solo`` (one thread) an
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
-from worker.pool.execute import Job
+from amqptool.codec.envelope import Envelope
+from worker.pool.execute import Job, Outcome
 
-__all__ = ["Notify", "Pool", "Precheck"]
+__all__ = [
+    "Died",
+    "Done",
+    "Event",
+    "Notify",
+    "Pool",
+    "Precheck",
+    "Publish",
+    "Report",
+    "SkipReason",
+    "Skipped",
+    "Started",
+]
 
-Notify = Callable[[list[tuple[Any, ...]]], None]
-Precheck = Callable[[Job], str | None]
+SkipReason = Literal["revoked", "expired", "unstarted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    seq: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    seq: int
+    reason: SkipReason
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    seq: int
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    event_type: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    seq: int
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Died:
+    slot: int
+    exitcode: int | None
+
+
+Report = Started | Skipped | Publish | Event | Done | Died
+
+Notify = Callable[[list[Report]], None]
+Precheck = Callable[[Job], SkipReason | None]
 
 
 class Pool(Protocol):

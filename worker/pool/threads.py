@@ -17,7 +17,7 @@ from typing import Any
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.policy.time_limits import async_raise
-from worker.pool.base import Notify, Precheck
+from worker.pool.base import Done, Event, Notify, Precheck, Publish, Skipped, Started
 from worker.pool.execute import Job, Outcome, execute
 from worker.task.define import Task
 
@@ -34,10 +34,10 @@ class _ThreadSink:
         self.notify = notify
 
     def publish(self, env: Envelope) -> None:
-        self.notify([("publish", self.seq, env)])
+        self.notify([Publish(self.seq, env)])
 
     def event(self, event_type: str, fields: dict[str, Any]) -> None:
-        self.notify([("event", self.seq, (event_type, fields))])
+        self.notify([Event(self.seq, event_type, fields)])
 
 
 class ThreadPool:
@@ -127,21 +127,21 @@ class ThreadPool:
             if job is None:
                 return
             if self._held:  # shutting down: a job that has not started goes back to its queue
-                notify([("skipped", job.seq, "unstarted")])
+                notify([Skipped(job.seq, "unstarted")])
                 continue
             if precheck is not None:
                 reason = precheck(job)
                 if reason is not None:
-                    notify([("skipped", job.seq, reason)])
+                    notify([Skipped(job.seq, reason)])
                     continue
-            notify([("started", job.seq, pid)])
+            notify([Started(job.seq, pid)])
             try:
                 outcome = self._run(job, tasks, notify)
             except BaseException:  # execute() handles task errors; this is a bug of ours
                 # (or a time-limit exception that landed just after the task returned)
                 log.exception("pool thread: executing job %s failed", job.seq)
                 outcome = Outcome(job.seq, FAILURE)
-            notify([("done", job.seq, outcome)])
+            notify([Done(job.seq, outcome)])
 
     def _run(self, job: Job, tasks: Mapping[str, Task], notify: Notify) -> Outcome:
         seq = job.seq
@@ -183,7 +183,7 @@ class ThreadPool:
         return []
 
     def hold(self) -> None:
-        """Start no more jobs: threads report each waiting job ``("skipped", seq, "unstarted")``.
+        """Start no more jobs: threads report each waiting job ``Skipped(seq, "unstarted")``.
 
         Only sets a flag, so a signal handler may call it: a warm shutdown stops new starts at
         once, not when the broker thread next wakes up.
