@@ -7,6 +7,9 @@
   accepts, and an argparse that raises :class:`~amqptool.errors.UsageError` (one line, exit 2);
 - :func:`run_guarded`: the one place an error becomes one line on stderr and an exit code
   (a traceback only with ``--debug``);
+- :func:`quiet_pika`: our programs' log handlers leave out pika's own records (below
+  CRITICAL): a connection problem is reported once, translated, by us. pika's loggers
+  themselves are not touched (task code in a worker sees stock pika);
 - :func:`run_one`: one subcommand as a program of its own (``python -m worker``), with exactly
   the options, help and exit codes it has under ``amqptool``.
 
@@ -17,6 +20,7 @@ importing the command line of the other front ends.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -32,6 +36,7 @@ __all__ = [
     "CommandModule",
     "UsageParser",
     "add_global_options",
+    "quiet_pika",
     "run_guarded",
     "run_one",
 ]
@@ -104,12 +109,25 @@ class UsageParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", hint=f"see '{self.prog} --help'")
 
 
+class _QuietPika(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        return record.levelno >= logging.CRITICAL or not (name == "pika" or name[:5] == "pika.")
+
+
+def quiet_pika(handler: logging.Handler | None) -> None:
+    """Leave pika's records below CRITICAL out of what ``handler`` writes (idempotent)."""
+    if handler is not None and not any(isinstance(f, _QuietPika) for f in handler.filters):
+        handler.addFilter(_QuietPika())
+
+
 def debug_requested(argv: Sequence[str]) -> bool:
     return "--debug" in argv or bool(os.environ.get("AMQPTOOL_DEBUG"))
 
 
 def run_guarded(ctx: CliContext, body: Callable[[], int]) -> int:
     """Run ``body``; any error becomes one line on stderr and its exit code."""
+    quiet_pika(logging.lastResort)  # what prints when the program configured no logging
     try:
         return int(body())
     except AmqpToolError as exc:

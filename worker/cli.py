@@ -12,6 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from amqptool.entrypoint import quiet_pika
 from amqptool.errors import UsageError
 from worker.config import DEFAULT_SCHEDULE_FILE
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
@@ -209,6 +210,7 @@ class RecordFormatter(logging.Formatter):
 
 def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    quiet_pika(handler)
     handler.setFormatter(
         RecordFormatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
     )

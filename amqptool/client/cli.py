@@ -124,7 +124,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.debug:
         import logging
 
+        from amqptool.entrypoint import quiet_pika
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            quiet_pika(handler)
     from amqptool.client.client import Client
 
     wait = bool(args.wait or args.timeout is not None)

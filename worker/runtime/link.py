@@ -28,7 +28,8 @@ from amqptool.codec.control import node_queue_name as pidbox_queue_name
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import EVENT_EXCHANGE
 from amqptool.errors import AmqpToolError, BrokerError, ChannelClosedError, ConnectionFailedError
-from amqptool.transport import Channel, Connection, coalesce, fasttable, nowait
+from amqptool.transport import Channel, Connection, nowait
+from amqptool.transport.coalesce import coalesce_sends
 from amqptool.transport.existing import inspect_queue
 from worker.config import WorkerConfig
 from worker.policy.queues import QueueSpec
@@ -39,9 +40,6 @@ __all__ = ["BrokerLink", "MailboxInUse"]
 log = logging.getLogger("worker.broker")
 
 MAX_QOS = 65535
-
-fasttable.install()  # header tables are most of the cost of receiving a task
-coalesce.install()  # one send() per loop iteration rather than one per frame
 
 
 class MailboxInUse(AmqpToolError):
@@ -92,6 +90,7 @@ class BrokerLink:
         conn.connect_with_retry(
             max_retries=retries, on_retry=on_retry, should_stop=should_stop, interval_max=10.0
         )
+        coalesce_sends(conn)  # one send() per loop iteration rather than one per frame
         self.conn = conn
         self.generation += 1
         self.acks = AckTracker()
