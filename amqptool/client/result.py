@@ -33,7 +33,7 @@ __all__ = ["AsyncResult", "GroupResult", "ResultMeta", "ResultSource", "result_f
 
 @dataclass(frozen=True)
 class ResultMeta:
-    """One state message of the ``rpc://`` backend (PROTOCOL.md §2.2), decoded."""
+    """One state message of the ``rpc://`` backend (docs/protocol.md §2.2), decoded."""
 
     task_id: str
     status: str

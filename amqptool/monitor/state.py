@@ -1,6 +1,6 @@
 """The monitor's event-state model: a pure fold of Celery events with explicit time.
 
-``MonitorState.apply(event, now)`` folds one event (a decoded body, PROTOCOL.md §3) into the
+``MonitorState.apply(event, now)`` folds one event (a decoded body, docs/protocol.md §3) into the
 workers and tasks it knows; ``now`` is the local receipt time and the model never reads a clock.
 It imports nothing from pika or textual, so it is tested with a fake clock and benchmarked alone.
 
@@ -83,7 +83,7 @@ _PRECEDENCE: dict[str, int] = {
 }
 _CUSTOM_PRECEDENCE = 3  # progress-style custom states happen while a task runs
 
-# The fields each event type carries into the task (PROTOCOL.md §3.4).
+# The fields each event type carries into the task (docs/protocol.md §3.4).
 _RECEIVED_FIELDS = (
     "name",
     "args",

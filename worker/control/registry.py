@@ -1,4 +1,4 @@
-"""Remote control commands the worker answers (PROTOCOL.md §4.3, §4.6): one registry.
+"""Remote control commands the worker answers (docs/protocol.md §4.3, §4.6): one registry.
 
 A command is a function ``handler(panel, **arguments) -> reply`` registered with
 :func:`control_command`::

@@ -1,4 +1,4 @@
-"""Callbacks, errbacks and chains (PROTOCOL.md §1.4): the messages a finished task sends next.
+"""Callbacks, errbacks and chains (docs/protocol.md §1.4): the messages a finished task sends next.
 
 - ``callbacks`` (``link=``): on success, each signature is sent with the result prepended to its
   args (unless immutable).

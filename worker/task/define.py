@@ -321,7 +321,7 @@ class Task:
         immutable: bool = False,
         **options: Any,
     ) -> dict[str, Any]:
-        """The wire signature (PROTOCOL.md §1.4) of a call of this task."""
+        """The wire signature (docs/protocol.md §1.4) of a call of this task."""
         sig: dict[str, Any] = _client_module().signature(
             self.name, tuple(args), dict(kwargs or {}), immutable=immutable, options=options
         )

@@ -1,6 +1,6 @@
 """Pipeline stage 1: a delivery becomes a :class:`~worker.runtime.request.Request`, or is rejected.
 
-Bad input (PROTOCOL.md §1.8, and the issue's "clear error, nothing lost"): a body that does not
+Bad input (docs/protocol.md §1.8; a clear error, nothing lost): a body that does not
 decode, a content type not accepted (pickle unless ``--accept-content`` names it), an unknown
 task, arguments that don't fit the function, a bad ``eta``/``expires`` or a message that is not a
 task at all. Each gives one log line and ``basic.reject(requeue=False)`` (so a dead-letter
