@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("amqptool.monitor.cli", "live monitor of workers and tasks"),
     "worker": ("worker.cli", "run a Celery-compatible task worker"),
     "call": ("amqptool.client.cli", "send one task and optionally wait for its result"),
+    "result": ("amqptool.client.result_cli", "read a task's result by id from a backend"),
 }
 
 
@@ -42,10 +43,14 @@ def _load(name: str) -> CommandModule:
     return cast(CommandModule, module)  # command modules are duck-typed
 
 
-def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
-    """The full parser. With ``only``, just that subcommand's module is imported."""
+def build_parser(*, only: str | None = None, camqadm: bool = False) -> argparse.ArgumentParser:
+    """The full parser. With ``only``, just that subcommand's module is imported.
+
+    ``camqadm``: the shell runs under its old name, so its help, version and usage errors say
+    ``camqadm``.
+    """
     parser = UsageParser(
-        prog="amqptool",
+        prog="camqadm" if camqadm else "amqptool",
         description="AMQP 0-9-1 toolkit for RabbitMQ and Celery-style task systems.",
         epilog=ExitCode.describe(),
     )
@@ -56,6 +61,11 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
         sub = subs.add_parser(
             name, help=help_text, description=help_text, epilog=ExitCode.describe()
         )
+        if camqadm and name == "shell":
+            sub.prog = "camqadm"
+            sub.add_argument(
+                "--version", action="version", version=f"camqadm (amqptool {__version__})"
+            )
         if only is not None and name == only:
             subcommand_parser(sub, _load(name), suppress=True)
             continue
@@ -71,7 +81,15 @@ def _peek_command(argv: Sequence[str]) -> str | None:
         if skip_next:
             skip_next = False
             continue
-        if arg in ("-b", "--broker", "--ssl-ca", "--ssl-cert", "--ssl-key"):
+        if arg in (
+            "-b",
+            "--broker",
+            "--broker-file",
+            "--control-key-file",
+            "--ssl-ca",
+            "--ssl-cert",
+            "--ssl-key",
+        ):
             skip_next = True
             continue
         if arg.startswith("-"):
@@ -80,13 +98,13 @@ def _peek_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, camqadm: bool = False) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ctx = CliContext(debug=debug_requested(argv))
 
     def body() -> int:
         command = _peek_command(argv)
-        parser = build_parser(only=command)
+        parser = build_parser(only=command, camqadm=camqadm)
         if command is None:
             args = parser.parse_args(argv)
             if not getattr(args, "command", None):
@@ -103,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def camqadm_main(argv: Sequence[str] | None = None) -> int:
     """``camqadm``: the shell under its old name."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    return main(["shell", *argv])
+    return main(["shell", *argv], camqadm=True)
 
 
 def entry() -> None:

@@ -30,6 +30,7 @@ from typing import Protocol, TextIO
 
 from amqptool.errors import AmqpToolError, ExitCode, UsageError
 from amqptool.settings import BrokerSettings, TLSOptions, redact_url
+from amqptool.textsafe import visible
 
 __all__ = [
     "CliContext",
@@ -47,6 +48,8 @@ class CliContext:
     """What a subcommand gets besides its own arguments."""
 
     broker: str | None = None
+    broker_file: str | None = None
+    control_key_file: str | None = None
     ssl_ca: str | None = None
     ssl_cert: str | None = None
     ssl_key: str | None = None
@@ -59,17 +62,24 @@ class CliContext:
         """The validated broker settings (raises SettingsError naming the bad part)."""
         if self._settings is None:
             tls = TLSOptions(self.ssl_ca, self.ssl_cert, self.ssl_key)
-            self._settings = BrokerSettings.from_url(self.broker, tls=tls)
+            self._settings = BrokerSettings.from_url(
+                self.broker,
+                tls=tls,
+                url_file=self.broker_file,
+                control_key_file=self.control_key_file,
+            )
         return self._settings
 
     def error(self, message: str) -> None:
-        print(f"error: {redact_url(message)}", file=self.stderr, flush=True)
+        print(f"error: {visible(redact_url(message))}", file=self.stderr, flush=True)
 
     def info(self, message: str) -> None:
-        print(redact_url(message), file=self.stderr, flush=True)
+        print(visible(redact_url(message)), file=self.stderr, flush=True)
 
     def take_global_options(self, args: argparse.Namespace) -> None:
         self.broker = args.broker
+        self.broker_file = args.broker_file
+        self.control_key_file = args.control_key_file
         self.ssl_ca, self.ssl_cert, self.ssl_key = args.ssl_ca, args.ssl_cert, args.ssl_key
         self.debug = bool(args.debug)
 
@@ -89,7 +99,21 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         metavar="URL",
         default=default,
         help="broker URL(s), ';'-separated for failover (default: $AMQP_URL, "
-        "$CELERY_BROKER_URL, amqp://guest:guest@localhost:5672//)",
+        "$CELERY_BROKER_URL, amqp://guest:guest@localhost:5672//); '@FILE' reads it from FILE",
+    )
+    group.add_argument(
+        "--broker-file",
+        metavar="FILE",
+        default=default,
+        help="read the broker URL(s) from FILE (one per line), so no password shows in ps "
+        "(also $AMQP_URL_FILE, $CELERY_BROKER_URL_FILE)",
+    )
+    group.add_argument(
+        "--control-key-file",
+        metavar="FILE",
+        default=default,
+        help="shared key that signs remote-control commands and replies "
+        "(also $AMQPTOOL_CONTROL_KEY, $AMQPTOOL_CONTROL_KEY_FILE)",
     )
     group.add_argument("--ssl-ca", metavar="FILE", default=default, help="CA bundle for amqps://")
     group.add_argument("--ssl-cert", metavar="FILE", default=default, help="client certificate")

@@ -61,7 +61,7 @@ short = st.text(max_size=20)
 octet = st.integers(min_value=0, max_value=255)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(tables)
 def test_any_table_pika_can_write_is_written_and_read_as_pika_does(table: dict[str, Any]) -> None:
     pieces: list[bytes] = []
@@ -71,7 +71,7 @@ def test_any_table_pika_can_write_is_written_and_read_as_pika_does(table: dict[s
     assert fasttable.decode_table(data, 0) == fasttable.PIKA_DECODE_TABLE(data, 0)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(tables_with_floats)
 def test_floats_at_any_depth_read_back_as_the_same_floats(table: dict[str, Any]) -> None:
     data = encode(table)
@@ -91,7 +91,7 @@ def kinds(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     content_type=st.none() | short,
     headers=st.none() | tables,

@@ -114,7 +114,14 @@ def test_every_report_survives_the_pipe_from_a_prefork_child() -> None:
 def test_a_report_of_an_unknown_kind_is_an_error_not_dropped() -> None:
     nothing = cast(Any, None)  # no part of the pipeline is reached for this report
     reports = Reports(
-        nothing, {}, nothing, nothing, nothing, started=lambda r, p: None, rerun=lambda r: None
+        nothing,
+        {},
+        nothing,
+        nothing,
+        nothing,
+        nothing,
+        started=lambda r, p: None,
+        rerun=lambda r: None,
     )
     with pytest.raises(AssertionError):
         reports.drain(deque([cast(Report, ("done", 1, None))]))

@@ -9,7 +9,8 @@ broker thread).
 - :mod:`worker.pool.threads`: the ``threads`` and ``solo`` pools;
 - :mod:`worker.pool.prefork`: one forked child process per slot;
 - :mod:`worker.pool.execute`: running one task (a Job in, an Outcome out);
-- :mod:`worker.pool.callbacks`: the messages a finished task sends next (link, chain, errbacks).
+- :mod:`worker.pool.callbacks`: the messages a finished task sends next (link, chain, errbacks);
+- :mod:`worker.pool.orphans`: a prefork child dies with its parent (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations

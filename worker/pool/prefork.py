@@ -59,6 +59,7 @@ from worker.pool.base import (
     Started,
 )
 from worker.pool.execute import Job, Outcome, execute
+from worker.pool.orphans import die_with_parent
 from worker.task.define import Task
 
 __all__ = ["PreforkPool"]
@@ -120,7 +121,10 @@ def _child_main(
     skip: Any,
     current: Any,
     parent_ends: Sequence[mpc.Connection | int] = (),
+    parent: int = 0,
 ) -> None:
+    if parent:  # first of all: a child never outlives its worker (kill -9, OOM)
+        die_with_parent(parent)
     _close_parent_ends(parent_ends)
     # A broken report pipe means the parent is gone: nobody to report to, nothing to run.
     with contextlib.suppress(BrokenPipeError):
@@ -190,7 +194,7 @@ class _Child:
         parent_ends = (*inherited, self.jobs, self.reports)
         self.proc = _ctx.Process(
             target=_child_main,
-            args=(job_r, rep_w, tasks, skip, self.current, parent_ends),
+            args=(job_r, rep_w, tasks, skip, self.current, parent_ends, os.getpid()),
             name=f"worker-pool-{slot + 1}",
             daemon=True,
         )

@@ -41,6 +41,7 @@ from worker.policy.queues import QueueSpec
 from worker.policy.worker_state import WorkerState
 from worker.pool.base import Pool, Report, SkipReason
 from worker.pool.execute import Job
+from worker.pool.results import store_for
 from worker.runtime.events import EventDispatcher
 from worker.runtime.link import BrokerLink, MailboxInUse
 from worker.runtime.mailbox import Mailbox
@@ -48,6 +49,7 @@ from worker.runtime.mingle import mingle
 from worker.runtime.pipeline.eta_stage import EtaStage
 from worker.runtime.pipeline.intake import Intake
 from worker.runtime.pipeline.rate_gate import RateLimitGate
+from worker.runtime.pipeline.redelivery import RedeliveryGuard
 from worker.runtime.pipeline.reports import Reports
 from worker.runtime.pipeline.watch import Watch
 from worker.runtime.request import Request
@@ -62,6 +64,7 @@ log = logging.getLogger("worker.consumer")
 MAX_POOL_SIZE = 256  # pool_grow from any peer must not ask for a million threads
 
 MAX_BLOCK = 1.0
+SETTLE_TIMEOUT = 10.0  # longest wait at shutdown for the broker to confirm the last results
 
 
 class Consumer:
@@ -83,7 +86,12 @@ class Consumer:
             task_events=config.task_events,
             freq=config.heartbeat_interval,
         )
-        self.settle = Settle(self.link, self.events)
+        self.settle = Settle(
+            self.link,
+            self.events,
+            stores_results=config.stores_results,
+            result_store=lambda: store_for(config.result_backend, config.result_expires),
+        )
         self.timer = Timer()
         self.ready: deque[Request] = deque()
         self.active: dict[int, Request] = {}
@@ -110,8 +118,15 @@ class Consumer:
             else None
         )
         self.panel = control.Panel(self, control.disabled_commands(config.disable_control))
-        self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
+        self.mailbox = Mailbox(
+            self.nodename,
+            self.clock,
+            self.panel,
+            self.link.reply,
+            key=config.settings.control_key,
+        )
         self._seq = itertools.count(1)
+        self.redelivery = RedeliveryGuard(self.link, self.active, self.settle, admit=self.accept)
         self.intake = Intake(
             self.link,
             tasks,
@@ -120,6 +135,7 @@ class Consumer:
             self.settle,
             accept=config.accept,
             next_seq=self.next_seq,
+            hold=self.redelivery.hold,
             admit=self.accept,
         )
         self.reports = Reports(
@@ -128,6 +144,7 @@ class Consumer:
             self.watch,
             self.events,
             self.settle,
+            self.redelivery,
             started=self.started,
             rerun=self._rerun,
         )
@@ -274,6 +291,7 @@ class Consumer:
         self.ready.clear()
         self.gate.clear()
         self.eta.clear()
+        self.redelivery.clear()
         for job in self.pool.take_unstarted():
             self.active.pop(job.seq, None)
         self.events.discard()
@@ -292,6 +310,7 @@ class Consumer:
                 self.events.flush()
                 self.events.worker("worker-offline", active=0, processed=self.processed)
                 self.link.flush()
+                self.link.settle(SETTLE_TIMEOUT)
         except AmqpToolError as exc:
             log.warning("could not say goodbye to the broker: %s", exc)
         finally:
@@ -362,6 +381,8 @@ class Consumer:
                 req.delivery_info(),
                 self.nodename,
                 self.watch.dispatched(req),
+                backend=self.config.result_backend,
+                result_expires=self.config.result_expires,
             )
             active[req.seq] = req
             pid = pool.apply(job)

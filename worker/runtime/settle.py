@@ -5,13 +5,16 @@ channel it came from: :meth:`Settle.claim` is the one guard every path goes thro
 settled, and the link generation it was received on is still the current one; after a
 reconnect its delivery tag means nothing and the broker redelivers it anyway).
 
-**Its state.** :meth:`Settle.report_state` publishes a task state to the client's reply queue
-when the client wants one (``reply_to`` set, results not ignored by the message or the task).
+**Its state.** :meth:`Settle.report_state` sends a task state where the client will look for
+it: to the configured result backend when the worker has one (``--result-backend``), else to the
+client's reply queue (``rpc://``); only when results are wanted (a backend or a ``reply_to``, and
+not ignored by the message or the task).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from amqptool.codec.envelope import Envelope
@@ -47,10 +50,23 @@ class TaskEvents(Protocol):
     def task(self, event_type: str, uuid: str, fields: dict[str, Any] | None = None) -> None: ...
 
 
+class ResultStore(Protocol):
+    def store(self, doc: Mapping[str, Any]) -> object: ...
+
+
 class Settle:
-    def __init__(self, link: SettleLink, events: TaskEvents) -> None:
+    def __init__(
+        self,
+        link: SettleLink,
+        events: TaskEvents,
+        *,
+        stores_results: bool = False,
+        result_store: Callable[[], ResultStore | None] = lambda: None,
+    ) -> None:
         self.link = link
         self.events = events
+        self.stores_results = stores_results  # a result backend, not rpc://
+        self.result_store = result_store
 
     def claim(self, req: Request) -> bool:
         """True once per request, while its channel is still ours: the caller settles it."""
@@ -81,13 +97,19 @@ class Settle:
         self, reply_to: str, correlation_id: str, task_id: str, status: str, value: Any
     ) -> None:
         body = result_body(task_id, status, value)
+        store = self.result_store()
+        if store is not None:
+            store.store(body)  # retried, else logged with the task id
+            return
         self.link.publish(encode_result(body, reply_to=reply_to, correlation_id=correlation_id))
 
     def report_state(self, req: Request, status: str, value: Any) -> None:
         """Publish ``status`` for ``req`` if its client wants results."""
         msg = req.message
-        if msg.reply_to and not (msg.ignore_result or req.task.ignore_result):
-            self.publish_state(msg.reply_to, msg.correlation_id or msg.id, msg.id, status, value)
+        wanted = not (msg.ignore_result or req.task.ignore_result)
+        if (msg.reply_to or self.stores_results) and wanted:
+            reply_to = msg.reply_to or ""
+            self.publish_state(reply_to, msg.correlation_id or msg.id, msg.id, status, value)
 
     def revoke(self, req: Request, reason: str, *, signum: int | None = None) -> None:
         """Settle a request as REVOKED (``"revoked"``, ``"expired"`` or ``"terminated"``)."""

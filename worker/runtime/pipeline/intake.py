@@ -48,6 +48,7 @@ class Intake:
         *,
         accept: frozenset[str],
         next_seq: Callable[[], int],
+        hold: Callable[[Request], bool],
         admit: Callable[[Request, Envelope], None],
     ) -> None:
         self.link = link
@@ -57,6 +58,7 @@ class Intake:
         self.settle = settle
         self.accept = accept
         self.next_seq = next_seq
+        self.hold = hold  # a redelivered copy of a task still running here waits (redelivery)
         self.admit = admit
         self._taken = 0  # the last delivery tag that became a Request
 
@@ -150,6 +152,8 @@ class Intake:
                 log.debug("Task %s[%s] received", msg.task, msg.id)
             if self.events.task_events:
                 self.events.task("task-received", msg.id, req.received_fields())
+        if req.redelivered and self.hold(req):
+            return
         self.admit(req, env)
 
     def _bad(
@@ -171,9 +175,9 @@ class Intake:
         if not task_id or error is None:
             return
         reply_to = env.properties.reply_to
-        if reply_to and result:
+        if (reply_to or self.settle.stores_results) and result:
             self.settle.publish_state(
-                reply_to, env.properties.correlation_id or task_id, task_id, FAILURE, error
+                reply_to or "", env.properties.correlation_id or task_id, task_id, FAILURE, error
             )
         message = error["exc_message"][0] if error["exc_message"] else ""
         self.events.task("task-failed", task_id, {"exception": f"{error['exc_type']}({message!r})"})

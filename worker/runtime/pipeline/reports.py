@@ -38,6 +38,7 @@ from worker.pool.base import (
 )
 from worker.pool.execute import REJECTED, Outcome
 from worker.runtime.events import EventDispatcher
+from worker.runtime.pipeline.redelivery import RedeliveryGuard
 from worker.runtime.pipeline.watch import Watch
 from worker.runtime.request import Request
 from worker.runtime.settle import Settle
@@ -62,6 +63,7 @@ class Reports:
         watch: Watch,
         events: EventDispatcher,
         settle: Settle,
+        redelivery: RedeliveryGuard,
         *,
         started: Callable[[Request, int], None],
         rerun: Callable[[Request], None],
@@ -71,6 +73,7 @@ class Reports:
         self.watch = watch
         self.events = events
         self.settle = settle
+        self.redelivery = redelivery
         self.started = started
         self.rerun = rerun
 
@@ -99,7 +102,10 @@ class Reports:
     def _done(self, seq: int, outcome: Outcome) -> None:
         self.pool.job_done(seq)
         req = self.active.pop(seq, None)
-        if req is None or self.watch.settled(seq):  # settled: announced by the watch already
+        if req is None:
+            return
+        if self.watch.settled(seq):  # settled: announced by the watch already
+            self.redelivery.finished(req, run_again=False)
             return
         for env in outcome.followups:
             self.settle.publish(env)
@@ -110,8 +116,10 @@ class Reports:
             self.events.task(event_type, task_id, fields)
         if outcome.state == REJECTED:
             self.settle.reject(req, requeue=outcome.requeue)
+            self.redelivery.finished(req, run_again=outcome.requeue)
             return
         self.settle.ack(req)
+        self.redelivery.finished(req, run_again=False)
 
     def _skipped(self, seq: int, reason: SkipReason) -> None:
         self.pool.job_done(seq)
@@ -122,6 +130,7 @@ class Reports:
             self.settle.return_to_queue(req)
         else:
             self.settle.revoke(req, reason)
+        self.redelivery.finished(req, run_again=reason == "unstarted")
 
     def _child_died(self, slot: int, exitcode: int | None) -> None:
         held = self.pool.child_died(slot, exitcode)
@@ -138,6 +147,7 @@ class Reports:
     def _lost(self, req: Request, exitcode: int | None) -> None:
         del self.active[req.seq]
         if self.watch.settled(req.seq):  # killed on purpose (time limit, terminate): announced
+            self.redelivery.finished(req, run_again=False)
             return
         msg = req.message
         why = f"Worker exited prematurely: exitcode {exitcode}."
@@ -147,7 +157,12 @@ class Reports:
             log.error("Task %s[%s]: %s Requeued.", msg.task, msg.id, why)
             self.events.task("task-rejected", msg.id, {"requeue": True})
             return
+        if req.task.reject_on_worker_lost and self.redelivery.held.get(msg.id):
+            log.error("Task %s[%s]: %s Its redelivered copy runs.", msg.task, msg.id, why)
+            self.redelivery.finished(req, run_again=True)
+            return
         log.error("Task %s[%s] failed: WorkerLostError(%r)", msg.task, msg.id, why)
         self.settle.report_state(req, FAILURE, WorkerLostError(why))
         self.events.task("task-failed", msg.id, {"exception": f"WorkerLostError({why!r})"})
         self.settle.ack(req)
+        self.redelivery.finished(req, run_again=False)
