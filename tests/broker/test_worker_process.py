@@ -85,6 +85,8 @@ def test_a_cut_connection_is_reestablished_and_unacked_tasks_are_redelivered(
         )
         queued = publish_task(broker_url, q, "extra.whoami", reply_to=replies.name)
         wait_until(lambda: w.consumer.active.get(1) and w.consumer.active[1].started)
+        # and the second was delivered (on a loaded machine it can come after the cut otherwise)
+        wait_until(lambda: 2 in w.consumer.active, message="the second task to be delivered")
         close_connection_named(w.connection_name)
         wait_until(lambda: w.consumer.link.generation == 2, 20, message="the reconnection")
         release.touch()
