@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,19 +97,28 @@ def blocked_connections(node: SecondBroker) -> list[str]:
 
 
 def test_worker_keeps_its_results_while_blocked_and_sends_them_after(
-    broker_b: SecondBroker, b_vhost_url: str
+    broker_b: SecondBroker, b_vhost_url: str, tmp_path: Path
 ) -> None:
+    release = tmp_path / "alarm-on"
     with worker_and_client(b_vhost_url, concurrency=4) as (worker, client, queue):
-        results = client.send_many([("peer.sleep", [2], {}, {"queue": queue}) for _ in range(4)])
+        # The tasks run until the alarm is on (rabbitmqctl calls take seconds on a loaded
+        # machine, so no fixed duration would be sure to outlast them).
+        sent: list[Any] = [
+            ("extra.wait_for_file", [str(release)], {}, {"queue": queue}) for _ in range(4)
+        ]
+        results = client.send_many(sent)
+        wait_until(lambda: worker.consumer.executing == 4, 30, message="four running tasks")
         generation = worker.consumer.link.generation
         broker_b.ctl("set_vm_memory_high_watermark", "0.0000001")
         try:
             wait_until(lambda: "memory" in alarms(broker_b), 30, message="the memory alarm")
+            release.touch()
             # The tasks finish while the alarm lasts: the worker's result publishes block it.
             wait_until(lambda: blocked_connections(broker_b), 30, message="a blocked worker")
             assert all(r.state == "PENDING" for r in results)
         finally:
+            release.touch()
             broker_b.ctl("set_vm_memory_high_watermark", "0.4")
             wait_until(lambda: "memory" not in alarms(broker_b), 30, message="the alarm to clear")
-        assert [r.get(timeout=60) for r in results] == [2, 2, 2, 2]
+        assert [r.get(timeout=60) for r in results] == [True, True, True, True]
         assert worker.consumer.link.generation == generation  # never reconnected
