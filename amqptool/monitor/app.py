@@ -274,7 +274,9 @@ class MonitorApp(BackgroundWork, ActionKeys):
         task = self.state.tasks.get(uuid) or next(
             (t for t in self.stored_matches if t.uuid == uuid), None
         )
-        return None if task is None else task_detail(task, self.clock(), self.options.tz)
+        if task is None:
+            return None
+        return task_detail(task, self.clock(), self.options.tz, self.state.tasks)
 
     def selected_task(self) -> Task | None:
         screen = self.screen

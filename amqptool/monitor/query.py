@@ -19,6 +19,9 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("received", "Received"),
     ("started", "Started"),
     ("runtime", "Runtime"),
+    ("retries", "Retries"),
+    ("eta", "ETA"),
+    ("result", "Result"),
     ("args", "Args"),
 )
 _STATE_ORDER = {s: i for i, s in enumerate(STATES)}
@@ -134,7 +137,9 @@ class SortSpec:
 def sort_key(column: str | None) -> Any:
     if column is None:
         return lambda t: (t.first_seen, t.seq)
-    if column in ("received", "started", "runtime"):
+    if column == "result":
+        return lambda t: (str(t.exception or t.result or ""), t.seq)
+    if column in ("received", "started", "runtime", "retries"):
 
         def number_key(t: Task) -> tuple[bool, float, int]:
             value = getattr(t, column)
