@@ -11,17 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
+from scripts.ensure_chromium import BROWSER, HEADLESS_FLAGS
 
 
 def main(svg: str, png: str) -> int:
@@ -32,8 +22,9 @@ def main(svg: str, png: str) -> int:
     width, height = (round(float(v)) for v in view.groups())
     with tempfile.TemporaryDirectory(prefix="amqptool-png-") as profile:
         command = [
-            "/usr/bin/chromium",
-            *FLAGS,
+            BROWSER,
+            *HEADLESS_FLAGS,
+            "--hide-scrollbars",
             f"--user-data-dir={profile}",
             f"--window-size={width},{height}",
             f"--screenshot={Path(png).resolve()}",

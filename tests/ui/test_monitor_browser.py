@@ -32,19 +32,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from scripts.ensure_chromium import BROWSER, HEADLESS_FLAGS
 from tests.harness import wait_until
 
-BROWSER = "/usr/bin/chromium"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 TOKEN = "s3cret-token"
 
 
@@ -89,7 +79,7 @@ def chromium(url: str) -> Iterator[int]:
         proc = subprocess.Popen(
             [
                 BROWSER,
-                *FLAGS,
+                *HEADLESS_FLAGS,
                 f"--user-data-dir={profile}",
                 f"--remote-debugging-port={debug_port}",
                 "--window-size=1400,900",
