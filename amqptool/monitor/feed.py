@@ -129,6 +129,7 @@ class EventFeed:
         self.name = name or f"amqptool-monitor-{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.queue: str | None = None
+        self.blocked_reason: str | None = None  # the broker blocked publishers (last connection)
         self.status = FeedStatus(STOPPED)
         self.connects = 0
         self._stop = threading.Event()
@@ -237,6 +238,7 @@ class EventFeed:
                     pause = min(pause * 2, self.retry_max)
                 finally:
                     self.queue = None
+                    self.blocked_reason = conn.blocked_reason
                     conn.close()
         finally:
             self._report(STOPPED)

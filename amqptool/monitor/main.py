@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -72,6 +73,8 @@ def run_app(
 ) -> int:
     """Run the app; a feed that failed (a refused login) is an ``error:`` line and its code."""
     store = TaskStore(state_file) if state_file else None
+    if store is not None and store.mode_note:
+        print(f"warning: {store.mode_note}", file=sys.stderr, flush=True)
     try:
         app = build_app(
             settings,

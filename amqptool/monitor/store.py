@@ -21,6 +21,7 @@ from typing import Any
 from amqptool.errors import UsageError
 from amqptool.monitor.model import Task
 from amqptool.monitor.query import TaskFilter, search_text
+from amqptool.private import ensure_private
 
 __all__ = ["HistoryRow", "TaskRecord", "TaskStore", "record_of", "task_of"]
 
@@ -102,6 +103,8 @@ class TaskStore:
         self.path = str(path)
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        # task args and results: private to the owner (0600), a wider existing file tightened
+        self.mode_note = ensure_private(self.path, "--state", companions=("-wal", "-shm"))
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
