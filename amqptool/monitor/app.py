@@ -13,8 +13,9 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from platformdirs import user_downloads_path
 from rich.text import Text
@@ -122,6 +123,9 @@ class MonitorApp(BackgroundWork, ActionKeys):
         self._shown_version = -1
         self._shown_query: tuple[TaskFilter, SortSpec, int] | None = None
         self._batches = 0
+        self._pending: deque[dict[str, Any]] = deque()
+        self._last_select: tuple[int, TaskFilter, SortSpec, list[Task], bool] | None = None
+        self._more_posted = False
 
     # ------------------------------------------------------------------ layout
 
@@ -254,7 +258,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         if force or self.state.version != self._shown_version or query != self._shown_query:
             self._shown_version = self.state.version
             self._shown_query = query
-            tasks = select_tasks(self.state, self.filter, self.sort, extra=self.stored_matches)
+            tasks = self._select()
             table = self.tasks_table
             table.set_items(tasks)
             table.set_sort(self.sort.column, self.sort.descending)
@@ -269,6 +273,30 @@ class MonitorApp(BackgroundWork, ActionKeys):
             self.query_one("#status", Static).update(
                 Text(f"{shown}   sort: {self.sort.describe()}{evicted}   ? help")
             )
+
+    def _select(self) -> list[Task]:
+        """The task list; a filter narrowing the last one on unchanged tasks only re-checks
+        the last matches (a keystroke in the filter box does not scan every task)."""
+        last = self._last_select
+        if (
+            last is not None
+            and not self.stored_matches
+            and last[0] == self.state.version
+            and not last[4]
+            and last[2] == self.sort
+            and self.filter.narrows(last[1])
+        ):
+            tasks = [t for t in last[3] if self.filter.matches(t)]
+        else:
+            tasks = select_tasks(self.state, self.filter, self.sort, extra=self.stored_matches)
+        self._last_select = (
+            self.state.version,
+            self.filter,
+            self.sort,
+            tasks,
+            bool(self.stored_matches),
+        )
+        return tasks
 
     def task_detail_for(self, uuid: str) -> TaskDetail | None:
         task = self.state.tasks.get(uuid) or next(

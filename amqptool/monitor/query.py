@@ -79,6 +79,16 @@ class TaskFilter:
         parts.extend(self.words)
         return " ".join(parts)
 
+    def narrows(self, wider: TaskFilter) -> bool:
+        """Every task this filter matches is matched by ``wider`` too (typing on in the
+        filter box: the new matches are found among the old ones, not among every task)."""
+        if wider.states and not (self.states and self.states <= wider.states):
+            return False
+        for mine, theirs in ((self.name, wider.name), (self.worker, wider.worker)):
+            if theirs and not (mine and theirs in mine):
+                return False
+        return all(any(w in mine for mine in self.words) for w in wider.words)
+
     def matches(self, task: Task) -> bool:
         if self.states and task.state not in self.states:
             return False
