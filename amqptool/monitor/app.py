@@ -124,6 +124,8 @@ class MonitorApp(BackgroundWork, ActionKeys):
         self._shown_query: tuple[TaskFilter, SortSpec, int] | None = None
         self._batches = 0
         self._pending: deque[dict[str, Any]] = deque()
+        self._drawn: tuple[object, ...] = ()
+        self._drawn_at = 0.0
         self._last_select: tuple[int, TaskFilter, SortSpec, list[Task], bool] | None = None
         self._more_posted = False
 
@@ -239,6 +241,14 @@ class MonitorApp(BackgroundWork, ActionKeys):
             self._refresh_views(self.clock() if now is None else now, force)
 
     def _refresh_views(self, now: float, force: bool) -> None:
+        # Header and workers: when something came in, else once a second (heartbeat ages).
+        seen = (self.state.event_count, self.state.malformed, self.feed_status, self.screen)
+        if force or seen != self._drawn or time.monotonic() - self._drawn_at >= 1.0:
+            self._drawn, self._drawn_at = seen, time.monotonic()
+            self._refresh_header(now)
+        self._refresh_tasks(force)
+
+    def _refresh_header(self, now: float) -> None:
         status = self.feed_status
         connection = status.state + (f": {status.detail}" if status.detail else "")
         if status.state == "connected":
@@ -254,6 +264,8 @@ class MonitorApp(BackgroundWork, ActionKeys):
         )
         self.query_one(MonitorHeader).show(view)
         self.workers_table.set_items(worker_rows(self.state, now))
+
+    def _refresh_tasks(self, force: bool) -> None:
         query = (self.filter, self.sort, len(self.stored_matches))
         if force or self.state.version != self._shown_version or query != self._shown_query:
             self._shown_version = self.state.version

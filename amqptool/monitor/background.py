@@ -122,9 +122,10 @@ class BackgroundWork(App[int]):
             self.post_message(IngestMore())
 
     async def on_ingest_more(self, message: IngestMore) -> None:
-        # Yield first: the app's loop does not give way while its own queue is non-empty, and
-        # a key travels through the focused widget's queue, which needs a turn to run.
-        await asyncio.sleep(0)
+        # Yield first: the app's loop does not give way while its own queue is non-empty, and a
+        # key travels through the focused widget's and the screen's queues, a turn for each.
+        for _ in range(4):
+            await asyncio.sleep(0)
         self._more_posted = False
         self._fold_some()
 
