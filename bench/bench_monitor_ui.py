@@ -15,7 +15,7 @@ What the profiler showed before the changes (cProfile of an idle app holding 10 
 heartbeat bumped the state's version, so the task list was rebuilt (10 000 tasks walked, the
 table's row cache dropped) four times a second; and a 5 000-event batch was folded in one
 handler call, so a key waited for the whole batch. Now heartbeats leave the task list alone,
-batches are folded 1 000 events at a time with a yield between, and a filter that narrows the
+batches are folded 200 events at a time with a yield between, and a filter that narrows the
 last one only re-checks its matches.
 
 Run: ``.venv/bin/python -m bench.bench_monitor_ui [--quick]``. Prints numbers; never fails on

@@ -40,8 +40,6 @@ from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import HistoryRow, TaskStore, record_of
 from amqptool.monitor.widgets import GridTable
 
-INGEST_CHUNK = 1000
-
 __all__ = [
     "INGEST_CHUNK",
     "BackgroundWork",
@@ -50,6 +48,8 @@ __all__ = [
     "MonitorOptions",
     "QueueProbeLike",
 ]
+
+INGEST_CHUNK = 200  # events folded per message: a key waits for about one chunk
 
 
 class FeedLike(Protocol):
