@@ -16,6 +16,7 @@ BENCHES = [
     "bench_control",
     "bench_monitor",
     "bench_monitor_ui",
+    "bench_monitor_keys",
     "bench_worker",
     "bench_client",
     "bench_results",
