@@ -266,7 +266,7 @@ class Consumer:
                 self.events.flush()
                 self.events.worker("worker-offline", active=0, processed=self.processed)
                 self.link.flush()
-                self.link.settle(SETTLE_TIMEOUT)
+                self.link.settle(SETTLE_TIMEOUT, acks=not cold)
         except AmqpToolError as exc:
             log.warning("could not say goodbye to the broker: %s", exc)
         finally:
@@ -384,6 +384,12 @@ class Consumer:
         if not req.acknowledged and req.generation == self.link.generation:
             req.acknowledged = True
             self.link.acks.ack(req.delivery_tag)
+
+    def ack_when_published(self, req: Request) -> None:
+        """Ack once what the task published (result, follow-ups) is confirmed."""
+        if not req.acknowledged and req.generation == self.link.generation:
+            req.acknowledged = True
+            self.link.ack_after_publishes(req.delivery_tag)
 
     # ------------------------------------------------------------------ publishing
 

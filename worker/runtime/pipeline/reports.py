@@ -78,7 +78,7 @@ class Reports:
                 req.acknowledged = True
                 c.link.reject(req.delivery_tag, requeue=outcome.requeue)
             return
-        c.ack(req)
+        c.ack_when_published(req)
 
     def _skipped(self, seq: int, reason: str) -> None:
         c = self.c
