@@ -78,7 +78,7 @@ def mingle(
         started = time.monotonic()
         env = encode_request(req, clock=clock.forward(), expires=time.time() + timeout)
         try:
-            ch.publish(env, mandatory=True)
+            ch.publish(env, mandatory=True, timeout=timeout)
         except UnroutableError:
             log.info("mingle: all alone")
             return []
