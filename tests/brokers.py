@@ -45,6 +45,7 @@ __all__ = [
     "broker_b_node",
     "failover_url",
     "make_certificates",
+    "node_in_use",
     "pid_alive",
     "speaks_amqp",
 ]
@@ -576,14 +577,22 @@ def failover_url(*urls: str) -> str:
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def broker_b_node() -> Iterator[SecondBroker]:
-    """The second node, booted once per session on first use and stopped at the end."""
-    node = SecondBroker().acquire()
+@contextlib.contextmanager
+def node_in_use(node: SecondBroker) -> Iterator[SecondBroker]:
+    """``node`` registered as used by this process (booted if needed) inside the block; the
+    last user stops it. Any node: the second one, or a drill's own (another name and ports)."""
+    node.acquire()
     try:
         yield node
     finally:
         node.release()
+
+
+@pytest.fixture(scope="session")
+def broker_b_node() -> Iterator[SecondBroker]:
+    """The second node, booted once per session on first use and stopped at the end."""
+    with node_in_use(SecondBroker()) as node:
+        yield node
 
 
 @pytest.fixture

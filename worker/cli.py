@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from amqptool.errors import UsageError
+from amqptool.textsafe import escape_table
 from worker.config import DEFAULT_SCHEDULE_FILE
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
 
@@ -106,6 +107,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="remote control commands to refuse with an error reply, comma-separated "
         "(e.g. shutdown,pool_shrink; aliases count as the command)",
     )
+    parser.add_argument(
+        "--result-backend",
+        metavar="URL",
+        default=None,
+        help="where results go: rpc:// (default: reply messages), redis://host:port/db, "
+        "rediss://..., db+postgresql://..., db+mysql://..., db+sqlite:///path",
+    )
+    parser.add_argument(
+        "--result-expires",
+        metavar="S",
+        type=float,
+        default=86_400.0,
+        help="seconds a stored result is kept (default 86400, 0: forever)",
+    )
     _configure_scheduling(parser)
 
 
@@ -192,8 +207,7 @@ def _configure_scheduling(parser: argparse.ArgumentParser) -> None:
 # Control characters a message could smuggle into the log (task ids and names come from the
 # wire). A newline starts an indented continuation line instead: a traceback stays readable, and
 # no continuation can pass for a record of its own (records start at column 0 with '[').
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85) if c != 0x09}
-_ESCAPES.update({0x0A: "\n    ", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+_ESCAPES = escape_table("\n    ")
 
 
 class RecordFormatter(logging.Formatter):
@@ -222,6 +236,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     _setup_logging(args.loglevel)
+    from amqptool.backends.urls import redact
     from worker.daemon import Worker
 
     if args.concurrency is not None and args.concurrency < 1:
@@ -247,6 +262,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         mingle=not args.without_mingle,
         beat=args.beat,
         schedule_file=args.schedule,
+        result_backend=args.result_backend,
+        result_expires=args.result_expires,
     )
     cfg = w.config
     names = sorted(n for n in w.tasks if not n.startswith("celery."))
@@ -257,12 +274,14 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         f"  pool:        {cfg.pool} (concurrency {cfg.concurrency}, prefetch "
         f"{cfg.prefetch or 'unlimited'})",
         f"  task events: {'on' if cfg.task_events else 'off'}",
+        f"  results:     {redact(cfg.result_backend) if cfg.result_backend else 'rpc://'}",
         *(
             [f"  refused:     {', '.join(sorted(cfg.disable_control))}"]
             if cfg.disable_control
             else []
         ),
         *([f"  beat:        on (schedule file {cfg.schedule_file})"] if cfg.beat else []),
+        *(["  control:     signed commands only (HMAC-SHA256)"] if settings.control_key else []),
         "  tasks:",
         *[f"    . {n}" for n in names],
     ]

@@ -68,6 +68,7 @@ class FeedStatus:
     since: float = 0.0
     attempt: int = 0
     queue: str | None = None
+    exit_code: int = 0  # FAILED: the exit code of the error (71 when the login was refused)
 
     @property
     def connected(self) -> bool:
@@ -145,8 +146,8 @@ class EventFeed:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def _report(self, state: str, detail: str = "", attempt: int = 0) -> None:
-        self.status = FeedStatus(state, detail, self.clock(), attempt, self.queue)
+    def _report(self, state: str, detail: str = "", attempt: int = 0, exit_code: int = 0) -> None:
+        self.status = FeedStatus(state, detail, self.clock(), attempt, self.queue, exit_code)
         if self.on_status is not None:
             self.on_status(self.status)
 
@@ -224,7 +225,7 @@ class EventFeed:
                     self._flush(force=True)
                 except AuthenticationError as exc:
                     self._flush(force=True)
-                    self._report(FAILED, exc.user_line(), attempt)
+                    self._report(FAILED, exc.user_line(), attempt, int(exc.exit_code))
                     raise
                 except (ConnectionFailedError, AmqpToolError) as exc:
                     self._flush(force=True)

@@ -333,7 +333,9 @@ class ConfirmedPublisher:
                     "they may or may not have gone through"
                 )
             try:
-                self.connection.process_events(min(remaining, SLICE))
+                self.connection.process_until(
+                    lambda: all(item.done for item in wanted), min(remaining, SLICE)
+                )
             except ChannelClosedError:
                 continue  # pika raises a close of our channel here too; _recover handles it
         for item in wanted:

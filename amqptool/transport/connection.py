@@ -21,12 +21,13 @@ from typing import Any
 import pika
 import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import AmqpToolError, ConnectionFailedError
 from amqptool.settings import BrokerEndpoint, BrokerSettings
 from amqptool.transport import pikapatch, waits
-from amqptool.transport.errors import translate, translate_errors
+from amqptool.transport.errors import translate_connect, translate_errors
 
 __all__ = ["Channel", "Connection", "QueueInfo", "envelope_from_pika", "pika_properties"]
 
@@ -111,7 +112,7 @@ def _parameters(
     settings: BrokerSettings, ep: BrokerEndpoint, *, heartbeat: int | None, name: str
 ) -> pika.ConnectionParameters:
     ssl_options = None
-    if ep.ssl or settings.tls.given:
+    if ep.ssl:  # TLS options with an amqp:// URL are refused when the settings are made
         ctx = ssl.create_default_context(cafile=settings.tls.ca_file)
         if settings.tls.cert_file:
             ctx.load_cert_chain(settings.tls.cert_file, settings.tls.key_file)
@@ -125,7 +126,9 @@ def _parameters(
         heartbeat=DEFAULT_HEARTBEAT if hb is None else hb,
         blocked_connection_timeout=None,  # callers bound their own waits (see blocked_reason)
         socket_timeout=ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT,
-        stack_timeout=(ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT) * 3,
+        # The whole connect (TCP, TLS, AMQP handshake) within the connect timeout: a port that
+        # accepts but does not speak AMQP is reported then, not minutes later.
+        stack_timeout=ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT,
         connection_attempts=1,
         ssl_options=ssl_options,
         client_properties={"connection_name": name, "product": "amqptool"},
@@ -179,6 +182,10 @@ class Connection:
     def is_open(self) -> bool:
         return self._conn is not None and self._conn.is_open
 
+    def connected_to(self) -> str:
+        """The endpoint in use (after a failover, the one that answered), password hidden."""
+        return self.endpoint.redacted()
+
     def connect(self) -> Connection:
         """Connect to the first endpoint that answers (one pass over the list)."""
         last: AmqpToolError | None = None
@@ -189,8 +196,8 @@ class Connection:
             try:
                 params = _parameters(self.settings, ep, heartbeat=self.heartbeat, name=self.name)
                 self._conn = BlockingConnection(params)
-            except (pex.AMQPError, OSError, ssl.SSLError) as exc:
-                last = translate(exc, where=ep.redacted())
+            except (pex.AMQPError, OSError, ssl.SSLError, AMQPConnectorException) as exc:
+                last = translate_connect(exc, ep.redacted(), f"{ep.host}:{ep.port}")
                 log.debug("connect to %s failed: %s", ep.redacted(), last)
                 continue
             self._endpoint_index = index
@@ -296,9 +303,19 @@ class Connection:
             return True
         return waits.bounded(self._conn, op, timeout, lambda: self.blocked_reason is not None)
 
+    def abort(self) -> None:
+        """Drop the connection at once: close its socket without the Close handshake.
+
+        For a connection that may be half-open (the peer stopped answering), where a polite
+        ``close()`` would wait for a Close-Ok that never comes. The broker sees the socket close
+        and requeues what was unacknowledged, as for any lost client.
+        """
+        self._release_in_child()
+
     def _release_in_child(self) -> None:
         """Forget the connection and close this process's copy of its socket (no Close frame)."""
         conn, self._conn = self._conn, None
+        _CONNECTED.discard(self)
         if conn is None:
             return
         # pika 1.x keeps the socket on its transport (``_sock``, no public accessor); detach()
@@ -341,6 +358,25 @@ class Connection:
         if conn is not None:
             waits.wake(conn)
 
+    def process_until(self, done: Callable[[], bool], time_limit: float) -> None:
+        """Run pika's I/O loop until ``done()`` is true or ``time_limit`` passed, whichever is
+        first (``process_events`` always waits out its whole time limit). Callbacks that pika
+        queues for the blocking layer (deliveries of ``consume``) wait for ``process_events``."""
+        with translate_errors():
+            conn = self._require()
+            expired = False
+
+            def expire() -> None:
+                nonlocal expired
+                expired = True
+
+            ioloop = conn._impl.ioloop  # pika 1.x: the adapter's loop (no public accessor)
+            timer = ioloop.call_later(max(time_limit, 0.0), expire)
+            try:
+                conn._flush_output(done, lambda: expired)
+            finally:
+                ioloop.remove_timeout(timer)
+
     def sleep(self, seconds: float) -> None:
         with translate_errors():
             self._require().sleep(seconds)
@@ -379,6 +415,14 @@ class Channel:
     @property
     def is_open(self) -> bool:
         return bool(self._ch.is_open)
+
+    @property
+    def close_reason(self) -> str:
+        """Why the broker closed this channel (``"406 PRECONDITION_FAILED - ..."``), or ``""``."""
+        reason = getattr(self._ch, "_closing_reason", None)  # pika keeps it there, unexported
+        if isinstance(reason, pex.ChannelClosed):
+            return f"{reason.reply_code} {reason.reply_text}"
+        return ""
 
     def close(self) -> None:
         """Close; without waiting past CLOSE_TIMEOUT, or at all while the broker blocks us."""

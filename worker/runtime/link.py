@@ -60,6 +60,10 @@ __all__ = ["BrokerLink", "MailboxInUse"]
 log = logging.getLogger("worker.broker")
 
 MAX_QOS = 65535
+CONSUMER_TIMEOUT_HINT = (
+    " (the broker's consumer_timeout: a task ran longer than it without an ack; the worker "
+    "reconnects, and a redelivered copy of a task still running here waits for that run)"
+)
 
 fasttable.install()  # header tables are most of the cost of receiving a task
 coalesce.install()  # one send() per loop iteration rather than one per frame
@@ -293,7 +297,12 @@ class BrokerLink:
         a task consumer (its queue was deleted): the worker reconnects and declares again, rather
         than answering pings while it consumes nothing. Reopen the other channels."""
         if self.task_ch is None or not self.task_ch.is_open:
-            raise ConnectionFailedError("the task channel was closed by the broker")
+            reason = self.task_ch.close_reason if self.task_ch is not None else ""
+            raise ConnectionFailedError(
+                "the task channel was closed by the broker"
+                + (f": {reason}" if reason else "")
+                + (CONSUMER_TIMEOUT_HINT if "acknowledgement" in reason else "")
+            )
         if self.cancelled:
             raise ConnectionFailedError(
                 f"the broker cancelled the consumer of queue {self.cancelled!r} (deleted?)"
