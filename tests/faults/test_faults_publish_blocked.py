@@ -21,7 +21,7 @@ from tests.worker_support import worker_and_client
 SLACK = 5.0  # a hang guard only: the measured figures go to the reliability summary
 TOOLS = {
     "call": (["call", "--wait", "--timeout", "5", "peer.add", "1", "2"], 5.0),
-    "shell": (["shell", "basic.publish", "hello", "", "nowhere"], 10.0),  # its confirm wait
+    "shell": (["shell", "--timeout", "5", "basic.publish", "hello", "", "nowhere"], 5.0),
     "control": (["control", "ping"], 1.0),
     "monitor": (["monitor", "--dump", "--timeout", "5"], 5.0),
 }
