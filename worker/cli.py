@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import UsageError
 from amqptool.textsafe import escape_table
@@ -217,6 +217,12 @@ class RecordFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = record.message.translate(_ESCAPES)
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:  # a traceback quotes task data too
+        return super().formatException(ei).translate(_ESCAPES)
+
+    def formatStack(self, stack_info: str) -> str:
+        return super().formatStack(stack_info).translate(_ESCAPES)
 
 
 def _setup_logging(level: str) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from amqptool.client.cli import seconds, wait_and_print
 from amqptool.errors import NoReplyError, UsageError
+from amqptool.textsafe import json_visible, visible
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
@@ -75,9 +76,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             return wait_and_print(result, args, ctx)
         if args.json:
             out = {"id": result.id, "state": state, "result": result.info}
-            print(json.dumps(out, default=repr, ensure_ascii=False), file=ctx.stdout)
+            print(json_visible(json.dumps(out, default=repr, ensure_ascii=False)), file=ctx.stdout)
         else:
-            print(state, file=ctx.stdout)
+            print(visible(state), file=ctx.stdout)  # a custom state is the task's own text
         raise NoReplyError(f"task {args.task_id} is not ready (state: {state})")
     finally:
         backend.close()
