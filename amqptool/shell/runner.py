@@ -33,7 +33,11 @@ from amqptool.shell.watchdog import DEFAULT_TIMEOUT, CommandTimeout, Watchdog
 if TYPE_CHECKING:
     from amqptool.shell.messages import MessageView
 
-__all__ = ["Notify", "OnMessage", "Runner"]
+__all__ = ["PUBLISH_TIMEOUT", "Notify", "OnMessage", "Runner"]
+
+# Longest wait for the broker to confirm one message of the message tools (move, import);
+# basic.publish waits as long as the command's --timeout.
+PUBLISH_TIMEOUT = 10.0
 
 Notify = Callable[[str], None]
 OnMessage = Callable[["MessageView"], None]
