@@ -157,13 +157,21 @@ def park_envelope(envelope: Envelope, target_queue: str, bucket: int) -> Envelop
     )
 
 
-def park(channel: Channel, envelope: Envelope, target_queue: str, delay_seconds: float) -> int:
+def park(
+    channel: Channel,
+    envelope: Envelope,
+    target_queue: str,
+    delay_seconds: float,
+    *,
+    timeout: float | None = None,
+) -> int:
     """Park a copy of ``envelope`` for (at most) ``delay_seconds``; returns the bucket used.
 
     Declares the bucket queue, publishes the copy ``mandatory`` and waits for the broker's
     confirm. Ack the original only after this returns. Raises ``ValueError`` for a delay under
     one second or a channel without publisher confirms, and amqptool's broker errors
-    (e.g. :class:`~amqptool.transport.errors.UnroutableError`) if the copy was not accepted.
+    (e.g. :class:`~amqptool.transport.errors.UnroutableError`) if the copy was not accepted;
+    past ``timeout`` (None: no limit) BlockedError / UnconfirmedError.
     """
     if not channel.confirm:
         raise ValueError("park() needs a channel opened with confirm=True")
@@ -174,5 +182,5 @@ def park(channel: Channel, envelope: Envelope, target_queue: str, delay_seconds:
     channel.queue_declare(
         queue, durable=True, arguments=delay_queue_arguments(target_queue, bucket)
     )
-    channel.publish(park_envelope(envelope, target_queue, bucket), mandatory=True)
+    channel.publish(park_envelope(envelope, target_queue, bucket), mandatory=True, timeout=timeout)
     return bucket

@@ -44,6 +44,7 @@ __all__ = ["MAX_PARKED_LISTED", "EtaStage"]
 log = logging.getLogger("worker.consumer")
 
 MAX_PARKED_LISTED = 10_000  # parked requests remembered for ``scheduled`` (oldest dropped)
+PARK_CONFIRM_TIMEOUT = 5.0  # s; past it (a blocked broker) the task is held in memory instead
 
 
 class EtaStage:
@@ -145,8 +146,13 @@ class EtaStage:
     def _park(self, req: Request, env: Envelope, eta: datetime, now: datetime) -> bool:
         msg = req.message
         delay = seconds_until(eta, now)
+        conn = self.link.conn
+        if conn is not None and conn.blocked_reason is not None:
+            return False  # the broker blocks publishers: hold it here rather than wait
         try:
-            bucket = delayed.park(self._park_channel(), env, req.queue, delay)
+            bucket = delayed.park(
+                self._park_channel(), env, req.queue, delay, timeout=PARK_CONFIRM_TIMEOUT
+            )
         except ConnectionFailedError:
             raise
         except (AmqpToolError, ValueError) as exc:
