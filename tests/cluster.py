@@ -19,15 +19,18 @@ it killed.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import pytest
 
@@ -35,7 +38,15 @@ from tests import harness
 from tests.brokers import SecondBroker, failover_url
 from tests.shared_use import SharedUse
 
-__all__ = ["Cluster", "cluster", "cluster_nodes", "cluster_vhost"]
+__all__ = [
+    "Cluster",
+    "MonitorDump",
+    "amqptool",
+    "cluster",
+    "cluster_nodes",
+    "cluster_vhost",
+    "offline_gaps",
+]
 
 SIZE = 3
 AMQP_BASE = 5690
@@ -156,6 +167,16 @@ class Cluster(SharedUse):
         order = [self.nodes[(prefer + i) % count] for i in range(count)]
         return failover_url(*(n.url(vhost) for n in order))
 
+    def node_of(self, connection_name: str) -> int | None:
+        """The node (0-based) a named client connection is on; None if on none.
+
+        (``list_connections`` on any member lists the whole cluster's connections.)
+        """
+        for pid, name in self.live().connections():
+            if name == connection_name:  # an Erlang pid prints as <node.N.N.N>
+                return self.index_of(pid.strip("<>").rsplit(".", 3)[0])
+        return None
+
     # ------------------------------------------------------------ vhosts and queues
 
     def add_vhost(self, name: str) -> str:
@@ -221,3 +242,99 @@ def cluster_vhost(cluster: Cluster) -> Iterator[str]:
     finally:
         cluster.make_usable()
         cluster.delete_vhost(vhost)
+
+
+# --------------------------------------------------------------------------- the tools
+
+
+def tool_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("AMQP_URL", "CELERY_BROKER_URL")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(harness.ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def amqptool(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m amqptool ARGS`` (give ``-b``), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "amqptool", *args],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+        cwd=harness.ROOT,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class MonitorDump:
+    """``amqptool monitor --dump --json`` as a subprocess, its JSON lines kept in a file."""
+
+    def __init__(self, url: str, out: Path) -> None:
+        self.url = url
+        self.out = out
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        with self.out.open("wb") as out, self.out.with_suffix(".err").open("wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "amqptool", "monitor", "--dump", "--json", "-b", self.url],
+                stdout=out,
+                stderr=err,
+                env=tool_env(),
+                cwd=harness.ROOT,
+            )
+        return self
+
+    def events(self) -> list[dict[str, Any]]:
+        lines = self.out.read_text(errors="replace").splitlines() if self.out.exists() else []
+        out = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+        return out
+
+    def worker_events(self, hostname: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.events()
+            if e.get("hostname") == hostname and str(e.get("type", "")).startswith("worker-")
+        ]
+
+    def wait_heartbeat(self, hostname: str, after: float, timeout: float = 60) -> None:
+        """Wait for an event from worker ``hostname`` stamped later than ``after`` (epoch)."""
+        harness.wait_until(
+            lambda: any(float(e.get("timestamp", 0)) > after for e in self.worker_events(hostname)),
+            timeout,
+            interval=0.2,
+            message=f"the monitor to see {hostname} after {after}",
+        )
+
+    def stderr(self) -> str:
+        err = self.out.with_suffix(".err")
+        return err.read_text(errors="replace") if err.exists() else ""
+
+    def stop(self) -> int | None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        proc.terminate()
+        try:
+            return proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def offline_gaps(events: list[dict[str, Any]]) -> tuple[float, int]:
+    """``(longest silence in seconds, worker-offline events)`` of one worker's event list."""
+    stamps = sorted(float(e.get("timestamp", 0)) for e in events)
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    offline = sum(1 for e in events if e.get("type") == "worker-offline")
+    return round(max(gaps, default=0.0), 1), offline
