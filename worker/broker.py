@@ -1,16 +1,19 @@
 """The worker's link to the broker: one connection, three channels, Celery's topology.
 
-- **task channel**: consumes the task queues (manual ack, ``basic.qos(N, global=true)``),
-  carries the acks and rejects (batched through :class:`~worker.acks.AckTracker`);
+- **task channel**: consumes the task queues (manual ack, ``basic.qos(N, global=true)``, or a
+  per-consumer prefetch when a queue is a quorum or stream queue: RabbitMQ refuses those to a
+  channel with a global prefetch), carries the acks and rejects (batched through
+  :class:`~worker.acks.AckTracker`);
 - **publish channel**: results, events, callbacks and retries (queued, flushed once per loop),
   all to exchanges that surely exist (the default one, ``celeryev``);
 - **follow-up channel**: messages to any other exchange (a callback whose options name one):
   if that exchange is missing the broker closes this channel, not the one carrying results;
 - **control channel**: the pidbox queue ``<nodename>.celery.pidbox`` (no ack) and its replies.
 
-Declarations follow PROTOCOL.md §1.1, §3.1 and §4.1 exactly, so Celery clients and workers can
-share them. Everything here runs on the broker thread; other threads only call
-:meth:`BrokerLink.wake`.
+Declarations follow Celery's topology exactly, so Celery clients and workers can share them.
+A task queue that already exists is consumed as it is, whatever its arguments: it is inspected
+first (:func:`amqptool.transport.existing.inspect_queue`) and never declared otherwise.
+Everything here runs on the broker thread; other threads only call :meth:`BrokerLink.wake`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import EVENT_EXCHANGE
 from amqptool.errors import AmqpToolError, BrokerError, ChannelClosedError, ConnectionFailedError
 from amqptool.transport import Channel, Connection, coalesce, fasttable, nowait
+from amqptool.transport.existing import inspect_queue
 from worker.acks import AckTracker
 from worker.config import WorkerConfig
 from worker.queues import QueueSpec
@@ -62,6 +66,7 @@ class BrokerLink:
         self.queue_by_tag: dict[str, str] = {}
         # The task queues consumed: ``-Q`` plus ``add_consumer`` (kept across reconnects).
         self.queues: dict[str, QueueSpec] = {q: QueueSpec.default(q) for q in config.queues}
+        self.queue_types: dict[str, str] = {}  # classic / quorum / stream / unknown, per queue
         self._on_task: Callable[[Envelope], None] | None = None
         self.prefetch = config.prefetch
         self.cancelled = ""  # a queue whose consumer the broker cancelled
@@ -100,7 +105,7 @@ class BrokerLink:
         self.open_control(on_control)
         self._on_task = on_task
         for spec in self.queues.values():
-            self.declare_task_queue(self.task_ch, spec)
+            self.queue_types[spec.name] = self.prepare_queue(conn, self.task_ch, spec)
         self.set_prefetch(self.prefetch)
         if consume:
             for spec in self.queues.values():
@@ -112,14 +117,6 @@ class BrokerLink:
         spec = QueueSpec.default(queue) if isinstance(queue, str) else queue
         if spec.no_declare:
             return
-        if spec.exchange:
-            ch.exchange_declare(
-                spec.exchange,
-                spec.exchange_type,
-                durable=spec.exchange_durable,
-                auto_delete=spec.exchange_auto_delete,
-                arguments=spec.exchange_arguments,
-            )
         ch.queue_declare(
             spec.name,
             durable=spec.durable,
@@ -128,7 +125,56 @@ class BrokerLink:
             arguments=spec.declare_arguments(),
         )
         if spec.exchange:
-            ch.queue_bind(spec.name, spec.exchange, spec.routing_key, spec.binding_arguments)
+            BrokerLink._declare_binding(ch, spec)
+
+    @property
+    def global_qos(self) -> bool:
+        """Celery's global prefetch, unless a consumed queue may refuse it (quorum, stream)."""
+        return all(kind == "classic" for kind in self.queue_types.values())
+
+    @classmethod
+    def prepare_queue(cls, conn: Connection, ch: Channel, spec: QueueSpec) -> str:
+        """Declare ``spec`` on ``ch`` if its queue is missing; an existing queue is kept as it
+        is (its exchange and binding are still declared, on a channel of their own, as Celery
+        does). Returns the queue's type."""
+        args = spec.declare_arguments()
+        shape = None
+        if not spec.exclusive:
+            shape = inspect_queue(
+                conn, spec.name, durable=spec.durable, auto_delete=spec.auto_delete, arguments=args
+            )
+        if shape is None:
+            if spec.no_declare:
+                return "unknown"
+            cls.declare_task_queue(ch, spec)
+            return str(args.get("x-queue-type") or "classic")
+        if shape.arguments != args or shape.durable != spec.durable:
+            log.info(
+                "queue %r exists (%s, arguments %s): consuming it as it is",
+                spec.name,
+                shape.queue_type,
+                shape.arguments,
+            )
+        if spec.exchange and not spec.no_declare:
+            side = conn.channel()
+            try:
+                cls._declare_binding(side, spec)
+            except ChannelClosedError as exc:
+                log.warning("queue %r: cannot bind it to %r: %s", spec.name, spec.exchange, exc)
+            finally:
+                side.close()
+        return shape.queue_type
+
+    @staticmethod
+    def _declare_binding(ch: Channel, spec: QueueSpec) -> None:
+        ch.exchange_declare(
+            spec.exchange,
+            spec.exchange_type,
+            durable=spec.exchange_durable,
+            auto_delete=spec.exchange_auto_delete,
+            arguments=spec.exchange_arguments,
+        )
+        ch.queue_bind(spec.name, spec.exchange, spec.routing_key, spec.binding_arguments)
 
     def _consume(self, spec: QueueSpec) -> None:
         assert self.task_ch is not None and self._on_task is not None
@@ -145,9 +191,15 @@ class BrokerLink:
             raise ConnectionFailedError("not connected to the broker")
         ch = self.conn.channel()
         try:
-            self.declare_task_queue(ch, spec)
+            kind = self.prepare_queue(self.conn, ch, spec)
         finally:
             ch.close()
+        if kind != "classic" and self.global_qos and self.queue_by_tag:
+            raise BrokerError(
+                f"queue {spec.name!r} is a {kind} queue: RabbitMQ refuses it to this worker's "
+                "global prefetch; restart the worker with it in -Q instead"
+            )
+        self.queue_types[spec.name] = kind
         self.queues[spec.name] = spec
         if consume:
             self._consume(spec)
@@ -156,6 +208,7 @@ class BrokerLink:
     def cancel_queue(self, name: str) -> bool:
         """``cancel_consumer``: stop consuming from ``name`` (False if we were not)."""
         known = self.queues.pop(name, None) is not None
+        self.queue_types.pop(name, None)
         tags = [tag for tag, queue in self.queue_by_tag.items() if queue == name]
         for tag in tags:
             del self.queue_by_tag[tag]
@@ -271,9 +324,11 @@ class BrokerLink:
         ch.publish(env)
 
     def set_prefetch(self, count: int) -> None:
+        """Set the prefetch. A per-consumer prefetch (quorum queues) applies to consumers
+        started afterwards: RabbitMQ keeps the count a consumer started with."""
         self.prefetch = count
         if self.task_ch is not None and self.task_ch.is_open:
-            self.task_ch.qos(min(max(count, 0), MAX_QOS), global_qos=True)
+            self.task_ch.qos(min(max(count, 0), MAX_QOS), global_qos=self.global_qos)
 
     def cancel_consumers(self) -> None:
         ch = self.task_ch
