@@ -196,9 +196,12 @@ class Cluster(SharedUse):
                 return str(row.get("leader") or ""), [str(m) for m in members]
         raise LookupError(f"no queue {queue!r} in vhost {vhost!r}")
 
-    def leader_index(self, vhost: str, queue: str, timeout: float = 30.0) -> int:
-        """Which node (0-based) holds the leader of a quorum queue; waits for an election."""
-        names = {n.nodename for n in self.nodes}
+    def leader_index(
+        self, vhost: str, queue: str, timeout: float = 30.0, *, not_on: SecondBroker | None = None
+    ) -> int:
+        """Which node (0-based) holds the leader of a quorum queue; waits for an election
+        (and, with ``not_on``, for a leader elsewhere than that node)."""
+        names = {n.nodename for n in self.nodes if n is not not_on}
 
         def elected() -> str:
             leader = self.queue_members(vhost, queue)[0]
