@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import Cluster, MonitorDump, amqptool
-from tests.faults import ShellPipe
+from tests.fault_support import ShellPipe
 from tests.harness import unique, wait_until
 from tests.load import DrillWorker, ResultTally, push_tasks, runs_per_task, workers
 
