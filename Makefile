@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(PY) scripts/ensure_broker.py
+	$(PY) scripts/ensure_chromium.py
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest
 

@@ -31,6 +31,20 @@ def ensure_broker() -> None:
         raise RuntimeError("no RabbitMQ broker for the tests: " + proc.stderr.strip())
 
 
+def run_amqptool_bytes(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -m amqptool ARGS`` from the checkout; stdout and stderr as raw bytes."""
+    return subprocess.run(
+        [sys.executable, "-m", "amqptool", *args],
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def rabbitmqctl(*args: str, check: bool = True) -> str:
     proc = subprocess.run(
         ["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=False, timeout=120

@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from amqptool.errors import UsageError
+from amqptool.textsafe import escape_table
 from worker.config import DEFAULT_SCHEDULE_FILE
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
 
@@ -192,8 +193,7 @@ def _configure_scheduling(parser: argparse.ArgumentParser) -> None:
 # Control characters a message could smuggle into the log (task ids and names come from the
 # wire). A newline starts an indented continuation line instead: a traceback stays readable, and
 # no continuation can pass for a record of its own (records start at column 0 with '[').
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85) if c != 0x09}
-_ESCAPES.update({0x0A: "\n    ", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+_ESCAPES = escape_table("\n    ")
 
 
 class RecordFormatter(logging.Formatter):
@@ -263,6 +263,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             else []
         ),
         *([f"  beat:        on (schedule file {cfg.schedule_file})"] if cfg.beat else []),
+        *(["  control:     signed commands only (HMAC-SHA256)"] if settings.control_key else []),
         "  tasks:",
         *[f"    . {n}" for n in names],
     ]

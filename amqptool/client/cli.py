@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import AmqpToolError, ExitCode, NoReplyError, UsageError
+from amqptool.textsafe import json_visible, visible
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
@@ -110,7 +112,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, default=repr, ensure_ascii=False)
+    return json_visible(json.dumps(value, default=repr, ensure_ascii=False))
 
 
 def _show(value: Any) -> str:
@@ -125,10 +127,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    from amqptool.client.client import Client
+    from amqptool.client.client import PUBLISH_TIMEOUT, Client
 
     wait = bool(args.wait or args.timeout is not None)
-    with Client(settings) as client:
+    started = time.monotonic()
+    publish_timeout = args.timeout if args.timeout is not None else PUBLISH_TIMEOUT
+    with Client(settings, publish_timeout=publish_timeout) as client:
         result = client.send_task(
             args.task_name,
             task_args,
@@ -144,16 +148,23 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         if not wait:
             print(_dump({"id": result.id}) if args.json else result.id, file=ctx.stdout)
             return ExitCode.OK
-        return _wait(result, args, ctx)
+        left = None if args.timeout is None else args.timeout - (time.monotonic() - started)
+        return _wait(result, left, args, ctx)
 
 
-def _wait(result: AsyncResult, args: argparse.Namespace, ctx: CliContext) -> int:
+def _wait(
+    result: AsyncResult, timeout: float | None, args: argparse.Namespace, ctx: CliContext
+) -> int:
     from amqptool.errors import TaskTimeoutError
 
     try:
-        value = result.get(timeout=args.timeout, propagate=False)
-    except TaskTimeoutError as exc:
-        raise NoReplyError(exc.message, hint="no worker took the task in time?") from None
+        value = result.get(timeout=timeout, propagate=False)
+    except TaskTimeoutError:
+        # Counted from the start of the command (connecting and publishing included).
+        raise NoReplyError(
+            f"task {result.id} did not finish within {args.timeout:g}s (state: {result.state})",
+            hint="no worker took the task in time?",
+        ) from None
     state = result.state
     if isinstance(value, BaseException):
         message = " ".join(str(value).split())
@@ -166,5 +177,5 @@ def _wait(result: AsyncResult, args: argparse.Namespace, ctx: CliContext) -> int
     if args.json:
         print(_dump({"id": result.id, "state": state, "result": value}), file=ctx.stdout)
     else:
-        print(_show(value), file=ctx.stdout)
+        print(visible(_show(value)), file=ctx.stdout)  # a result is the peer's text
     return ExitCode.OK

@@ -45,7 +45,7 @@ from amqptool.settings import BrokerSettings
 if TYPE_CHECKING:
     from amqptool.transport import ConfirmedPublisher, Pending
 
-__all__ = ["RESULT_EXPIRES_MS", "Client"]
+__all__ = ["PUBLISH_TIMEOUT", "RESULT_EXPIRES_MS", "Client"]
 
 log = logging.getLogger("amqptool.client")
 log.addHandler(logging.NullHandler())  # a library: retry warnings go where the app logs

@@ -253,7 +253,13 @@ def disable_events(panel: Panel) -> Any:
 @control_command(kind="inspect", aliases=("dump_tasks",), signature="[attr1 [attr2]]")
 def registered(panel: Panel, taskinfoitems: Any = None, builtins: bool = False) -> Any:
     """The registered task names (with the attributes asked for)."""
-    items = ("rate_limit",) if taskinfoitems is None else tuple(taskinfoitems)
+    items = ("rate_limit",) if taskinfoitems is None else taskinfoitems
+    if isinstance(items, str):
+        items = (items,)
+    if not isinstance(items, list | tuple) or len(items) > 20:
+        raise ValueError("taskinfoitems must be a list of at most 20 attribute names")
+    if not all(isinstance(k, str) and k.isidentifier() for k in items):
+        raise ValueError("taskinfoitems must be attribute names")
     out = []
     for name in sorted(panel.target.tasks):
         if name.startswith("celery.") and not builtins:

@@ -47,6 +47,7 @@ from worker.runtime.mingle import mingle
 from worker.runtime.pipeline.eta_stage import EtaStage
 from worker.runtime.pipeline.intake import Intake
 from worker.runtime.pipeline.rate_gate import RateLimitGate
+from worker.runtime.pipeline.redelivery import RedeliveryGuard
 from worker.runtime.pipeline.reports import Reports
 from worker.runtime.pipeline.watch import Watch
 from worker.runtime.request import Request
@@ -60,6 +61,7 @@ log = logging.getLogger("worker.consumer")
 MAX_POOL_SIZE = 256  # pool_grow from any peer must not ask for a million threads
 
 MAX_BLOCK = 1.0
+SETTLE_TIMEOUT = 10.0  # longest wait at shutdown for the broker to confirm the last results
 
 
 class Consumer:
@@ -98,8 +100,15 @@ class Consumer:
             else None
         )
         self.panel = control.Panel(self, control.disabled_commands(config.disable_control))
-        self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
+        self.mailbox = Mailbox(
+            self.nodename,
+            self.clock,
+            self.panel,
+            self.link.reply,
+            key=config.settings.control_key,
+        )
         self.intake = Intake(self)
+        self.redelivery = RedeliveryGuard(self)
         self.reports = Reports(self)
         self.ready: deque[Request] = deque()
         self.active: dict[int, Request] = {}
@@ -247,6 +256,7 @@ class Consumer:
         self.ready.clear()
         self.gate.clear()
         self.eta.clear()
+        self.redelivery.clear()
         for job in self.pool.take_unstarted():
             self.active.pop(job.seq, None)
         self.events.discard()
@@ -265,6 +275,7 @@ class Consumer:
                 self.events.flush()
                 self.events.worker("worker-offline", active=0, processed=self.processed)
                 self.link.flush()
+                self.link.settle(SETTLE_TIMEOUT)
         except AmqpToolError as exc:
             log.warning("could not say goodbye to the broker: %s", exc)
         finally:

@@ -128,6 +128,8 @@ class Intake:
                 log.debug("Task %s[%s] received", msg.task, msg.id)
             if c.events.task_events:
                 c.events.task("task-received", msg.id, req.received_fields())
+        if req.redelivered and c.redelivery.hold(req):
+            return
         c.accept(req, env)
 
     def _bad(
