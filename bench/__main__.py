@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["bench_shell", "bench_control", "bench_monitor", "bench_worker", "bench_client"]
+BENCHES = [
+    "bench_shell",
+    "bench_control",
+    "bench_monitor",
+    "bench_worker",
+    "bench_client",
+    "bench_cluster",
+]
 
 
 def main() -> int:

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -65,12 +66,20 @@ def connect(url: str) -> Connection:
     return Connection(BrokerSettings.from_url(url, environ={}), name="bench-worker").connect()
 
 
-def load_queue(url: str, queue: str, reply_to: str, n: int, results: bool) -> tuple[str, str]:
-    """Declare ``queue`` like Celery and fill it: stamp, N tasks, stamp. Returns the stamp ids."""
+def load_queue(
+    url: str,
+    queue: str,
+    reply_to: str,
+    n: int,
+    results: bool,
+    arguments: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """Declare ``queue`` like Celery (with ``arguments``, e.g. a quorum queue) and fill it:
+    stamp, N tasks, stamp. Returns the stamp ids."""
     with connect(url) as conn:
         ch = conn.channel()
         ch.exchange_declare(queue, "direct", durable=True)
-        ch.queue_declare(queue, durable=True)
+        ch.queue_declare(queue, durable=True, arguments=arguments)
         ch.queue_bind(queue, queue, queue)
         ch.queue_declare(reply_to, durable=False, auto_delete=False)
         first, last = str(uuid.uuid4()), str(uuid.uuid4())
