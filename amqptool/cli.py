@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("amqptool.monitor.cli", "live monitor of workers and tasks"),
     "worker": ("worker.cli", "run a Celery-compatible task worker"),
     "call": ("amqptool.client.cli", "send one task and optionally wait for its result"),
+    "result": ("amqptool.client.result_cli", "read a task's result by id from a backend"),
 }
 
 

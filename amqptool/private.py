@@ -14,10 +14,11 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import IO
 
 from amqptool.errors import UsageError
 
-__all__ = ["PRIVATE_MODE", "atomic_write", "ensure_private"]
+__all__ = ["PRIVATE_MODE", "atomic_write", "create_private", "ensure_private"]
 
 PRIVATE_MODE = 0o600
 
@@ -66,6 +67,12 @@ def _tighten_fd(fd: int, path: Path) -> str:
             f"{exc.strerror or exc}"
         ) from None
     return f"{path}: mode {mode:o} was wider than {PRIVATE_MODE:o}; tightened"
+
+
+def create_private(path: str | Path) -> IO[str]:
+    """A new text file, mode 0600, opened for writing; FileExistsError when it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_MODE)
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def atomic_write(path: Path, text: str) -> None:

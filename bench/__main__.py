@@ -17,7 +17,11 @@ BENCHES = [
     "bench_monitor",
     "bench_worker",
     "bench_client",
+<<<<<<< HEAD
     "bench_cluster",
+=======
+    "bench_results",
+>>>>>>> main
 ]
 
 

@@ -103,8 +103,12 @@ class CeleryPeer:
         events: bool = True,
         queue: str | None = None,
         nodename: str | None = None,
+        app: str = "tests.peers.celery_app",
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.broker_url = broker_url
+        self.app = app
+        self.extra_env = dict(extra_env or {})
         self.queue = queue or unique("peerq")
         self.nodename = nodename or f"{unique('celerypeer')}@localhost"
         self.pool = pool
@@ -119,6 +123,7 @@ class CeleryPeer:
         env["PEER_QUEUE"] = self.queue
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env.pop("CELERY_BROKER_URL", None)
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 60.0) -> CeleryPeer:
@@ -127,7 +132,7 @@ class CeleryPeer:
             "-m",
             "celery",
             "-A",
-            "tests.peers.celery_app",
+            self.app,
             "worker",
             "-n",
             self.nodename,

@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING, Any
 from worker.control.registry import control_command
 from worker.task.context import Context, ExceptionInfo
 from worker.task.define import Task, TaskRegistry, registry, task
+from worker.task.eager import EagerResult
+from worker.task.eager import conf as conf
 from worker.task.exceptions import (
     AlreadyRegistered,
+    EncodeError,
     Ignore,
     MaxRetriesExceededError,
     NotRegistered,
@@ -36,6 +39,7 @@ from worker.task.exceptions import (
     WorkerLostError,
 )
 from worker.task.periodic import crontab, periodic_task, schedule
+from worker.task.periodic_class import PeriodicTask
 
 if TYPE_CHECKING:
     from worker.daemon import Worker
@@ -43,10 +47,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AlreadyRegistered",
     "Context",
+    "EagerResult",
+    "EncodeError",
     "ExceptionInfo",
     "Ignore",
     "MaxRetriesExceededError",
     "NotRegistered",
+    "PeriodicTask",
     "Reject",
     "Retry",
     "SoftTimeLimitExceeded",
@@ -56,6 +63,7 @@ __all__ = [
     "TimeLimitExceeded",
     "Worker",
     "WorkerLostError",
+    "conf",
     "control_command",
     "crontab",
     "periodic_task",

@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import UsageError
 from amqptool.textsafe import escape_table
@@ -106,6 +106,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="",
         help="remote control commands to refuse with an error reply, comma-separated "
         "(e.g. shutdown,pool_shrink; aliases count as the command)",
+    )
+    parser.add_argument(
+        "--result-backend",
+        metavar="URL",
+        default=None,
+        help="where results go: rpc:// (default: reply messages), redis://host:port/db, "
+        "rediss://..., db+postgresql://..., db+mysql://..., db+sqlite:///path",
+    )
+    parser.add_argument(
+        "--result-expires",
+        metavar="S",
+        type=float,
+        default=86_400.0,
+        help="seconds a stored result is kept (default 86400, 0: forever)",
     )
     _configure_scheduling(parser)
 
@@ -204,6 +218,12 @@ class RecordFormatter(logging.Formatter):
         record.message = record.message.translate(_ESCAPES)
         return super().formatMessage(record)
 
+    def formatException(self, ei: Any) -> str:  # a traceback quotes task data too
+        return super().formatException(ei).translate(_ESCAPES)
+
+    def formatStack(self, stack_info: str) -> str:
+        return super().formatStack(stack_info).translate(_ESCAPES)
+
 
 def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
@@ -222,6 +242,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     _setup_logging(args.loglevel)
+    from amqptool.backends.urls import redact
     from worker.daemon import Worker
 
     if args.concurrency is not None and args.concurrency < 1:
@@ -247,6 +268,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         mingle=not args.without_mingle,
         beat=args.beat,
         schedule_file=args.schedule,
+        result_backend=args.result_backend,
+        result_expires=args.result_expires,
     )
     cfg = w.config
     names = sorted(n for n in w.tasks if not n.startswith("celery."))
@@ -257,6 +280,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         f"  pool:        {cfg.pool} (concurrency {cfg.concurrency}, prefetch "
         f"{cfg.prefetch or 'unlimited'})",
         f"  task events: {'on' if cfg.task_events else 'off'}",
+        f"  results:     {redact(cfg.result_backend) if cfg.result_backend else 'rpc://'}",
         *(
             [f"  refused:     {', '.join(sorted(cfg.disable_control))}"]
             if cfg.disable_control

@@ -76,6 +76,8 @@ class WorkerConfig:
     mingle: bool = True  # learn the revokes of running workers at startup
     beat: bool = False  # run the periodic-task scheduler in this worker (-B)
     schedule_file: str = DEFAULT_SCHEDULE_FILE
+    result_backend: str | None = None  # None / rpc://: results are reply messages
+    result_expires: float | None = 86_400.0  # seconds a stored result is kept (0: forever)
 
     @classmethod
     def build(
@@ -100,6 +102,8 @@ class WorkerConfig:
         mingle: bool = True,
         beat: bool = False,
         schedule_file: str | None = None,
+        result_backend: str | None = None,
+        result_expires: float | None = 86_400.0,
     ) -> WorkerConfig:
         """Validate and normalise the options (raises UsageError naming the bad one)."""
         if isinstance(queues, str):
@@ -149,9 +153,26 @@ class WorkerConfig:
             mingle=mingle,
             beat=beat,
             schedule_file=schedule_file or DEFAULT_SCHEDULE_FILE,
+            result_backend=_result_backend(result_backend),
+            result_expires=result_expires or None,
         )
+
+    @property
+    def stores_results(self) -> bool:
+        """True when results go to a Redis/SQL backend rather than reply messages."""
+        return self.result_backend is not None
 
     @property
     def prefetch(self) -> int:
         """The base prefetch count (0 = unlimited)."""
         return self.concurrency * self.prefetch_multiplier
+
+
+def _result_backend(url: str | None) -> str | None:
+    """The stored backend's URL (None for rpc://); UsageError for a URL we cannot use."""
+    from amqptool.backends import backend_from_url, is_rpc
+
+    if url is None or is_rpc(url):
+        return None
+    backend_from_url(url)  # validates the URL (and that its driver is installed)
+    return url

@@ -40,9 +40,10 @@ from amqptool.settings import BrokerSettings
 from worker.beat.embedded import EmbeddedBeat
 from worker.config import WorkerConfig
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
+from worker.pool.results import check_backend
 from worker.pool.threads import create_pool
 from worker.runtime.consumer import Consumer
-from worker.task import periodic
+from worker.task import periodic, sending
 from worker.task.define import Task, registry
 
 __all__ = ["Worker", "import_app"]
@@ -97,6 +98,8 @@ class Worker:
         mingle: bool = True,
         beat: bool = False,
         schedule_file: str | None = None,
+        result_backend: str | None = None,
+        result_expires: float | None = 86_400.0,
     ) -> None:
         self.app_modules = import_app(app_module)
         if not isinstance(settings, BrokerSettings):
@@ -121,7 +124,13 @@ class Worker:
             mingle=mingle,
             beat=beat,
             schedule_file=schedule_file,
+            result_backend=result_backend,
+            result_expires=result_expires,
         )
+        check_backend(self.config.result_backend, self.config.result_expires)
+        sending.configure(settings, self.config.queues[0], self.config.result_backend)
+        import worker.pool.builtins  # noqa: F401  # Celery's built-in tasks (celery.group, ...)
+
         self.tasks: Mapping[str, Task] = registry if tasks is None else tasks
         self.install_signal_handlers = install_signal_handlers
         self.pool = create_pool(

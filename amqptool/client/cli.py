@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from amqptool.cli import CliContext
     from amqptool.client.result import AsyncResult
 
-__all__ = ["configure", "parse_arg", "parse_kwargs", "run"]
+__all__ = ["configure", "parse_arg", "parse_kwargs", "run", "seconds", "wait_and_print"]
 
 EPILOG = (
     "Arguments are read as JSON where they parse (2 -> int, '\"2\"' -> str, '[1,2]' -> list, "
@@ -72,7 +72,7 @@ def _priority(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -90,7 +90,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task_args", metavar="ARG", nargs="*", help="positional arguments")
     parser.add_argument("--kwargs", metavar="JSON", help="keyword arguments as a JSON object")
     when = parser.add_mutually_exclusive_group()
-    when.add_argument("--countdown", metavar="S", type=_seconds, help="run no sooner than in S s")
+    when.add_argument("--countdown", metavar="S", type=seconds, help="run no sooner than in S s")
     when.add_argument("--eta", metavar="ISO", help="run no sooner than this ISO 8601 time")
     parser.add_argument(
         "--expires", metavar="S", help="expire after S seconds (or at an ISO 8601 time)"
@@ -105,7 +105,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         metavar="S",
-        type=_seconds,
+        type=seconds,
         help="with --wait: give up after S seconds, exit 69 (implies --wait; default: no limit)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
@@ -149,12 +149,22 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             print(_dump({"id": result.id}) if args.json else result.id, file=ctx.stdout)
             return ExitCode.OK
         left = None if args.timeout is None else args.timeout - (time.monotonic() - started)
-        return _wait(result, left, args, ctx)
+        return wait_and_print(result, args, ctx, timeout=left)
 
 
-def _wait(
-    result: AsyncResult, timeout: float | None, args: argparse.Namespace, ctx: CliContext
+def wait_and_print(
+    result: AsyncResult,
+    args: argparse.Namespace,
+    ctx: CliContext,
+    *,
+    timeout: float | None = None,
 ) -> int:
+    """Wait and print the value; a failed task raises (exit 1).
+
+    ``timeout`` is what is left of ``args.timeout`` (the default: all of it).
+    """
+    if timeout is None:
+        timeout = args.timeout
     from amqptool.errors import TaskTimeoutError
 
     try:

@@ -160,12 +160,12 @@ def result_body(
         "traceback": traceback,
         "children": children or [],
         "date_done": format_iso(date_done) if date_done else None,
-        "task_id": task_id,
     }
     if group_id:
         body["group_id"] = group_id
     if parent_id:
         body["parent_id"] = parent_id
+    body["task_id"] = task_id  # last, after group_id/parent_id, as Celery orders them
     return body
 
 

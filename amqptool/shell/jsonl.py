@@ -20,6 +20,7 @@ from typing import Any
 
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import UsageError
+from amqptool.textsafe import json_visible
 
 __all__ = ["envelope_from_line", "line_from_envelope"]
 
@@ -83,7 +84,7 @@ def line_from_envelope(env: Envelope) -> str:
     record["exchange"] = env.exchange
     record["routing_key"] = env.routing_key
     record["redelivered"] = env.redelivered
-    return json.dumps(record, ensure_ascii=False)
+    return json_visible(json.dumps(record, ensure_ascii=False))
 
 
 def envelope_from_line(line: str, where: str) -> Envelope:

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from amqptool.codec.envelope import Envelope
 from amqptool.errors import UsageError
+from amqptool.private import create_private
 from amqptool.shell.jsonl import envelope_from_line, line_from_envelope
 from amqptool.shell.outcome import Consumed, Summary
 
@@ -97,7 +98,7 @@ def _output(path: str) -> Iterator[IO[str]]:
         yield sys.stdout
         return
     try:
-        handle = open(path, "x", encoding="utf-8")  # noqa: SIM115  # closed below
+        handle = create_private(path)  # message bodies: 0600, like the history
     except FileExistsError:
         raise UsageError(f"queue.export: {path} exists (choose a new file)") from None
     except OSError as exc:

@@ -215,6 +215,12 @@ def test_the_control_cli_signs_with_a_key_file(
         assert signed.returncode == 0 and f"->  {w.nodename}: OK" in signed.stdout
         unsigned = control("ping")
         assert unsigned.returncode == 1 and "unsigned" in unsigned.stdout
+        for bad in (("-1", "-5"), ("1e400",), ("nan", "1")):  # the issue's own examples
+            refused = control("time_limit", "peer.add", *bad, "--control-key-file", str(key_file))
+            assert refused.returncode in (1, 2), refused
+            assert "Traceback" not in refused.stderr
+            assert refused.returncode == 2 or "ERROR" in refused.stdout
+        assert w.consumer.state.time_limits == {}
 
 
 def test_keyed_workers_mingle_with_signed_hellos(

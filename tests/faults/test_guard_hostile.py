@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pika
+import pyte
 import pytest
 
 from tests.harness import ROOT, run_amqptool_bytes, unique, wait_until
@@ -103,6 +104,11 @@ def test_control_text_output_of_a_rogue_reply_is_inert(
     assert "1 node online." in out  # the malformed ones are not nodes
     assert err.count("not a well-formed reply, not counted") == 4
     assert "names 2 nodes" in err and "does not decode" in err
+    # what a terminal would show: the text as printed, the title untouched, nothing erased
+    screen = pyte.Screen(160, 40)
+    pyte.ByteStream(screen).feed(proc.stdout.replace(b"\n", b"\r\n"))
+    assert screen.title == "" and screen.display[0].startswith("->  good@host: OK")
+    assert "\\x1b]0;pwned\\x07" in "".join(screen.display)
     js = run_amqptool_bytes("control", "-t", "1", "--json", "ping", env=env)
     assert js.returncode == 0
     assert list(json.loads(js.stdout)) == ["good@host"]
@@ -141,6 +147,7 @@ def test_call_shell_and_dump_output_is_inert(
             _, dump_err = dump.communicate(timeout=20)
             reader.join(10)
         dump_out = b"".join(lines)
+        _assert_inert(worker.log.read_bytes())  # the worker's log: the failure, its traceback
     assert ok.returncode == 0, ok.stderr
     assert bad.returncode == 1 and "\\x1b" in bad.stderr.decode()
     _assert_inert(ok.stdout, ok.stderr, bad.stdout, bad.stderr)

@@ -14,7 +14,7 @@ from amqptool.codec.envelope import Envelope, Properties
 from amqptool.codec.signing import SIGNATURE_HEADER, Verifier, load_control_key, sign
 from amqptool.control.collect import ReplyCollector
 from amqptool.errors import SettingsError
-from amqptool.private import atomic_write, ensure_private
+from amqptool.private import atomic_write, create_private, ensure_private
 from amqptool.settings import BrokerSettings
 from amqptool.textsafe import CONTROL_CODES, one_line, visible
 
@@ -163,6 +163,12 @@ def test_private_files_are_0600(tmp_path: Path) -> None:
         note = ensure_private(wide, "--state", companions=("-wal", "-shm"))
         assert "tightened" in note and "644" in note
         assert _mode(wide) == 0o600 and _mode(side) == 0o600
+        exported = tmp_path / "export.jsonl"  # the shell's queue.export
+        with create_private(exported) as fh:
+            fh.write("{}\n")
+        assert _mode(exported) == 0o600
+        with pytest.raises(FileExistsError):
+            create_private(exported)
         target = tmp_path / "atomic"
         target.write_text("old")
         target.chmod(0o644)
@@ -170,3 +176,22 @@ def test_private_files_are_0600(tmp_path: Path) -> None:
         assert target.read_text() == "new" and _mode(target) == 0o600
     finally:
         os.umask(old)
+
+
+def test_worker_log_records_escape_messages_and_tracebacks() -> None:
+    import logging
+    import sys
+
+    from worker.cli import RecordFormatter
+
+    try:
+        raise ValueError(HOSTILE + "\n[2026-01-01 00:00:00,000: ERROR/MainProcess] forged")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "worker", logging.ERROR, __file__, 1, "Task t[%s] failed", (HOSTILE,), exc_info
+    )
+    text = RecordFormatter("[%(levelname)s] %(message)s").format(record)
+    assert not any(ord(c) in CONTROL_CODES and c != "\n" for c in text)
+    assert all(line.startswith(("[ERROR]", " ", "Traceback")) for line in text.splitlines())
+    assert "\\x1b]0;pwned" in text

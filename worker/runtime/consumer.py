@@ -39,6 +39,7 @@ from worker.control import registry as control
 from worker.policy.queues import QueueSpec
 from worker.policy.worker_state import WorkerState
 from worker.pool.execute import Job
+from worker.pool.results import store_for
 from worker.pool.threads import Pool
 from worker.runtime.events import EventDispatcher
 from worker.runtime.link import BrokerLink, MailboxInUse
@@ -331,10 +332,14 @@ class Consumer:
         msg = req.message
         log.info("Discarding revoked task: %s[%s] (%s)", msg.task, msg.id, reason)
         self.ack(req)
-        if msg.reply_to and not (msg.ignore_result or req.task.ignore_result):
+        if (msg.reply_to or self.config.stores_results) and not (
+            msg.ignore_result or req.task.ignore_result
+        ):
             exc = {"exc_type": "TaskRevokedError", "exc_message": [reason]}
             exc["exc_module"] = "celery.exceptions"
-            self.publish_state(msg.reply_to, msg.correlation_id or msg.id, msg.id, REVOKED, exc)
+            self.publish_state(
+                msg.reply_to or "", msg.correlation_id or msg.id, msg.id, REVOKED, exc
+            )
         fields = {
             "terminated": reason == "terminated",
             "signum": signum,
@@ -355,6 +360,8 @@ class Consumer:
                 req.delivery_info(),
                 self.nodename,
                 self.watch.dispatched(req),
+                backend=self.config.result_backend,
+                result_expires=self.config.result_expires,
             )
             active[req.seq] = req
             pid = pool.apply(job)
@@ -374,9 +381,10 @@ class Consumer:
         msg = req.message
         self.events.task("task-started", msg.id)
         task = req.task
-        if task.track_started and msg.reply_to and not (msg.ignore_result or task.ignore_result):
+        wanted = not (msg.ignore_result or task.ignore_result)
+        if task.track_started and (msg.reply_to or self.config.stores_results) and wanted:
             self.publish_state(
-                msg.reply_to,
+                msg.reply_to or "",
                 msg.correlation_id or msg.id,
                 msg.id,
                 STARTED,
@@ -403,6 +411,10 @@ class Consumer:
         self, reply_to: str, correlation_id: str, task_id: str, status: str, value: Any
     ) -> None:
         body = result_body(task_id, status, value)
+        store = store_for(self.config.result_backend, self.config.result_expires)
+        if store is not None:
+            store.store(body)  # retried, else logged with the task id
+            return
         self._publish(encode_result(body, reply_to=reply_to, correlation_id=correlation_id))
 
     def _schedule_heartbeat(self) -> None:

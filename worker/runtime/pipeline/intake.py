@@ -152,9 +152,9 @@ class Intake:
         if not task_id or error is None:
             return
         reply_to = env.properties.reply_to
-        if reply_to and result:
+        if (reply_to or c.config.stores_results) and result:
             c.publish_state(
-                reply_to, env.properties.correlation_id or task_id, task_id, FAILURE, error
+                reply_to or "", env.properties.correlation_id or task_id, task_id, FAILURE, error
             )
         message = error["exc_message"][0] if error["exc_message"] else ""
         c.events.task("task-failed", task_id, {"exception": f"{error['exc_type']}({message!r})"})

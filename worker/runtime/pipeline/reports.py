@@ -135,9 +135,15 @@ class Reports:
             c.redelivery.finished(req, run_again=True)
             return
         log.error("Task %s[%s] failed: WorkerLostError(%r)", msg.task, msg.id, why)
-        if msg.reply_to and not (msg.ignore_result or req.task.ignore_result):
+        if (msg.reply_to or c.config.stores_results) and not (
+            msg.ignore_result or req.task.ignore_result
+        ):
             c.publish_state(
-                msg.reply_to, msg.correlation_id or msg.id, msg.id, FAILURE, WorkerLostError(why)
+                msg.reply_to or "",
+                msg.correlation_id or msg.id,
+                msg.id,
+                FAILURE,
+                WorkerLostError(why),
             )
         c.events.task("task-failed", msg.id, {"exception": f"WorkerLostError({why!r})"})
         c.ack(req)
