@@ -17,11 +17,8 @@ BENCHES = [
     "bench_monitor",
     "bench_worker",
     "bench_client",
-<<<<<<< HEAD
-    "bench_cluster",
-=======
     "bench_results",
->>>>>>> main
+    "bench_cluster",
 ]
 
 
