@@ -30,35 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench_worker import (  # noqa: E402  # after the sys.path fix
-    Case,
-    connect,
-    load_queue,
-    wait_stamps,
-    worker_process,
-)
+from bench.bench_worker import Case, run_case  # noqa: E402  # after the sys.path fix
 from tests import harness  # noqa: E402
 from tests.cluster import Cluster  # noqa: E402
 
 CASE = Case("ours threads -c 2", "ours", "threads", 2)
 QUORUM = {"x-queue-type": "quorum"}
-
-
-def run(url: str, n: int, multiplier: int, arguments: dict[str, Any] | None) -> float:
-    """Tasks per second through one queue on ``url``."""
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    reply_to = f"bench-reply-{uuid.uuid4().hex[:8]}"
-    ids = load_queue(url, queue, reply_to, n, False, arguments)
-    try:
-        with worker_process(CASE, url, queue, multiplier):
-            seconds = wait_stamps(url, reply_to, ids, timeout=max(120.0, n / 50))
-    finally:
-        with connect(url) as conn:
-            ch = conn.channel()
-            ch.queue_delete(queue)
-            ch.queue_delete(reply_to)
-            ch.exchange_delete(queue)
-    return n / seconds
 
 
 def main() -> int:
@@ -87,7 +64,9 @@ def main() -> int:
         for round_no in range(opts.repeats):  # interleaved: a load spike hits every row alike
             print(f"  round {round_no + 1}/{opts.repeats} ...", flush=True)
             for label, url, arguments in rows:
-                runs[label].append(run(url, opts.tasks, opts.prefetch_multiplier, arguments))
+                runs[label].append(
+                    run_case(CASE, url, opts.tasks, opts.prefetch_multiplier, arguments)
+                )
     finally:
         cluster.delete_vhost(cluster_vhost)
         cluster.release()

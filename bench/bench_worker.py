@@ -172,10 +172,13 @@ def worker_process(case: Case, url: str, queue: str, multiplier: int) -> Iterato
             Path(log.name).unlink(missing_ok=True)
 
 
-def run_case(case: Case, url: str, n: int, multiplier: int) -> float:
+def run_case(
+    case: Case, url: str, n: int, multiplier: int, arguments: dict[str, Any] | None = None
+) -> float:
+    """Tasks per second for one row (``arguments``: the queue's, e.g. a quorum queue)."""
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     reply_to = f"bench-reply-{uuid.uuid4().hex[:8]}"
-    ids = load_queue(url, queue, reply_to, n, case.results)
+    ids = load_queue(url, queue, reply_to, n, case.results, arguments)
     try:
         if case.kind == "raw":
             seconds = raw_pika(url, queue, n, max(1, case.concurrency * multiplier))

@@ -46,6 +46,7 @@ __all__ = [
     "cluster_nodes",
     "cluster_vhost",
     "offline_gaps",
+    "ping",
 ]
 
 SIZE = 3
@@ -268,6 +269,14 @@ def amqptool(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
         timeout=timeout,
         check=False,
     )
+
+
+def ping(url: str, *nodenames: str) -> dict[str, Any]:
+    """``amqptool control ping -d NODES`` through ``url``: the JSON replies (exit 0 asserted)."""
+    done = amqptool("control", "-b", url, "--json", "-t", "5", "ping", "-d", ",".join(nodenames))
+    assert done.returncode == 0, done.stderr
+    replies: dict[str, Any] = json.loads(done.stdout)
+    return replies
 
 
 class MonitorDump:

@@ -12,7 +12,6 @@ broker redelivers it. The figures go to the reliability artifact.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection
 from tests.brokers import SecondBroker
-from tests.cluster import Cluster, MonitorDump, amqptool, offline_gaps
+from tests.cluster import Cluster, MonitorDump, offline_gaps, ping
 from tests.harness import unique, wait_until
 from tests.load import (
     DrillWorker,
@@ -156,19 +155,7 @@ def test_20000_acks_late_tasks_on_a_quorum_queue_survive_a_killed_leader_and_a_s
             # Both workers still consume, never restarted, and answer a ping from any node.
             assert a.alive and b.alive and a.starts == b.starts == 1
             assert queue_depth(quiet_url, queue)[1] == 2
-            ping = amqptool(
-                "control",
-                "-b",
-                other.url(cluster_vhost),
-                "--json",
-                "-t",
-                "5",
-                "ping",
-                "-d",
-                f"{a.nodename},{b.nodename}",
-            )
-            assert ping.returncode == 0, ping.stderr
-            assert json.loads(ping.stdout) == {
+            assert ping(other.url(cluster_vhost), a.nodename, b.nodename) == {
                 a.nodename: {"ok": "pong"},
                 b.nodename: {"ok": "pong"},
             }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster, MonitorDump, amqptool
+from tests.cluster import Cluster, MonitorDump, amqptool, ping
 from tests.fault_support import ShellPipe
 from tests.harness import unique, wait_until
 from tests.load import DrillWorker, ResultTally, push_tasks, runs_per_task, workers
@@ -40,19 +40,7 @@ def test_workers_on_different_nodes_share_a_queue_and_are_seen_and_reached_from_
         monitor.wait_heartbeat(on_c3.nodename, after=started)
         monitor.wait_heartbeat(on_c1.nodename, after=started)
         # Remote control from c2 reaches both.
-        ping = amqptool(
-            "control",
-            "-b",
-            c2_url,
-            "--json",
-            "-t",
-            "5",
-            "ping",
-            "-d",
-            f"{on_c1.nodename},{on_c3.nodename}",
-        )
-        assert ping.returncode == 0, ping.stderr
-        assert json.loads(ping.stdout) == {
+        assert ping(c2_url, on_c1.nodename, on_c3.nodename) == {
             on_c1.nodename: {"ok": "pong"},
             on_c3.nodename: {"ok": "pong"},
         }
