@@ -34,6 +34,7 @@ from typing import Any, Self
 
 import pytest
 
+from amqptool.monitor.state import MonitorState
 from tests import harness
 from tests.brokers import SecondBroker, failover_url
 from tests.shared_use import SharedUse
@@ -45,7 +46,7 @@ __all__ = [
     "cluster",
     "cluster_nodes",
     "cluster_vhost",
-    "offline_gaps",
+    "monitor_view",
     "ping",
 ]
 
@@ -344,9 +345,21 @@ class MonitorDump:
         self.stop()
 
 
-def offline_gaps(events: list[dict[str, Any]]) -> tuple[float, int]:
-    """``(longest silence in seconds, worker-offline events)`` of one worker's event list."""
-    stamps = sorted(float(e.get("timestamp", 0)) for e in events)
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    offline = sum(1 for e in events if e.get("type") == "worker-offline")
-    return round(max(gaps, default=0.0), 1), offline
+def monitor_view(events: list[dict[str, Any]]) -> tuple[float, int, float]:
+    """One worker's events replayed through the monitor's own model (:class:`MonitorState`):
+    ``(longest silence between events, worker-offline events, longest time the monitor showed
+    the worker offline)``. The model counts a worker online until two heartbeat intervals
+    (its ``freq``) pass without an event from it."""
+    state = MonitorState()
+    ordered = sorted(events, key=lambda e: float(e.get("local_received", e.get("timestamp", 0))))
+    silence = offline = 0.0
+    for prev, nxt in itertools.pairwise(ordered):
+        at, then = (float(e.get("local_received", e.get("timestamp", 0))) for e in (prev, nxt))
+        state.apply(prev, at)
+        silence = max(silence, then - at)
+        worker = state.workers[str(prev["hostname"])]
+        expires = worker.expires_at()
+        if expires is not None and not worker.is_online(then):
+            offline = max(offline, then - expires)
+    offs = sum(1 for e in events if e.get("type") == "worker-offline")
+    return round(silence, 1), offs, round(offline, 1)
