@@ -45,13 +45,6 @@ def test_three_nodes_form_one_cluster_and_replicate_a_quorum_queue(
     assert got == [b"hello"]
 
 
-def test_url_lists_prefer_a_different_node_each(cluster: Cluster) -> None:
-    lists = [cluster.urls("v", prefer=i).split(";") for i in range(3)]
-    assert [urls[0] for urls in lists] == [n.url("v") for n in cluster.nodes]
-    for urls in lists:
-        assert sorted(urls) == sorted(n.url("v") for n in cluster.nodes)
-
-
 def test_a_killed_node_leaves_the_running_set_and_rejoins_with_its_data(
     cluster: Cluster, cluster_vhost: str
 ) -> None:
