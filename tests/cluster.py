@@ -14,7 +14,7 @@ broker, so ``rabbitmqctl -n amqptool-c2@localhost ...`` works by hand too. A ses
 forms the cluster once, on first use, and the last session to leave stops it
 (:class:`~tests.shared_use.SharedUse`, locks in node 1's directory); each test holds the
 cluster alone and gets it whole (every node running and clustered) whatever the test before
-it killed.
+it killed. ``scripts/cluster_nodes.py start|status|stop`` drives it by hand.
 """
 
 from __future__ import annotations
