@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.cluster import Cluster  # needs the path set above
-from tests.shared_use import file_lock, pid_alive
+from tests.shared_use import file_lock
 
 
 def describe(cluster: Cluster) -> str:
@@ -45,13 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         if cluster.formed_seconds is not None:
             print(f"formed in {cluster.formed_seconds:.1f}s")
     elif args.action == "stop":
-        users = (cluster.base / "users").glob("*")
-        live = [p for p in users if p.name.isdigit() and pid_alive(int(p.name))]
-        if live and not args.force:
-            print(f"in use by pytest session(s) {', '.join(p.name for p in live)}; --force")
+        live = cluster.stop_unless_used(force=args.force)
+        if live:
+            print(f"in use by pytest sessions {live}; use --force", file=sys.stderr)
             return 1
-        with file_lock(cluster.base / "state.lock"):
-            cluster.stop()
         return 0
     print(describe(cluster))
     return 0

@@ -90,6 +90,17 @@ class SharedUse:
             if not alive:
                 self.stop()
 
+    def stop_unless_used(self, *, force: bool = False) -> list[str]:
+        """Stop the broker by hand (a script), unless live pytest sessions use it (their pids
+        are returned and nothing is stopped) or ``force``."""
+        users = (self.base / "users").glob("*")
+        live = [p.name for p in users if p.name.isdigit() and pid_alive(int(p.name))]
+        if live and not force:
+            return live
+        with file_lock(self.base / "state.lock"):
+            self.stop()
+        return []
+
     @contextlib.contextmanager
     def exclusive_use(self, timeout: float = 300.0) -> Iterator[Self]:
         """Hold the broker for one test: nobody else stops it meanwhile."""
