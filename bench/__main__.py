@@ -20,6 +20,7 @@ BENCHES = [
     "bench_worker",
     "bench_client",
     "bench_results",
+    "bench_cluster",
 ]
 
 

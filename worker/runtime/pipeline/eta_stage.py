@@ -11,7 +11,9 @@ decided again by :func:`worker.policy.eta.decide`:
 - **park** (due later): a copy goes to a parking queue on the broker
   (:func:`amqptool.transport.delayed.park`, publisher-confirmed) that dead-letters it back to
   the task's queue before its eta; only then is the original acked, so nothing is lost if the
-  worker dies meanwhile. Parking that fails (broker refusal) falls back to holding.
+  worker dies meanwhile. A quorum task queue gets quorum parking queues (replicated: a parked
+  task outlives the loss of a cluster node, as the task queue does). Parking that fails
+  (broker refusal) falls back to holding.
 
 A request is released (handed to the rate-limit gate) only once the wall clock has reached its
 eta, so it never runs early; the broker thread's :class:`~worker.runtime.timer.Timer` (monotonic)
@@ -150,8 +152,14 @@ class EtaStage:
         if conn is not None and conn.blocked_reason is not None:
             return False  # the broker blocks publishers: hold it here rather than wait
         try:
+            quorum = self.link.queue_types.get(req.queue) == "quorum"
             bucket = delayed.park(
-                self._park_channel(), env, req.queue, delay, timeout=PARK_CONFIRM_TIMEOUT
+                self._park_channel(),
+                env,
+                req.queue,
+                delay,
+                timeout=PARK_CONFIRM_TIMEOUT,
+                quorum=quorum,
             )
         except ConnectionFailedError:
             raise
