@@ -23,7 +23,7 @@ from tests.worker_support import worker_and_client
 SLACK = 5.0  # a hang guard only: the measured figures go to the reliability summary
 TOOLS = {
     "call": (["call", "--wait", "--timeout", "5", "peer.add", "1", "2"], 5.0),
-    "shell": (["shell", "basic.publish", "hello", "", "nowhere"], 10.0),  # its confirm wait
+    "shell": (["shell", "--timeout", "5", "basic.publish", "hello", "", "nowhere"], 5.0),
     "control": (["control", "ping"], 1.0),
     "monitor": (["monitor", "--dump", "--timeout", "5"], 5.0),
 }
@@ -113,7 +113,8 @@ def test_worker_keeps_its_results_while_blocked_and_sends_them_after(
         try:
             wait_until(lambda: "memory" in alarms(broker_b), 30, message="the memory alarm")
             release.touch()
-            # The tasks finish while the alarm lasts: the worker's result publishes block it.
+            # They finish while the alarm lasts; their results wait in the worker.
+            wait_until(lambda: worker.consumer.executing == 0, 30, message="the tasks to finish")
             wait_until(lambda: blocked_connections(broker_b), 30, message="a blocked worker")
             assert all(r.state == "PENDING" for r in results)
         finally:
