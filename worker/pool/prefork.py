@@ -135,14 +135,19 @@ def _serve(
     pid = os.getpid()
     jobs_fd = [jobs.fileno()]
     out: list[tuple[Any, ...]] = []  # reports sent together with the next job's "started"
+    batch: deque[Job | None] = deque()  # one pipe message carries every job dispatched at once
     while True:
-        if out and not select.select(jobs_fd, [], [], 0)[0]:
-            reports.send(out)
-            out = []
-        try:
-            job = jobs.recv()
-        except (EOFError, OSError):
-            break
+        if not batch:
+            if out and not select.select(jobs_fd, [], [], 0)[0]:
+                reports.send(out)
+                out = []
+            try:
+                batch.extend(jobs.recv())
+            except (EOFError, OSError):
+                break
+            if not batch:
+                continue
+        job = batch.popleft()
         if job is None:
             break
         if job.seq <= skip.value:
@@ -193,6 +198,7 @@ class _Child:
         job_r.close()
         rep_w.close()
         self.queued: deque[int] = deque()
+        self.outgoing: list[Job | None] = []  # dispatched, written to the pipe by flush()
         self.dead = False
         self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
         self.left = max_tasks  # --max-tasks-per-child: jobs it may still be given (None: any)
@@ -206,6 +212,12 @@ class _Child:
     @property
     def pid(self) -> int:
         return self.proc.pid or 0
+
+    def send(self, items: list[Job | None]) -> None:
+        """Write what was dispatched since the last write, then ``items``, in one message."""
+        batch, self.outgoing = self.outgoing + items, []
+        if batch:
+            self.jobs.send(batch)
 
     def close(self) -> None:
         for conn in (self.jobs, self.reports):
@@ -347,13 +359,23 @@ class PreforkPool:
         best.queued.append(job.seq)
         self._by_seq[job.seq] = best
         self._last_seq = max(self._last_seq, job.seq)
-        best.jobs.send(job)
+        best.outgoing.append(job)  # written by flush(), with the others of this turn
         if best.left is not None:
             best.left -= 1
             if best.left == 0:  # its last job: it exits after it and is replaced
-                with contextlib.suppress(OSError, ValueError):
-                    best.jobs.send(None)
+                best.outgoing.append(None)
         return None
+
+    def flush(self) -> None:
+        """Write the jobs dispatched since the last call: one pipe message per child (one
+        system call and one wake-up of the child for all of them)."""
+        for child in self._children:
+            if child.outgoing:
+                if child.dead:
+                    child.outgoing = []  # child_died() gives its jobs back from ``queued``
+                    continue
+                with contextlib.suppress(OSError, ValueError):  # died: the reader reports it
+                    child.send([])
 
     def kill_job(self, seq: int, signum: int) -> bool:
         """Send ``signum`` to the child running job ``seq`` (False when it is not running it)."""
@@ -429,7 +451,7 @@ class PreforkPool:
         for child in sorted(live, key=lambda c: len(c.queued))[:n]:
             child.retiring = True
             with contextlib.suppress(OSError, ValueError):
-                child.jobs.send(None)
+                child.send([None])
         self.concurrency -= n
 
     def take_unstarted(self) -> list[Job]:
@@ -449,7 +471,7 @@ class PreforkPool:
         self._stopping = True
         for c in self._children:
             with contextlib.suppress(OSError, ValueError):
-                c.jobs.send(None)
+                c.send([None])
         for c in self._children:
             c.proc.join(timeout)
         self.terminate()

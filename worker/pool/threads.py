@@ -56,6 +56,8 @@ class Pool(Protocol):
 
     def apply(self, job: Job) -> int | None: ...
 
+    def flush(self) -> None: ...
+
     def job_done(self, seq: int) -> None: ...
 
     def child_died(self, slot: int, exitcode: int | None) -> list[int]: ...
@@ -228,6 +230,9 @@ class ThreadPool:
         self._in_flight += 1
         self._queue.put(job)
         return None
+
+    def flush(self) -> None:
+        """Nothing to write: :meth:`apply` hands each job to the threads at once."""
 
     def job_done(self, seq: int) -> None:
         self._in_flight -= 1

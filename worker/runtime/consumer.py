@@ -367,6 +367,7 @@ class Consumer:
             pid = pool.apply(job)
             if pid is not None:
                 self.started(req, pid)
+        pool.flush()
 
     def _precheck(self, job: Job) -> str | None:
         """Pool threads ask this just before starting a job (reads only; GIL-atomic)."""
