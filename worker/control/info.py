@@ -107,7 +107,7 @@ def settings_table(
     current: dict[str, Any] = {
         "broker_url": config.settings.redacted(),
         "include": _include(tasks),
-        "result_backend": "rpc://",
+        "result_backend": _result_backend(config),
         "accept_content": sorted(config.accept),
         "task_serializer": "json",
         "result_serializer": "json",
@@ -262,3 +262,10 @@ def objgraph(panel: Panel, num: Any = 200, max_depth: Any = 10, type: Any = "Req
             filename=fh.name,
         )
     return {"filename": fh.name}
+
+
+def _result_backend(config: WorkerConfig) -> str:
+    """The worker's result backend URL as ``conf`` shows it (password hidden)."""
+    from amqptool.backends.urls import redact
+
+    return redact(config.result_backend) if config.result_backend else "rpc://"

@@ -2,14 +2,21 @@
 
 Rule: never the broker. A pool takes jobs from the broker thread and hands reports back
 through ``notify``; it imports ``worker.task`` and ``worker.policy``, never ``worker.runtime``
-or ``amqptool.transport`` (results, acks and events are *described* in reports and sent by the
-broker thread).
+or ``amqptool.transport`` (rpc:// results, acks and events are *described* in reports and sent
+by the broker thread; results for a Redis/SQL backend are stored from here, as Celery does).
 
 - :mod:`worker.pool.threads`: the Pool protocol, the threads pool and ``create_pool``;
 - :mod:`worker.pool.prefork`: one forked child process per slot;
 - :mod:`worker.pool.execute`: running one task (a Job in, an Outcome out);
 - :mod:`worker.pool.callbacks`: the messages a finished task sends next (link, chain, errbacks);
-- :mod:`worker.pool.orphans`: a prefork child dies with its parent (``PR_SET_PDEATHSIG``).
+- :mod:`worker.pool.orphans`: a prefork child dies with its parent (``PR_SET_PDEATHSIG``);
+- :mod:`worker.pool.canvas`: applying signatures of any shape (task, group, chain, chord);
+- :mod:`worker.pool.results`: storing results in a Redis/SQL backend, when the worker has one
+  (a result store, never the broker); :mod:`worker.pool.finish`: where a state goes, chord
+  parts, the steps of a failed chain;
+- :mod:`worker.pool.errbacks`: errbacks called here in the ``(request, exc, traceback)`` form;
+- :mod:`worker.pool.replace`: the messages of ``Task.replace()``;
+- :mod:`worker.pool.builtins`: Celery's built-in tasks (``celery.chord_unlock``, ``celery.map``...).
 """
 
 __all__: list[str] = []

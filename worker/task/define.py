@@ -37,7 +37,7 @@ from amqptool.codec.times import utcnow
 from worker.task import context, sending
 from worker.task.argcheck import ArgCheck as _ArgCheck
 from worker.task.context import Context, ExceptionInfo
-from worker.task.exceptions import AlreadyRegistered, NotRegistered, Retry
+from worker.task.exceptions import AlreadyRegistered, NotRegistered, Replaced, Retry
 from worker.task.retry_message import publish_retry
 from worker.task.retry_plan import (
     DEFAULT_RETRY_BACKOFF_MAX,
@@ -79,6 +79,8 @@ TASK_OPTIONS = frozenset(
         "queue",
         "typing",
         "throws",
+        "result_backend",
+        "result_expires",
     }
 )
 
@@ -111,6 +113,8 @@ class Task:
     queue: ClassVar[str | None] = None
     typing: ClassVar[bool] = True
     throws: ClassVar[tuple[type[BaseException], ...]] = ()  # expected: logged without traceback
+    result_backend: ClassVar[str | None] = None  # this task's results elsewhere than the worker's
+    result_expires: ClassVar[float | None] = None  # seconds (None: the worker's setting)
 
     _argcheck: _ArgCheck | None = None
 
@@ -324,11 +328,11 @@ class Task:
         return eager.apply(self, args, kwargs, **options)
 
     def replace(self, sig: Mapping[str, Any]) -> Exception:
-        """Send ``sig`` in this task's place (same id); raise what it returns: ``raise
-        self.replace(other.s(...))``."""
-        from worker.pool.replace import replace
-
-        raise replace(self.request, sig)
+        """Hand the rest of the work to ``sig``, sent in this task's place with its id, group,
+        chord, callbacks and chain (``raise self.replace(other.s(...))``; it raises itself)."""
+        if self.request.message is None or self.request.sink is None:
+            raise RuntimeError("Task.replace() can only be called while a worker runs the task")
+        raise Replaced(sig)
 
     def signature(
         self,
