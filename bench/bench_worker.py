@@ -22,6 +22,32 @@ ratios per round and their median: default ours / Celery's default (target >= 3x
 ours / Celery's best pool of the same round (>= 5x in every round), ours / broker ceiling
 (>= 0.6x).
 
+Where the time goes (py-spy 0.4.3, ``py-spy record --subprocesses -r 200`` on the worker while
+it ran 6,000 tasks from a pre-loaded queue; 2 shared CPUs at load average 10-15, so waits on
+the other side of a pipe or socket are long):
+
+- default configuration (prefork -c 2, -E, rpc:// results), before the change below: samples
+  split 60 % broker thread, 16 % + 14 % the two children, 10 % the pool's reader thread. The
+  broker thread spent 24 % blocked in pika's poll (nothing to do: waiting for the broker or a
+  child), 22 % in ``PreforkPool.apply`` of which 17 % was the pipe ``write`` of one pickled job
+  (the system call that wakes the child), 7.5 % publishing results (confirmed publisher), 5.4 %
+  flushing events, 5.6 % handling reports, 4.8 % decoding deliveries; pickling jobs only 3 %.
+  Each child spent 44-50 % waiting for its next job, 25-31 % writing its report (``started``
+  with the previous ``done``), 4-5 % pickling, the task itself ~1 %. So the cost is not the
+  pickling but one write and one wake-up per task per direction, on a machine where every
+  wake-up waits for a CPU.
+- after batching the jobs of one loop turn into one write per child: the broker thread's pipe
+  writes fell from 17 % to 10 % of its samples and its idle poll rose to 41 %; the children
+  still wait 45-67 % for jobs. Deeper child queues (``depth`` 4 and 8 instead of 2) measured no
+  better than 2 in interleaved runs, so the default stays 2. What remains is the report per
+  task (a child must say ``started`` before running a job: the ack and ``task-started`` hang
+  on it) and, with results on, the broker's own work for the rpc:// replies and their confirms:
+  the same worker does 2-3x fewer tasks/s with ``-E rpc`` than without, and so does Celery's.
+- best pool (ours ``solo``, results off): 53 % of the broker thread's samples blocked in
+  pika's poll waiting for deliveries, 9 % handing jobs to the pool thread, ~7 % decoding
+  deliveries (headers, JSON body), acks and bookkeeping the rest: it runs at 0.8x of the
+  plain-pika ceiling measured in the same round, i.e. it is bound by the broker, not by us.
+
 Run: ``.venv/bin/python -m bench.bench_worker [-n 3000] [-r 3] [--only LABEL]``.
 Never asserts on numbers.
 """
