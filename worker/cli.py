@@ -12,15 +12,18 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from amqptool.entrypoint import quiet_pika
 from amqptool.errors import UsageError
 from amqptool.textsafe import escape_table
 from worker.config import DEFAULT_SCHEDULE_FILE
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
+    from amqptool.entrypoint import CliContext
 
-__all__ = ["configure", "run"]
+__all__ = ["SUMMARY", "configure", "run"]
+
+SUMMARY = "run a Celery-compatible task worker"  # the line `amqptool --help` shows too
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -227,6 +230,7 @@ class RecordFormatter(logging.Formatter):
 
 def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    quiet_pika(handler)
     handler.setFormatter(
         RecordFormatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
     )

@@ -40,8 +40,8 @@ from amqptool.settings import BrokerSettings
 from worker.beat.embedded import EmbeddedBeat
 from worker.config import WorkerConfig
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
+from worker.pool import create_pool
 from worker.pool.results import check_backend
-from worker.pool.threads import create_pool
 from worker.runtime.consumer import Consumer
 from worker.task import periodic, sending
 from worker.task.define import Task, registry

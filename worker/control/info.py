@@ -1,7 +1,7 @@
 """What the worker tells about itself: ``conf``, ``report``, ``memsample``, ``memdump``, objgraph.
 
 Registered in :mod:`worker.control.registry`'s table like every command, with Celery's names,
-arguments and reply shapes (PROTOCOL.md §4.6):
+arguments and reply shapes (docs/protocol.md §4.6):
 
 - ``conf`` (``dump_conf``): the worker's settings under Celery's names (ours where Celery has
   none), censored like Celery's: secret-looking keys become ``********`` and URLs lose their

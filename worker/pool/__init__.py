@@ -5,7 +5,8 @@ through ``notify``; it imports ``worker.task`` and ``worker.policy``, never ``wo
 or ``amqptool.transport`` (rpc:// results, acks and events are *described* in reports and sent
 by the broker thread; results for a Redis/SQL backend are stored from here, as Celery does).
 
-- :mod:`worker.pool.threads`: the Pool protocol, the threads pool and ``create_pool``;
+- :mod:`worker.pool.base`: the Pool protocol and the reports a pool sends;
+- :mod:`worker.pool.threads`: the ``threads`` and ``solo`` pools;
 - :mod:`worker.pool.prefork`: one forked child process per slot;
 - :mod:`worker.pool.execute`: running one task (a Job in, an Outcome out);
 - :mod:`worker.pool.callbacks`: the messages a finished task sends next (link, chain, errbacks);
@@ -19,4 +20,37 @@ by the broker thread; results for a Redis/SQL backend are stored from here, as C
 - :mod:`worker.pool.builtins`: Celery's built-in tasks (``celery.chord_unlock``, ``celery.map``...).
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from worker.pool.base import Pool
+from worker.task.define import Task
+
+__all__ = ["POOLS", "create_pool"]
+
+POOLS = ("prefork", "threads", "solo")
+
+
+def create_pool(
+    name: str,
+    tasks: Mapping[str, Task],
+    concurrency: int,
+    *,
+    lookahead: int | None = None,
+    max_tasks_per_child: int | None = None,
+) -> Pool:
+    """A pool by name; ``lookahead`` bounds the jobs queued beyond the running ones;
+    ``max_tasks_per_child`` replaces a prefork child after that many tasks."""
+    from worker.pool.threads import ThreadPool
+
+    if name == "threads":
+        return ThreadPool(tasks, concurrency, name="threads", lookahead=lookahead)
+    if name == "solo":
+        return ThreadPool(tasks, 1, name="solo", lookahead=lookahead)
+    if name == "prefork":
+        from worker.pool.prefork import PreforkPool
+
+        # one job queued per child beyond the running one
+        return PreforkPool(tasks, concurrency, max_tasks_per_child=max_tasks_per_child)
+    raise ValueError(f"unknown pool {name!r} (choose from {', '.join(POOLS)})")

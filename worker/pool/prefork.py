@@ -2,16 +2,16 @@
 
 Each child has two pipes: jobs in, reports out. The broker thread keeps at most ``depth`` jobs
 (the running one plus one queued, by default) in each child's pipe, so a child never waits for a
-round trip to the parent between two tasks. A child reports ``("started", seq, pid)`` before
-running a job (the parent acks then), then ``("done", seq, outcome)``. A reader thread in the
+round trip to the parent between two tasks. A child reports ``Started(seq, pid)`` before
+running a job (the parent acks then), then ``Done(seq, outcome)``. A reader thread in the
 parent waits on every report pipe and process sentinel and forwards what it reads to
 ``notify``.
 
 Jobs dispatched before :meth:`PreforkPool.take_unstarted` (warm shutdown, connection lost) are
 skipped by the child (a shared "skip up to" sequence number) and reported
-``("skipped", seq, "unstarted")``, so the parent gives their messages back unacked.
+``Skipped(seq, "unstarted")``, so the parent gives their messages back unacked.
 
-When a child dies, the reader reports ``("died", slot, exitcode)``; the broker thread calls
+When a child dies, the reader reports ``Died(slot, exitcode)``; the broker thread calls
 :meth:`PreforkPool.child_died`, which forks a replacement and returns the jobs the dead child
 still held: the started one is lost (``WorkerLostError``, or requeued with
 ``reject_on_worker_lost``), the others simply run elsewhere.
@@ -47,9 +47,19 @@ from typing import Any
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.policy.time_limits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
+from worker.pool.base import (
+    Died,
+    Done,
+    Event,
+    Notify,
+    Precheck,
+    Publish,
+    Report,
+    Skipped,
+    Started,
+)
 from worker.pool.execute import Job, Outcome, execute
 from worker.pool.orphans import die_with_parent
-from worker.pool.threads import Notify, Precheck
 from worker.task.define import Task
 
 __all__ = ["PreforkPool"]
@@ -66,10 +76,10 @@ class _PipeSink:
         self.seq = 0
 
     def publish(self, env: Envelope) -> None:
-        self.out.send([("publish", self.seq, env)])
+        self.out.send([Publish(self.seq, env)])
 
     def event(self, event_type: str, fields: dict[str, Any]) -> None:
-        self.out.send([("event", self.seq, (event_type, fields))])
+        self.out.send([Event(self.seq, event_type, fields)])
 
 
 def _close_parent_ends(ends: Sequence[mpc.Connection | int]) -> None:
@@ -134,7 +144,7 @@ def _serve(
     sink = _PipeSink(reports)
     pid = os.getpid()
     jobs_fd = [jobs.fileno()]
-    out: list[tuple[Any, ...]] = []  # reports sent together with the next job's "started"
+    out: list[Report] = []  # reports sent together with the next job's "started"
     batch: deque[Job | None] = deque()  # one pipe message carries every job dispatched at once
     while True:
         if not batch:
@@ -151,9 +161,9 @@ def _serve(
         if job is None:
             break
         if job.seq <= skip.value:
-            out.append(("skipped", job.seq, "unstarted"))
+            out.append(Skipped(job.seq, "unstarted"))
             continue
-        out.append(("started", job.seq, pid))
+        out.append(Started(job.seq, pid))
         reports.send(out)
         out = []
         sink.seq = job.seq
@@ -168,7 +178,7 @@ def _serve(
             log.exception("pool child: executing job %s failed", job.seq)
             outcome = Outcome(job.seq, FAILURE)
         current.value = 0
-        out.append(("done", job.seq, outcome))
+        out.append(Done(job.seq, outcome))
     if out:
         reports.send(out)
 
@@ -301,7 +311,7 @@ class PreforkPool:
     def _read_ready(self, ready: list[tuple[selectors.SelectorKey, int]]) -> bool:
         """Forward what the children said; True when the set of children changed."""
         changed = False
-        items: list[tuple[Any, ...]] = []
+        items: list[Report] = []
         died: list[_Child] = []
         for key, _events in ready:
             if key.data is None:
@@ -318,14 +328,14 @@ class PreforkPool:
             self._drain(child, items)
             child.dead = True
             child.proc.join(0.5)
-            items.append(("died", child.slot, child.proc.exitcode))
+            items.append(Died(child.slot, child.proc.exitcode))
             changed = True
         if items:
             self._notify(items)
         return changed
 
     @staticmethod
-    def _read_one(child: _Child, items: list[tuple[Any, ...]]) -> None:
+    def _read_one(child: _Child, items: list[Report]) -> None:
         # One message per readiness event: Connection.poll() would build a selector each call.
         try:
             items.extend(child.reports.recv())
@@ -335,7 +345,7 @@ class PreforkPool:
             log.exception("pool: unreadable report from child %s", child.pid)
 
     @staticmethod
-    def _drain(child: _Child, items: list[tuple[Any, ...]]) -> None:
+    def _drain(child: _Child, items: list[Report]) -> None:
         try:
             while child.reports.poll():
                 items.extend(child.reports.recv())

@@ -26,7 +26,6 @@ runs it here and now; ``delay``/``apply_async`` send it through :mod:`amqptool.c
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -376,7 +375,9 @@ class Task:
 
 
 def _client_module() -> Any:
-    return importlib.import_module("amqptool.client")
+    from amqptool import client  # here, not at the top: a task module must not load pika
+
+    return client
 
 
 def _origin(t: Task) -> str:
