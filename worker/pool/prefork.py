@@ -2,7 +2,10 @@
 
 Each child has two pipes: jobs in, reports out. The broker thread keeps at most ``depth`` jobs
 (the running one plus one queued, by default) in each child's pipe, so a child never waits for a
-round trip to the parent between two tasks. A child reports ``Started(seq, pid)`` before
+round trip to the parent between two tasks. The jobs the broker thread dispatches in one loop
+turn are written together (:meth:`PreforkPool.flush`: one pickled list, one system call and one
+wake-up per child, not per task; the per-task write was the broker thread's largest cost in the
+profile, see ``bench/bench_worker.py``). A child reports ``Started(seq, pid)`` before
 running a job (the parent acks then), then ``Done(seq, outcome)``. A reader thread in the
 parent waits on every report pipe and process sentinel and forwards what it reads to
 ``notify``.
