@@ -14,20 +14,21 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import pika
 import pika.exceptions as pex
-from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.adapters.blocking_connection import BlockingConnection
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import AmqpToolError, ConnectionFailedError
 from amqptool.settings import BrokerEndpoint, BrokerSettings
+from amqptool.transport import waits
+from amqptool.transport.channel import Channel
 from amqptool.transport.errors import translate_connect, translate_errors
-from amqptool.transport.frames import AmqpProperties, read_own_frames
+from amqptool.transport.frames import read_own_frames
+from amqptool.transport.properties import QueueInfo, envelope_from_pika, pika_properties
 
 __all__ = ["Channel", "Connection", "QueueInfo", "envelope_from_pika", "pika_properties"]
 
@@ -48,62 +49,6 @@ def default_max_message_size(version: str) -> int:
     """
     head = version.split(".", 1)[0]
     return 16 * MIB if head.isdigit() and int(head) >= 4 else 128 * MIB
-
-
-@dataclass(frozen=True)
-class QueueInfo:
-    name: str
-    message_count: int
-    consumer_count: int
-
-
-def pika_properties(props: Properties) -> pika.BasicProperties:
-    """pika's BasicProperties for our Properties (floats in headers kept, see
-    :mod:`amqptool.transport.frames`); content type/encoding always set."""
-    return AmqpProperties(
-        content_type=props.content_type or "application/octet-stream",
-        content_encoding=props.content_encoding or "binary",
-        headers=props.headers or None,
-        delivery_mode=props.delivery_mode,
-        priority=props.priority,
-        correlation_id=props.correlation_id,
-        reply_to=props.reply_to,
-        expiration=props.expiration,
-        message_id=props.message_id,
-        timestamp=props.timestamp,
-        type=props.type,
-        user_id=props.user_id,
-        app_id=props.app_id,
-    )
-
-
-def envelope_from_pika(method: Any, properties: Any, body: bytes) -> Envelope:
-    """Our Envelope for a pika Basic.Deliver / Basic.GetOk / Basic.Return and properties."""
-    props = Properties(
-        content_type=getattr(properties, "content_type", None),
-        content_encoding=getattr(properties, "content_encoding", None),
-        headers=dict(getattr(properties, "headers", None) or {}),
-        delivery_mode=getattr(properties, "delivery_mode", None),
-        priority=getattr(properties, "priority", None),
-        correlation_id=getattr(properties, "correlation_id", None),
-        reply_to=getattr(properties, "reply_to", None),
-        expiration=getattr(properties, "expiration", None),
-        message_id=getattr(properties, "message_id", None),
-        timestamp=getattr(properties, "timestamp", None),
-        type=getattr(properties, "type", None),
-        user_id=getattr(properties, "user_id", None),
-        app_id=getattr(properties, "app_id", None),
-    )
-    return Envelope(
-        body=bytes(body),
-        properties=props,
-        exchange=getattr(method, "exchange", "") or "",
-        routing_key=getattr(method, "routing_key", "") or "",
-        delivery_tag=getattr(method, "delivery_tag", None),
-        redelivered=bool(getattr(method, "redelivered", False)),
-        consumer_tag=getattr(method, "consumer_tag", None),
-        message_count=getattr(method, "message_count", None),
-    )
 
 
 def _parameters(
@@ -134,18 +79,6 @@ def _parameters(
 
 
 _CONNECTED: weakref.WeakSet[Connection] = weakref.WeakSet()
-
-
-class _Wake:
-    """A no-op ready event: makes a running ``process_data_events`` return at once."""
-
-    @staticmethod
-    def dispatch() -> None:
-        return None
-
-
-class _GaveUpError(Exception):
-    """Raised inside pika's I/O loop to end a wait (see :meth:`Connection.bounded`)."""
 
 
 def _release_after_fork() -> None:
@@ -302,50 +235,17 @@ class Connection:
             with contextlib.suppress(Exception):  # a socket pika already let go of
                 impl._transport._sock.shutdown(socket.SHUT_RDWR)
 
-        self._watch(conn, timeout, give_up)
+        waits.watch(conn, timeout, lambda: self.blocked_reason is not None, give_up)
         with contextlib.suppress(pex.AMQPError, OSError, AssertionError):
             conn.close()
-
-    def _watch(
-        self, conn: BlockingConnection, timeout: float, give_up: Callable[[], None]
-    ) -> list[bool]:
-        """Call ``give_up`` from pika's I/O loop once ``timeout`` s pass or the broker blocks
-        us, whichever comes first (for waits on an answer the broker may never send). Setting
-        the returned flag's item to True ends the watch."""
-        impl = conn._impl
-        deadline = time.monotonic() + timeout
-        over = [False]
-
-        def watch() -> None:
-            if over[0]:
-                return
-            if self.blocked_reason is None and time.monotonic() < deadline:
-                impl._adapter_call_later(0.05, watch)
-                return
-            over[0] = True
-            give_up()
-
-        impl._adapter_call_later(0.05, watch)
-        return over
 
     def bounded(self, op: Callable[[], None], timeout: float = CLOSE_TIMEOUT) -> bool:
         """Run ``op`` (a pika call waiting for the broker's answer); give up after ``timeout`` s
         or as soon as the broker blocks us. False when it gave up (the answer may come later)."""
-
-        def give_up() -> None:
-            raise _GaveUpError
-
         if self._conn is None:
             op()
             return True
-        over = self._watch(self._conn, timeout, give_up)
-        try:
-            op()
-        except _GaveUpError:
-            return False
-        finally:
-            over[0] = True
-        return True
+        return waits.bounded(self._conn, op, timeout, lambda: self.blocked_reason is not None)
 
     def abort(self) -> None:
         """Drop the connection at once: close its socket without the Close handshake.
@@ -400,7 +300,7 @@ class Connection:
         its inner connection, such as publisher confirms, do not end the wait)."""
         conn = self._conn
         if conn is not None:
-            conn._ready_events.append(_Wake())
+            waits.wake(conn)
 
     def process_until(self, done: Callable[[], bool], time_limit: float) -> None:
         """Run pika's I/O loop until ``done()`` is true or ``time_limit`` passed, whichever is
@@ -443,255 +343,3 @@ class Connection:
         impl = getattr(conn, "_impl", None)
         props = getattr(impl, "server_properties", None) or {}
         return {str(k): (v.decode() if isinstance(v, bytes) else v) for k, v in props.items()}
-
-
-class Channel:
-    """A channel with amqptool-shaped operations. Errors come out translated."""
-
-    def __init__(self, ch: BlockingChannel, connection: Connection, *, confirm: bool) -> None:
-        from amqptool.transport.confirms import ConfirmedPublisher
-
-        self._ch = ch
-        self.connection = connection
-        self.confirm = confirm
-        self._confirms = ConfirmedPublisher(connection, adopt=ch) if confirm else None
-
-    @property
-    def is_open(self) -> bool:
-        return bool(self._ch.is_open)
-
-    @property
-    def close_reason(self) -> str:
-        """Why the broker closed this channel (``"406 PRECONDITION_FAILED - ..."``), or ``""``."""
-        reason = getattr(self._ch, "_closing_reason", None)  # pika keeps it there, unexported
-        if isinstance(reason, pex.ChannelClosed):
-            return f"{reason.reply_code} {reason.reply_text}"
-        return ""
-
-    def close(self) -> None:
-        """Close; without waiting past CLOSE_TIMEOUT, or at all while the broker blocks us."""
-        if self._ch.is_open and self.connection.blocked_reason is None:
-            with contextlib.suppress(pex.AMQPError, OSError):
-                self.connection.bounded(self._ch.close)
-
-    # ------------------------------------------------------------------ topology
-
-    def exchange_declare(
-        self,
-        exchange: str,
-        type: str = "direct",
-        *,
-        passive: bool = False,
-        durable: bool = False,
-        auto_delete: bool = False,
-        internal: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-    ) -> None:
-        with translate_errors("exchange.declare"):
-            self._ch.exchange_declare(
-                exchange=exchange,
-                exchange_type=type,
-                passive=passive,
-                durable=durable,
-                auto_delete=auto_delete,
-                internal=internal,
-                arguments=dict(arguments or {}) or None,
-            )
-
-    def exchange_delete(self, exchange: str, *, if_unused: bool = False) -> None:
-        with translate_errors("exchange.delete"):
-            self._ch.exchange_delete(exchange=exchange, if_unused=if_unused)
-
-    def exchange_bind(
-        self,
-        destination: str,
-        source: str,
-        routing_key: str = "",
-        arguments: Mapping[str, Any] | None = None,
-    ) -> None:
-        with translate_errors("exchange.bind"):
-            self._ch.exchange_bind(
-                destination=destination,
-                source=source,
-                routing_key=routing_key,
-                arguments=dict(arguments or {}) or None,
-            )
-
-    def exchange_unbind(
-        self,
-        destination: str,
-        source: str,
-        routing_key: str = "",
-        arguments: Mapping[str, Any] | None = None,
-    ) -> None:
-        with translate_errors("exchange.unbind"):
-            self._ch.exchange_unbind(
-                destination=destination,
-                source=source,
-                routing_key=routing_key,
-                arguments=dict(arguments or {}) or None,
-            )
-
-    def queue_declare(
-        self,
-        queue: str = "",
-        *,
-        passive: bool = False,
-        durable: bool = False,
-        exclusive: bool = False,
-        auto_delete: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-    ) -> QueueInfo:
-        with translate_errors("queue.declare"):
-            ok = self._ch.queue_declare(
-                queue=queue,
-                passive=passive,
-                durable=durable,
-                exclusive=exclusive,
-                auto_delete=auto_delete,
-                arguments=dict(arguments or {}) or None,
-            )
-        m = ok.method
-        return QueueInfo(m.queue, m.message_count, m.consumer_count)
-
-    def queue_delete(self, queue: str, *, if_unused: bool = False, if_empty: bool = False) -> int:
-        with translate_errors("queue.delete"):
-            ok = self._ch.queue_delete(queue=queue, if_unused=if_unused, if_empty=if_empty)
-        return int(ok.method.message_count)
-
-    def queue_purge(self, queue: str) -> int:
-        with translate_errors("queue.purge"):
-            ok = self._ch.queue_purge(queue=queue)
-        return int(ok.method.message_count)
-
-    def queue_bind(
-        self,
-        queue: str,
-        exchange: str,
-        routing_key: str = "",
-        arguments: Mapping[str, Any] | None = None,
-    ) -> None:
-        with translate_errors("queue.bind"):
-            self._ch.queue_bind(
-                queue=queue,
-                exchange=exchange,
-                routing_key=routing_key or None,
-                arguments=dict(arguments or {}) or None,
-            )
-
-    def queue_unbind(
-        self,
-        queue: str,
-        exchange: str,
-        routing_key: str = "",
-        arguments: Mapping[str, Any] | None = None,
-    ) -> None:
-        with translate_errors("queue.unbind"):
-            self._ch.queue_unbind(
-                queue=queue,
-                exchange=exchange,
-                routing_key=routing_key or None,
-                arguments=dict(arguments or {}) or None,
-            )
-
-    # ------------------------------------------------------------------ messages
-
-    def publish(
-        self, env: Envelope, *, mandatory: bool = False, timeout: float | None = None
-    ) -> None:
-        """Publish. With confirms on, return once the broker confirmed it: a nack, an
-        unroutable ``mandatory`` message (UnroutableError) or a body over the broker's limit
-        (MessageTooLargeError, nothing sent) raise; past ``timeout`` (None: no limit) raise
-        BlockedError / UnconfirmedError (the outcome is unknown)."""
-        if self._confirms is not None:
-            item = self._confirms.publish(env, mandatory=mandatory)
-            self._confirms.wait([item], timeout=timeout)
-            return
-        with translate_errors("basic.publish"):
-            self._ch.basic_publish(
-                exchange=env.exchange,
-                routing_key=env.routing_key,
-                body=env.body,
-                properties=pika_properties(env.properties),
-                mandatory=mandatory,
-            )
-
-    def get(self, queue: str, *, no_ack: bool = False) -> Envelope | None:
-        with translate_errors("basic.get"):
-            method, props, body = self._ch.basic_get(queue=queue, auto_ack=no_ack)
-        if method is None:
-            return None
-        return envelope_from_pika(method, props, body or b"")
-
-    def ack(self, delivery_tag: int, *, multiple: bool = False) -> None:
-        with translate_errors("basic.ack"):
-            self._ch.basic_ack(delivery_tag=delivery_tag, multiple=multiple)
-
-    def nack(self, delivery_tag: int, *, multiple: bool = False, requeue: bool = True) -> None:
-        with translate_errors("basic.nack"):
-            self._ch.basic_nack(delivery_tag=delivery_tag, multiple=multiple, requeue=requeue)
-
-    def reject(self, delivery_tag: int, *, requeue: bool = True) -> None:
-        with translate_errors("basic.reject"):
-            self._ch.basic_reject(delivery_tag=delivery_tag, requeue=requeue)
-
-    def recover(self, *, requeue: bool = True) -> None:
-        with translate_errors("basic.recover"):
-            self._ch.basic_recover(requeue=requeue)
-
-    def qos(self, prefetch_count: int, *, prefetch_size: int = 0, global_qos: bool = False) -> None:
-        with translate_errors("basic.qos"):
-            self._ch.basic_qos(
-                prefetch_size=prefetch_size, prefetch_count=prefetch_count, global_qos=global_qos
-            )
-
-    def consume(
-        self,
-        queue: str,
-        callback: Callable[[Envelope], None],
-        *,
-        no_ack: bool = False,
-        exclusive: bool = False,
-        consumer_tag: str | None = None,
-        arguments: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Start a consumer; ``callback`` gets each message as an Envelope."""
-
-        def on_message(_ch: Any, method: Any, properties: Any, body: bytes) -> None:
-            callback(envelope_from_pika(method, properties, body))
-
-        with translate_errors("basic.consume"):
-            tag: str = self._ch.basic_consume(
-                queue=queue,
-                on_message_callback=on_message,
-                auto_ack=no_ack,
-                exclusive=exclusive,
-                consumer_tag=consumer_tag,
-                arguments=dict(arguments or {}) or None,
-            )
-        return tag
-
-    def cancel(self, consumer_tag: str) -> None:
-        with translate_errors("basic.cancel"):
-            self._ch.basic_cancel(consumer_tag)
-
-    def iter_messages(
-        self,
-        queue: str,
-        *,
-        no_ack: bool = False,
-        inactivity_timeout: float = 1.0,
-    ) -> Iterator[Envelope | None]:
-        """Yield messages (or None after ``inactivity_timeout`` of silence)."""
-        with translate_errors("basic.consume"):
-            for method, props, body in self._ch.consume(
-                queue, auto_ack=no_ack, inactivity_timeout=inactivity_timeout
-            ):
-                if method is None:
-                    yield None
-                else:
-                    yield envelope_from_pika(method, props, body)
-
-    def cancel_iter(self) -> None:
-        with translate_errors("basic.cancel"):
-            self._ch.cancel()
