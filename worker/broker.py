@@ -65,7 +65,9 @@ class BrokerLink:
         self.acks = AckTracker()
         self.queue_by_tag: dict[str, str] = {}
         # The task queues consumed: ``-Q`` plus ``add_consumer`` (kept across reconnects).
-        self.queues: dict[str, QueueSpec] = {q: QueueSpec.default(q) for q in config.queues}
+        self.queues: dict[str, QueueSpec] = {
+            q: config.queue_specs.get(q) or QueueSpec.default(q) for q in config.queues
+        }
         self.queue_types: dict[str, str] = {}  # classic / quorum / stream / unknown, per queue
         self._on_task: Callable[[Envelope], None] | None = None
         self.prefetch = config.prefetch

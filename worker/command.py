@@ -18,6 +18,7 @@ from worker.eta import DEFAULT_PARK_THRESHOLD
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
+    from amqptool.settings import BrokerSettings
 
 __all__ = ["configure", "run"]
 
@@ -37,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE",
         action="append",
         required=True,
-        help="module defining the tasks (repeatable; the current directory is on the path)",
+        help="task module, Celery app (module, module:attribute, or a package whose celery "
+        "submodule holds it); repeatable; the current directory is on the path",
     )
     parser.add_argument(
         "-n",
@@ -49,15 +51,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "-Q",
         "--queues",
         metavar="Q1,Q2",
-        default="celery",
-        help="queues to consume, comma-separated (default: celery)",
+        default=None,
+        help="queues to consume, comma-separated (default: a Celery app's queues, or celery)",
     )
     parser.add_argument(
         "-P",
         "--pool",
         choices=("prefork", "threads", "solo"),
-        default="prefork",
-        help="execution pool (default: prefork)",
+        default=None,
+        help="execution pool (default: a Celery app's worker_pool, or prefork)",
     )
     parser.add_argument(
         "-c",
@@ -70,8 +72,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--prefetch-multiplier",
         metavar="N",
         type=int,
-        default=4,
-        help="prefetch = concurrency x N (default 4; 0 = unlimited)",
+        default=None,
+        help="prefetch = concurrency x N (default: a Celery app's setting, or 4; 0 = unlimited)",
     )
     parser.add_argument(
         "-E", "--events", action="store_true", help="send task events (worker events always)"
@@ -217,11 +219,45 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("worker").setLevel(level)
 
 
+def _from_app(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
+    """Fill what the flags left unset from a Celery app's conf (when ``-A`` names one)."""
+    from worker.celery_app import import_target
+
+    app = import_target(list(args.app or ()))
+    env_url = os.environ.get("AMQP_URL") or os.environ.get("CELERY_BROKER_URL")
+    if app is None:
+        return ctx.settings()
+    conf = app.conf
+    if ctx.broker is None and not env_url and conf.broker_url:
+        ctx.broker = str(conf.broker_url)
+    if args.queues is None:
+        from worker.celery_conf import default_queue_names
+
+        args.queues = ",".join(default_queue_names(app))
+    if args.pool is None and conf.worker_pool in ("prefork", "threads", "solo"):
+        args.pool = conf.worker_pool
+    if args.concurrency is None and conf.worker_concurrency:
+        args.concurrency = int(conf.worker_concurrency)
+    if args.prefetch_multiplier is None:
+        args.prefetch_multiplier = int(conf.worker_prefetch_multiplier)
+    if not args.events and conf.worker_send_task_events:
+        args.events = True
+    for flag, name in (
+        ("time_limit", "task_time_limit"),
+        ("soft_time_limit", "task_soft_time_limit"),
+    ):
+        if getattr(args, flag) is None and conf.get(name):
+            setattr(args, flag, float(conf.get(name)))
+    if args.max_tasks_per_child is None and conf.worker_max_tasks_per_child:
+        args.max_tasks_per_child = int(conf.worker_max_tasks_per_child)
+    return ctx.settings()
+
+
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    settings = ctx.settings()
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     _setup_logging(args.loglevel)
+    settings = _from_app(args, ctx)
     from worker.daemon import Worker
 
     if args.concurrency is not None and args.concurrency < 1:
@@ -230,9 +266,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         args.app,
         settings=settings,
         queues=args.queues,
-        pool=args.pool,
+        pool=args.pool or "prefork",
         concurrency=args.concurrency,
-        prefetch_multiplier=args.prefetch_multiplier,
+        prefetch_multiplier=4 if args.prefetch_multiplier is None else args.prefetch_multiplier,
         events=args.events,
         nodename=args.hostname,
         accept_content=args.accept_content,

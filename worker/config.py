@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from amqptool.codec.serialization import normalize_accept
 from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
 from worker.eta import DEFAULT_PARK_THRESHOLD
+from worker.queues import QueueSpec
 
 __all__ = ["WorkerConfig", "default_concurrency", "expand_nodename"]
 
@@ -75,6 +76,8 @@ class WorkerConfig:
     mingle: bool = True  # learn the revokes of running workers at startup
     beat: bool = False  # run the periodic-task scheduler in this worker (-B)
     schedule_file: str = DEFAULT_SCHEDULE_FILE
+    # how to declare a queue (a Celery app's task_queues); others: QueueSpec.default(name)
+    queue_specs: Mapping[str, QueueSpec] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -99,6 +102,7 @@ class WorkerConfig:
         mingle: bool = True,
         beat: bool = False,
         schedule_file: str | None = None,
+        queue_specs: Mapping[str, QueueSpec] | None = None,
     ) -> WorkerConfig:
         """Validate and normalise the options (raises UsageError naming the bad one)."""
         if isinstance(queues, str):
@@ -148,6 +152,7 @@ class WorkerConfig:
             mingle=mingle,
             beat=beat,
             schedule_file=schedule_file or DEFAULT_SCHEDULE_FILE,
+            queue_specs=dict(queue_specs or {}),
         )
 
     @property

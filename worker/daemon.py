@@ -27,7 +27,6 @@ cluster).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import threading
@@ -39,10 +38,12 @@ from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
 from worker import periodic
 from worker.beatrun import EmbeddedBeat
+from worker.celery_app import WorkerTasks, find_app, import_target, user_task_names
 from worker.config import WorkerConfig
 from worker.consumer import Consumer
 from worker.eta import DEFAULT_PARK_THRESHOLD
 from worker.pools import create_pool
+from worker.queues import QueueSpec
 from worker.tasks import Task, registry
 
 __all__ = ["Worker", "import_app"]
@@ -51,21 +52,13 @@ log = logging.getLogger("worker")
 
 
 def import_app(modules: str | Sequence[str] | None) -> list[str]:
-    """Import the task modules (``-A``); a failure is a UsageError naming the module."""
+    """Import the task modules (``-A``, see :mod:`worker.celery_app`); a failure is a
+    UsageError naming the module."""
     if modules is None:
         return []
     names = [modules] if isinstance(modules, str) else list(modules)
     for name in names:
-        try:
-            importlib.import_module(name)
-        except UsageError:
-            raise
-        except ImportError as exc:
-            raise UsageError(f"cannot import task module {name!r}: {exc}") from exc
-        except Exception as exc:  # the user's module raised while importing
-            raise UsageError(
-                f"task module {name!r} raised {type(exc).__name__} on import: {exc}"
-            ) from exc
+        find_app(name)
     return names
 
 
@@ -97,8 +90,18 @@ class Worker:
         mingle: bool = True,
         beat: bool = False,
         schedule_file: str | None = None,
+        queue_specs: Mapping[str, QueueSpec] | None = None,
     ) -> None:
-        self.app_modules = import_app(app_module)
+        names = [app_module] if isinstance(app_module, str) else list(app_module or ())
+        self.celery_app = import_target(names)
+        self.app_modules = names
+        if self.celery_app is not None:
+            from worker.celery_conf import app_queue_specs, default_queue_names
+
+            if queue_specs is None:
+                queue_specs = app_queue_specs(self.celery_app)
+            if queues is None:
+                queues = default_queue_names(self.celery_app)
         if not isinstance(settings, BrokerSettings):
             settings = BrokerSettings.from_url(settings)
         self.config = WorkerConfig.build(
@@ -121,8 +124,16 @@ class Worker:
             mingle=mingle,
             beat=beat,
             schedule_file=schedule_file,
+            queue_specs=queue_specs,
         )
-        self.tasks: Mapping[str, Task] = registry if tasks is None else tasks
+        if tasks is None:
+            tasks = registry if self.celery_app is None else WorkerTasks(registry, self.celery_app)
+            if not user_task_names(tasks):
+                raise UsageError(
+                    f"no tasks to run: -A {','.join(names) or '(none)'} registered none",
+                    hint="name a module that defines tasks (or a Celery app) with -A",
+                )
+        self.tasks: Mapping[str, Task] = tasks
         self.install_signal_handlers = install_signal_handlers
         self.pool = create_pool(
             self.config.pool,

@@ -30,6 +30,7 @@ from amqptool.codec.results import (
 from amqptool.codec.tasks import TaskMessage, safe_repr
 from worker import context
 from worker.callbacks import on_failure_messages, on_success_messages
+from worker.celery_exec import CeleryTask, run_traced
 from worker.context import Context, ExceptionInfo, Sink
 from worker.exceptions import Ignore, NotRegistered, Reject, Retry
 from worker.tasks import Task
@@ -85,6 +86,9 @@ def execute(job: Job, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
     task = tasks.get(job.message.task)
     if task is None:  # unregistered since it was received (the intake checks first)
         return _unknown(job)
+    if isinstance(task, CeleryTask):  # Celery's tracer does it all, results included
+        state, runtime, events, requeue = run_traced(job, task)
+        return Outcome(job.seq, state, runtime, events=events, requeue=requeue)
     ctx = Context(
         job.message,
         hostname=job.hostname,

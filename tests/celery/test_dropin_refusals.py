@@ -1,0 +1,91 @@
+"""``-A`` refusals: one line, exit 2, before any connection (nothing half-started)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import ROOT, wait_until
+
+PROJECT = ROOT / "tests" / "projects"
+# No broker listens there: a worker that got as far as connecting would say so, not refuse.
+NOWHERE = "amqp://guest:guest@127.0.0.1:1//"
+
+
+def _worker(tmp_path: Path, *argv: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
+    code = (
+        "import sys\n"
+        f"{prelude}"
+        "from amqptool.cli import main\n"
+        f"sys.exit(main(['worker', '-b', {NOWHERE!r}, *{list(argv)!r}]))\n"
+    )
+    env = {"PYTHONPATH": f"{PROJECT}:{ROOT}:{tmp_path}", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "ready" not in proc.stderr
+    return lines[0]
+
+
+def test_a_module_without_tasks_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notasks.py").write_text("VALUE = 1\n")
+    line = _one_error_line(_worker(tmp_path, "-A", "notasks"))
+    assert "no tasks to run" in line and "notasks" in line
+
+
+def test_a_celery_app_without_celery_installed_is_refused(tmp_path: Path) -> None:
+    # importing celery fails in that process, as it would where Celery is not installed
+    proc = _worker(tmp_path, "-A", "proj", prelude="sys.modules['celery'] = None\n")
+    line = _one_error_line(proc)
+    assert "needs Celery, which is not installed" in line
+    assert "amqptool[celery]" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("proj.celery:nothing", "has no 'nothing'"),
+        ("proj.tasks:add", "is not a Celery app"),
+        ("no_such_module_here", "cannot import task module"),
+    ],
+)
+def test_bad_targets(tmp_path: Path, target: str, expected: str) -> None:
+    assert expected in _one_error_line(_worker(tmp_path, "-A", target))
+
+
+def test_module_colon_attribute_and_our_own_modules_mix(tmp_path: Path) -> None:
+    """``proj.celery:app`` loads the app's tasks; ours join them (the banner lists both), and
+    the worker goes on to connect (it retries: nobody listens on port 1)."""
+    log = tmp_path / "worker.log"
+    argv = ["worker", "-b", NOWHERE, "-A", "proj.celery:app", "-A", "tests.peers.amqptool_tasks"]
+    env = {"PYTHONPATH": f"{PROJECT}:{ROOT}", "PATH": "/usr/bin:/bin"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "amqptool", *argv], stderr=out, env=env, cwd=tmp_path
+        )
+    try:
+
+        def connecting() -> str:
+            text = log.read_text()
+            return text if "cannot connect" in text else ""
+
+        text = wait_until(connecting, 30, message="the worker to try connecting")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "proj.tasks.add" in text and "peer.add" in text, text
