@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import UsageError
 from worker.config import DEFAULT_SCHEDULE_FILE
@@ -40,6 +40,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="task module, Celery app (module, module:attribute, or a package whose celery "
         "submodule holds it); repeatable; the current directory is on the path",
+    )
+    parser.add_argument(
+        "-f",
+        "--logfile",
+        metavar="FILE",
+        help="write the log to FILE instead of stderr (its directory must exist)",
+    )
+    parser.add_argument(
+        "--pidfile",
+        metavar="FILE",
+        help="write the worker's pid to FILE; refuse to start while a live process holds it",
     )
     parser.add_argument(
         "-n",
@@ -207,8 +218,13 @@ class RecordFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def _setup_logging(level: str, logfile: str | None = None) -> None:
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if logfile:
+        try:
+            handler = logging.FileHandler(os.path.expanduser(logfile), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--logfile {logfile}: cannot open it: {exc}") from exc
     handler.setFormatter(
         RecordFormatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
     )
@@ -254,9 +270,25 @@ def _from_app(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from worker.service import Notifier, PidFile, check_parent_dir
+
+    for flag, path in (("--logfile", args.logfile), ("--pidfile", args.pidfile)):
+        check_parent_dir(flag, path)
+    check_parent_dir("--statedb", args.statedb)
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    _setup_logging(args.loglevel)
+    pidfile = PidFile(args.pidfile) if args.pidfile else None
+    if pidfile is not None:
+        pidfile.acquire()
+    try:
+        return _run(args, ctx, Notifier())
+    finally:
+        if pidfile is not None:
+            pidfile.release()
+
+
+def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
+    _setup_logging(args.loglevel, args.logfile)
     settings = _from_app(args, ctx)
     from worker.daemon import Worker
 
@@ -304,8 +336,17 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     ]
     ctx.info("\n".join(banner))
 
-    w.consumer.on_ready = lambda: ctx.info(f"{cfg.nodename} ready.")
-    return w.run()
+    def on_ready() -> None:
+        ctx.info(f"{cfg.nodename} ready.")
+        logging.getLogger("worker").info("%s ready.", cfg.nodename)
+        notifier.ready(alive=lambda: w.exit_code is None)
+
+    w.consumer.on_ready = on_ready
+    w.on_stopping = notifier.stopping
+    try:
+        return w.run()
+    finally:
+        notifier.stopping()
 
 
 def _version() -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -155,6 +155,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.exit_code: int | None = None
+        self.on_stopping: Callable[[], None] = lambda: None  # a shutdown signal arrived
 
     @property
     def nodename(self) -> str:
@@ -187,6 +188,7 @@ class Worker:
     def _install_signals(self) -> dict[int, Any]:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             cold = self.consumer.warm or signum == signal.SIGQUIT
+            self.on_stopping()
             self.consumer.request_shutdown(cold=cold, wake=False)
 
         old: dict[int, Any] = {}
