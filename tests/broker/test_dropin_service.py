@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -58,10 +59,8 @@ def test_notify_socket_log_file_and_pid_file(cli_env: dict[str, str], tmp_path: 
     received: list[str] = []
 
     def got(message: str) -> bool:
-        try:
+        with contextlib.suppress(TimeoutError):
             received.append(sock.recv(4096).decode())
-        except TimeoutError:
-            pass
         return any(message in m for m in received)
 
     env = dict(cli_env, NOTIFY_SOCKET=address, WATCHDOG_USEC="400000")
