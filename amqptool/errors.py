@@ -25,14 +25,18 @@ from enum import IntEnum
 __all__ = [
     "AmqpToolError",
     "AuthenticationError",
+    "BlockedError",
     "BrokerError",
     "ChannelClosedError",
     "ConnectionFailedError",
     "DecodeError",
     "ExitCode",
+    "MessageTooLargeError",
     "NoReplyError",
+    "PublishError",
     "SettingsError",
     "TaskTimeoutError",
+    "UnconfirmedError",
     "UsageError",
 ]
 
@@ -115,6 +119,41 @@ class NoReplyError(AmqpToolError):
     """Nobody answered within the time allowed."""
 
     exit_code = ExitCode.NO_REPLY
+
+
+class PublishError(BrokerError):
+    """The broker did not take a message: nacked, returned (``mandatory``), or refused."""
+
+
+class MessageTooLargeError(PublishError):
+    """A message bigger than the broker accepts (its ``max_message_size``); never sent."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, *, size: int, limit: int, hint: str | None = None) -> None:
+        super().__init__(message, reply_code=406, reply_text="PRECONDITION_FAILED", hint=hint)
+        self.size = size
+        self.limit = limit
+
+
+class UnconfirmedError(NoReplyError):
+    """A publish the broker did not confirm in time: it may or may not have gone through."""
+
+
+class BlockedError(UnconfirmedError):
+    """The broker is blocking publishers (a memory or disk alarm): nothing moves until it ends.
+
+    ``unknown`` is true when a message was handed to the broker but not confirmed, so whether it
+    went through cannot be known (a retry may publish it twice).
+    """
+
+    def __init__(self, reason: str, *, unknown: bool = False, hint: str | None = None) -> None:
+        msg = f"the broker is blocking publishers ({reason})"
+        if unknown:
+            msg += "; the message was sent but not confirmed: it may or may not have gone through"
+        super().__init__(msg, hint=hint)
+        self.reason = reason
+        self.unknown = unknown
 
 
 class TaskTimeoutError(AmqpToolError, TimeoutError):

@@ -31,7 +31,7 @@ __all__ = [
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672//"
 _DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671}
-_KNOWN_QUERY = {"heartbeat", "connection_timeout", "connect_timeout"}
+_KNOWN_QUERY = {"heartbeat", "connection_timeout", "connect_timeout", "max_message_size"}
 _SCHEME_PREFIX = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
@@ -59,6 +59,7 @@ class BrokerEndpoint:
     vhost: str
     heartbeat: int | None = None
     connection_timeout: float | None = None
+    max_message_size: int | None = None  # bytes; None: the broker version's default
     _password: str = field(default="", repr=False)
 
     @property
@@ -171,16 +172,21 @@ def parse_broker_url(url: str) -> BrokerEndpoint:
     vhost = _parse_vhost(parts.path)
     heartbeat: int | None = None
     timeout: float | None = None
+    max_size: int | None = None
     query = parse_qs(parts.query, keep_blank_values=True)
     for key, values in query.items():
         if key not in _KNOWN_QUERY:
             raise SettingsError(
                 f"broker URL query parameter {key!r} is not supported",
-                hint="known: heartbeat, connection_timeout",
+                hint="known: heartbeat, connection_timeout, max_message_size",
             )
         value = values[-1]
         if key == "heartbeat":
             heartbeat = _parse_number(value, "heartbeat", integer=True)  # type: ignore[assignment]  # integer=True returns int
+        elif key == "max_message_size":
+            max_size = _parse_number(value, key, integer=True)  # type: ignore[assignment]  # integer=True returns int
+            if max_size is not None and max_size < 1:
+                raise SettingsError("broker URL: max_message_size must be at least 1 byte")
         else:
             timeout = _parse_number(value, key, integer=False)
     return BrokerEndpoint(
@@ -191,6 +197,7 @@ def parse_broker_url(url: str) -> BrokerEndpoint:
         vhost=vhost,
         heartbeat=heartbeat,
         connection_timeout=timeout,
+        max_message_size=max_size,
         _password=password,
     )
 

@@ -14,7 +14,8 @@ Importing this package does not import pika (the connection is made on first use
 ``amqptool call --help`` stays fast.
 """
 
-from amqptool.client.client import Client, default_client
+from amqptool.client.client import Client
+from amqptool.client.default import default_client
 from amqptool.client.options import RetryPolicy, build_message, signature
 from amqptool.client.result import AsyncResult, GroupResult, ResultMeta
 

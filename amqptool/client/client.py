@@ -20,45 +20,43 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+from amqptool.client.calls import task_messages
+from amqptool.client.link import RESULT_EXPIRES_MS, ClientLink
 from amqptool.client.options import DEFAULT_QUEUE, RetryPolicy, When, build_message
-from amqptool.client.result import AsyncResult, GroupResult, ResultMeta
+from amqptool.client.result import AsyncResult, GroupResult, ResultMeta, result_from_message
 from amqptool.codec.envelope import Envelope
-from amqptool.codec.serialization import decompress, loads, normalize_accept
+from amqptool.codec.serialization import normalize_accept
 from amqptool.codec.tasks import TaskMessage, encode_task
 from amqptool.errors import (
     AmqpToolError,
     AuthenticationError,
     ConnectionFailedError,
-    DecodeError,
     TaskTimeoutError,
     UsageError,
 )
 from amqptool.settings import BrokerSettings
 
 if TYPE_CHECKING:
-    from amqptool.transport import Channel, Connection
+    from amqptool.transport import ConfirmedPublisher, Pending
 
-__all__ = ["RESULT_EXPIRES_MS", "Client", "default_client"]
+__all__ = ["RESULT_EXPIRES_MS", "Client"]
 
 log = logging.getLogger("amqptool.client")
 log.addHandler(logging.NullHandler())  # a library: retry warnings go where the app logs
 
-RESULT_EXPIRES_MS = 86_400_000  # Celery's result_expires (1 day) as the queue's x-expires
 DRAIN_SLICE = 0.1  # longest a result reader holds the connection at a time
 MAX_KEPT_STATES = 100_000  # results never asked for are dropped oldest first past this
 RESULT_ACCEPT = normalize_accept(["json", "msgpack", "yaml"])
+PUBLISH_TIMEOUT = 30.0  # default longest wait for the broker's confirms (s)
+CONFIRM_WINDOW = 1000  # most messages in flight (unconfirmed) at once
 
-T = TypeVar("T")
 
-
-class Client:
+class Client(ClientLink):
     """Send Celery tasks by name and wait for their results (``rpc://``).
 
     ``settings`` (or ``url``; neither: ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` / localhost).
@@ -72,30 +70,14 @@ class Client:
         *,
         url: str | None = None,
         accept: Iterable[str] | None = None,
+        publish_timeout: float | None = PUBLISH_TIMEOUT,
     ) -> None:
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
+        self.publish_timeout = publish_timeout
         self._reset_after_fork()
-
-    def _reset_after_fork(self) -> None:
-        self._pid = os.getpid()
-        self.oid = str(uuid.uuid4())  # the result queue's name, our reply_to
-        self._io = threading.Lock()
-        self._wanting_io = 0  # publishers waiting for _io; result readers step aside
-        self._cond = threading.Condition()
-        self._states: dict[str, ResultMeta] = {}
-        self._conn: Connection | None = None
-        self._pub: Channel | None = None
-        self._res: Channel | None = None
-        self._declared: set[str] = set()
-        self._consuming = False
-
-    def _check_fork(self) -> None:
-        if os.getpid() != self._pid:
-            # The parent's socket is shared: never close it from here, just forget it.
-            self._reset_after_fork()
 
     def __repr__(self) -> str:
         return f"<Client {self.settings.redacted()} oid={self.oid}>"
@@ -105,126 +87,6 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ------------------------------------------------------------------ connection
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self._check_fork()
-        with self._cond:
-            self._wanting_io += 1
-        try:
-            self._io.acquire()
-        finally:
-            with self._cond:
-                self._wanting_io -= 1
-        try:
-            yield
-        finally:
-            self._io.release()
-            with self._cond:
-                self._cond.notify_all()  # result readers waiting for the connection
-
-    def _connection(self) -> Connection:
-        """The open connection (connecting if needed). Call with ``_io`` held."""
-        if self._conn is not None and self._conn.is_open:
-            # Read what the broker sent meanwhile: a Connection.Close waiting in the socket
-            # (broker restart, forced close) must fail here, not swallow our next publish.
-            self._conn.process_events(0)
-            return self._conn
-        self._drop_connection()
-        from amqptool.transport import Connection  # pika only when really connecting
-
-        hb = None if any(ep.heartbeat is not None for ep in self.settings.endpoints) else 0
-        conn = Connection(self.settings, heartbeat=hb, name="amqptool-client")
-        conn.connect()
-        self._conn = conn
-        log.debug("connected to %s", conn.endpoint.redacted())
-        return conn
-
-    def _publisher(self) -> Channel:
-        conn = self._connection()
-        if self._pub is None or not self._pub.is_open:
-            self._pub = conn.channel()
-        return self._pub
-
-    def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        self._pub = self._res = None
-        self._declared.clear()
-        self._consuming = False
-        if conn is not None:
-            conn.close()
-
-    def _ensure_result_queue(self) -> None:
-        """Declare and consume our result queue (once per connection). ``_io`` held."""
-        if self._consuming and self._res is not None and self._res.is_open:
-            return
-        conn = self._connection()
-        ch = conn.channel()
-        ch.queue_declare(
-            self.oid,
-            durable=True,
-            auto_delete=True,
-            arguments={"x-expires": RESULT_EXPIRES_MS},
-        )
-        ch.consume(self.oid, self._on_result, no_ack=True)
-        self._res = ch
-        self._consuming = True
-
-    def _declare_task_queue(self, queue: str) -> None:
-        """Declare ``queue`` as Celery does: direct exchange and durable queue, both ``queue``.
-
-        A queue that already exists (a quorum or priority queue, say) is used as it is and
-        never declared otherwise.
-        """
-        if queue in self._declared:
-            return
-        from amqptool.transport.existing import inspect_queue
-
-        conn = self._connection()
-        if inspect_queue(conn, queue) is None:
-            ch = self._publisher()
-            ch.exchange_declare(queue, "direct", durable=True)
-            ch.queue_declare(queue, durable=True)
-            ch.queue_bind(queue, queue, queue)
-        else:
-            log.debug("queue %r exists; publishing to it as it is", queue)
-        self._declared.add(queue)
-
-    def _retrying(self, what: str, op: Callable[[], T], *, retry: bool, policy: RetryPolicy) -> T:
-        """Run ``op`` with the connection locked; on connection failure reconnect and rerun."""
-        attempt = 0
-        while True:
-            try:
-                with self._locked():
-                    return op()
-            except AuthenticationError:
-                with self._locked():
-                    self._drop_connection()
-                raise
-            except ConnectionFailedError as exc:
-                with self._locked():
-                    self._drop_connection()
-                if not retry or (policy.max_retries is not None and attempt >= policy.max_retries):
-                    tries = attempt + 1
-                    raise ConnectionFailedError(
-                        f"{what}: {exc.message} (gave up after {tries} "
-                        f"{'try' if tries == 1 else 'tries'})",
-                        hint=exc.hint or "is the broker running? check -b/--broker or $AMQP_URL",
-                    ) from exc
-                attempt += 1
-                pause = policy.interval(attempt)
-                log.warning(
-                    "%s: %s; retrying in %.2fs (retry %d of %s)",
-                    what,
-                    exc.message,
-                    pause,
-                    attempt,
-                    "unlimited" if policy.max_retries is None else policy.max_retries,
-                )
-                if pause > 0:
-                    time.sleep(pause)
 
     # ------------------------------------------------------------------ sending
 
@@ -303,24 +165,42 @@ class Client:
         want_results: bool,
         retry: bool,
         policy: RetryPolicy,
+        timeout: float | None = None,
     ) -> None:
-        """Publish messages in order; a retry resumes where the failure happened."""
+        """Publish messages pipelined (up to :data:`CONFIRM_WINDOW` in flight) and return when
+        the broker confirmed them all. After a connection failure only the unconfirmed ones
+        are sent again (so a message may arrive twice, never not at all)."""
         envelopes = [
             encode_task(msg, serializer=serializer, compression=compression, routing_key=queue)
             for msg, queue in items
         ]
-        sent = 0
+        confirmed = [False] * len(envelopes)
+        wait = self.publish_timeout if timeout is None else timeout
 
         def op() -> None:
-            nonlocal sent
+            conf = self._confirmer()
+            limit = conf.max_message_size
+            for env, msg_queue in zip(envelopes, items, strict=True):
+                if len(env.body) > limit:
+                    from amqptool.transport.confirms import too_large
+
+                    err = too_large(env, limit)
+                    err.message = f"task {msg_queue[0].task!r}: {err.message}"
+                    raise err
             if want_results:
                 self._ensure_result_queue()
-            for env in envelopes[sent:]:
+            for env in envelopes:
                 self._declare_task_queue(env.routing_key)
-                self._publisher().publish(env)
-                sent += 1
+            flying: list[tuple[int, Pending]] = []
+            for index, env in enumerate(envelopes):
+                if confirmed[index]:
+                    continue
+                flying.append((index, conf.publish(env)))
+                if conf.in_flight >= CONFIRM_WINDOW:
+                    _settle(conf, flying, confirmed, wait, CONFIRM_WINDOW // 2)
+            _settle(conf, flying, confirmed, wait, 0)
 
-        what = f"publish task {items[0][0].task!r}" if len(items) == 1 else "publish group"
+        what = f"publish task {items[0][0].task!r}" if len(items) == 1 else "publish tasks"
         self._retrying(what, op, retry=retry, policy=policy)
 
     def group(
@@ -343,42 +223,7 @@ class Client:
         """
         self._check_fork()
         gid = group_id or str(uuid.uuid4())
-        items: list[tuple[TaskMessage, str]] = []
-        for index, call in enumerate(calls):
-            name, args, kwargs, options = _call_parts(call)
-            opts = dict(options)
-            member_queue = opts.pop("queue", None) or queue or DEFAULT_QUEUE
-            opts.pop("reply_to", None)
-            allowed = {
-                "task_id",
-                "countdown",
-                "eta",
-                "expires",
-                "priority",
-                "link",
-                "link_error",
-                "headers",
-                "shadow",
-                "time_limit",
-                "soft_time_limit",
-                "parent_id",
-                "root_id",
-            }
-            unknown = set(opts) - allowed
-            if unknown:
-                raise UsageError(
-                    f"group call {index}: unknown options: {', '.join(sorted(unknown))}"
-                )
-            msg = build_message(
-                name,
-                args,
-                kwargs,
-                reply_to=self.oid,
-                group=gid,
-                group_index=index,
-                **opts,
-            )
-            items.append((msg, str(member_queue)))
+        items = task_messages(calls, queue, reply_to=self.oid, group=gid)
         if not items:
             return GroupResult(gid, [])
         self._publish_all(
@@ -391,6 +236,38 @@ class Client:
         )
         return GroupResult(gid, [AsyncResult(m.id, self) for m, _ in items])
 
+    def send_many(
+        self,
+        calls: Iterable[Any],
+        *,
+        queue: str | None = DEFAULT_QUEUE,
+        serializer: str = "json",
+        compression: str | None = None,
+        retry: bool = True,
+        retry_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> list[AsyncResult]:
+        """Send many tasks at once: many in flight, one wait for the broker's confirms.
+
+        ``calls`` as for :meth:`group` (no group id is added). Returns when every message is
+        confirmed; ``timeout`` bounds each wait for confirms (default: the client's
+        ``publish_timeout``). Much faster than a loop of :meth:`send_task`, which waits for
+        each confirm in turn.
+        """
+        self._check_fork()
+        items = task_messages(calls, queue, reply_to=self.oid, group=None)
+        if items:
+            self._publish_all(
+                items,
+                serializer=serializer,
+                compression=compression,
+                want_results=True,
+                retry=retry,
+                policy=RetryPolicy.from_mapping(retry_policy),
+                timeout=timeout,
+            )
+        return [AsyncResult(m.id, self) for m, _ in items]
+
     # ------------------------------------------------------------------ results
 
     def AsyncResult(self, task_id: str) -> AsyncResult:  # Celery's method name
@@ -399,26 +276,8 @@ class Client:
 
     def _on_result(self, env: Envelope) -> None:
         """Result consumer callback (runs in whichever thread drains). Never raises."""
-        try:
-            body_bytes = env.body
-            comp = env.headers.get("compression") if env.headers else None
-            if isinstance(comp, str) and comp:
-                body_bytes = decompress(body_bytes, comp)
-            body = loads(
-                body_bytes,
-                env.properties.content_type,
-                env.properties.content_encoding,
-                accept=self._accept,
-            )
-        except DecodeError as exc:
-            log.warning("ignoring a result message that does not decode: %s", exc)
-            return
-        if not isinstance(body, Mapping):
-            log.warning("ignoring a result message whose body is not an object")
-            return
-        meta = ResultMeta.from_body(body, fallback_id=env.properties.correlation_id)
-        if not meta.task_id:
-            log.warning("ignoring a result message with no task_id nor correlation_id")
+        meta = result_from_message(env, self._accept, log)
+        if meta is None:
             return
         with self._cond:
             old = self._states.get(meta.task_id)
@@ -532,46 +391,16 @@ class Client:
             self._drop_connection()
 
 
-def _call_parts(call: Any) -> tuple[str, Any, Any, Mapping[str, Any]]:
-    if isinstance(call, Mapping):
-        if not isinstance(call.get("task"), str):
-            raise UsageError(f"not a signature: {call!r}")
-        return call["task"], call.get("args") or (), call.get("kwargs"), call.get("options") or {}
-    if isinstance(call, list | tuple) and call and isinstance(call[0], str):
-        name, rest = call[0], list(call[1:])
-        if len(rest) > 3:
-            raise UsageError(f"a group call is (name, args, kwargs, options), not {call!r}")
-        args = rest[0] if len(rest) > 0 else ()
-        kwargs = rest[1] if len(rest) > 1 else None
-        options = rest[2] if len(rest) > 2 else {}
-        if not isinstance(options, Mapping):
-            raise UsageError(f"group call options must be a dict, not {options!r}")
-        return name, args, kwargs, options
-    raise UsageError(f"a group call is a signature dict or a (name, args, kwargs) tuple: {call!r}")
-
-
-_default_lock = threading.Lock()
-_default: Client | None = None
-
-
-def default_client() -> Client:
-    """The process-wide client, from ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` (made on first use).
-
-    It survives forks (a child gets its own connection and result queue) and is closed at
-    interpreter exit.
-    """
-    global _default
-    with _default_lock:
-        if _default is None:
-            import atexit
-
-            _default = Client()
-            atexit.register(_close_default)
-        return _default
-
-
-def _close_default() -> None:
-    client = _default
-    if client is not None:
-        with suppress(AmqpToolError):
-            client.close()
+def _settle(
+    conf: ConfirmedPublisher,
+    flying: list[tuple[int, Pending]],
+    confirmed: list[bool],
+    timeout: float | None,
+    below: int,
+) -> None:
+    """Wait for confirms until fewer than ``below`` (0: none) of ``flying`` are unsettled."""
+    keep = len(flying) - below if below else len(flying)
+    conf.wait([item for _, item in flying[:keep]], timeout=timeout)
+    for index, item in flying[:keep]:
+        confirmed[index] = item.ok
+    del flying[:keep]

@@ -9,11 +9,13 @@ preserved) unless ``propagate=False``, which returns it instead.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import (
     EXCEPTION_STATES,
     FAILURE,
@@ -23,9 +25,10 @@ from amqptool.codec.results import (
     SUCCESS,
     decode_exception,
 )
-from amqptool.errors import TaskTimeoutError
+from amqptool.codec.serialization import decompress, loads
+from amqptool.errors import DecodeError, TaskTimeoutError
 
-__all__ = ["AsyncResult", "GroupResult", "ResultMeta", "ResultSource"]
+__all__ = ["AsyncResult", "GroupResult", "ResultMeta", "ResultSource", "result_from_message"]
 
 
 @dataclass(frozen=True)
@@ -289,3 +292,28 @@ class GroupResult:
     def forget(self) -> None:
         for result in self.results:
             result.forget()
+
+
+def result_from_message(
+    env: Envelope, accept: frozenset[str], log: logging.Logger
+) -> ResultMeta | None:
+    """The result a message carries (None, with a warning, if it is not one)."""
+    try:
+        body_bytes = env.body
+        comp = env.headers.get("compression") if env.headers else None
+        if isinstance(comp, str) and comp:
+            body_bytes = decompress(body_bytes, comp)
+        body = loads(
+            body_bytes, env.properties.content_type, env.properties.content_encoding, accept=accept
+        )
+    except DecodeError as exc:
+        log.warning("ignoring a result message that does not decode: %s", exc)
+        return None
+    if not isinstance(body, Mapping):
+        log.warning("ignoring a result message whose body is not an object")
+        return None
+    meta = ResultMeta.from_body(body, fallback_id=env.properties.correlation_id)
+    if not meta.task_id:
+        log.warning("ignoring a result message with no task_id nor correlation_id")
+        return None
+    return meta

@@ -276,7 +276,7 @@ def _publish(r: Runner, ch: ChannelLike, c: ParsedCommand, _m: OnMessage, warn: 
     except ChannelClosedError:
         raise
     except BrokerError as exc:
-        if exc.reply_code != 312:
+        if exc.reply_code != 312 and exc.reply_text != "NACK":
             raise
         ex, rk = v["exchange"], v["routing_key"]
         reason = (
@@ -284,7 +284,7 @@ def _publish(r: Runner, ch: ChannelLike, c: ParsedCommand, _m: OnMessage, warn: 
             if ex
             else f"no queue is named {rk!r} (the default exchange routes by queue name)"
         )
-        if type(exc.__cause__).__name__ == "NackError":  # pika's class, read by name
+        if exc.reply_text == "NACK":
             raise BrokerError(
                 f"basic.publish: the broker refused the message (exchange {ex!r}, "
                 f"routing key {rk!r})",

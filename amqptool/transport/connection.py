@@ -25,7 +25,7 @@ from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import AmqpToolError, ConnectionFailedError
 from amqptool.settings import BrokerEndpoint, BrokerSettings
 from amqptool.transport import pikapatch
-from amqptool.transport.errors import UnroutableError, translate, translate_errors
+from amqptool.transport.errors import translate, translate_errors
 
 __all__ = ["Channel", "Connection", "QueueInfo", "envelope_from_pika", "pika_properties"]
 
@@ -36,6 +36,18 @@ for _noisy in ("pika", "pika.adapters", "pika.connection", "pika.channel"):
 
 DEFAULT_HEARTBEAT = 60
 DEFAULT_CONNECT_TIMEOUT = 4.0
+MAX_MESSAGE_SIZE_ENV = "AMQPTOOL_MAX_MESSAGE_SIZE"
+MIB = 1 << 20
+
+
+def default_max_message_size(version: str) -> int:
+    """RabbitMQ's default ``max_message_size`` for a server version: 16 MiB from 4.0, else 128 MiB.
+
+    The broker does not announce its setting; a node configured otherwise needs
+    ``?max_message_size=N`` in the URL or ``$AMQPTOOL_MAX_MESSAGE_SIZE``.
+    """
+    head = version.split(".", 1)[0]
+    return 16 * MIB if head.isdigit() and int(head) >= 4 else 128 * MIB
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,7 @@ def _parameters(
         virtual_host=ep.vhost,
         credentials=pika.PlainCredentials(ep.userid, ep.password()),
         heartbeat=DEFAULT_HEARTBEAT if hb is None else hb,
-        blocked_connection_timeout=300,
+        blocked_connection_timeout=None,  # callers bound their own waits (see blocked_reason)
         socket_timeout=ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT,
         stack_timeout=(ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT) * 3,
         connection_attempts=1,
@@ -151,6 +163,8 @@ class Connection:
         self.name = name
         self._conn: BlockingConnection | None = None
         self._endpoint_index = 0
+        self.blocked_reason: str | None = None  # set while the broker blocks our publishes
+        self.learned_max_message_size: int | None = None  # from a 406 "larger than max size"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -177,6 +191,9 @@ class Connection:
                 log.debug("connect to %s failed: %s", ep.redacted(), last)
                 continue
             self._endpoint_index = index
+            self.blocked_reason = None
+            self._conn.add_on_connection_blocked_callback(self._on_blocked)
+            self._conn.add_on_connection_unblocked_callback(self._on_unblocked)
             _CONNECTED.add(self)
             return self
         assert last is not None
@@ -217,7 +234,37 @@ class Connection:
                     time.sleep(min(0.1, interval))
                 interval = min(interval + interval_step, interval_max)
 
+    def _on_blocked(self, _conn: Any, frame: Any) -> None:
+        reason = str(getattr(frame.method, "reason", "") or "no reason given")
+        self.blocked_reason = reason
+        log.warning("the broker is blocking publishers (%s)", reason)
+
+    def _on_unblocked(self, _conn: Any, _frame: Any) -> None:
+        if self.blocked_reason is not None:
+            log.warning("the broker no longer blocks publishers")
+        self.blocked_reason = None
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message body the broker takes (bytes), as well as we can know it."""
+        if self.learned_max_message_size is not None:
+            return self.learned_max_message_size
+        given = self.endpoint.max_message_size
+        if given is not None:
+            return given
+        env = os.environ.get(MAX_MESSAGE_SIZE_ENV, "").strip()
+        if env.isdigit() and int(env) > 0:
+            return int(env)
+        version = str(self.server_properties().get("version", "")) if self.is_open else ""
+        return default_max_message_size(version)
+
     def close(self) -> None:
+        """Close; while the broker blocks us, drop the socket instead (a Close would never be
+        read, and waiting for its answer would hang until the alarm ends)."""
+        if self.blocked_reason is not None:
+            _CONNECTED.discard(self)
+            self._release_in_child()
+            return
         conn, self._conn = self._conn, None
         _CONNECTED.discard(self)
         if conn is not None and conn.is_open:
@@ -251,10 +298,9 @@ class Connection:
     # ------------------------------------------------------------------ use
 
     def channel(self, *, confirm: bool = False) -> Channel:
+        """A channel; with ``confirm`` every :meth:`Channel.publish` waits for its confirm."""
         with translate_errors("channel.open"):
             ch = self._require().channel()
-            if confirm:
-                ch.confirm_delivery()
         return Channel(ch, self, confirm=confirm)
 
     def process_events(self, time_limit: float | None = 0) -> None:
@@ -290,9 +336,12 @@ class Channel:
     """A channel with amqptool-shaped operations. Errors come out translated."""
 
     def __init__(self, ch: BlockingChannel, connection: Connection, *, confirm: bool) -> None:
+        from amqptool.transport.confirms import ConfirmedPublisher
+
         self._ch = ch
         self.connection = connection
         self.confirm = confirm
+        self._confirms = ConfirmedPublisher(connection, adopt=ch) if confirm else None
 
     @property
     def is_open(self) -> bool:
@@ -425,24 +474,25 @@ class Channel:
 
     # ------------------------------------------------------------------ messages
 
-    def publish(self, env: Envelope, *, mandatory: bool = False) -> None:
-        """Publish; with confirms on, an unroutable mandatory message raises UnroutableError."""
+    def publish(
+        self, env: Envelope, *, mandatory: bool = False, timeout: float | None = None
+    ) -> None:
+        """Publish. With confirms on, return once the broker confirmed it: a nack, an
+        unroutable ``mandatory`` message (UnroutableError) or a body over the broker's limit
+        (MessageTooLargeError, nothing sent) raise; past ``timeout`` (None: no limit) raise
+        BlockedError / UnconfirmedError (the outcome is unknown)."""
+        if self._confirms is not None:
+            item = self._confirms.publish(env, mandatory=mandatory)
+            self._confirms.wait([item], timeout=timeout)
+            return
         with translate_errors("basic.publish"):
-            try:
-                self._ch.basic_publish(
-                    exchange=env.exchange,
-                    routing_key=env.routing_key,
-                    body=env.body,
-                    properties=pika_properties(env.properties),
-                    mandatory=mandatory,
-                )
-            except pex.UnroutableError as exc:
-                raise UnroutableError(
-                    f"basic.publish: message unroutable: no queue bound to exchange "
-                    f"{env.exchange!r} with routing key {env.routing_key!r}",
-                    reply_code=312,
-                    reply_text="NO_ROUTE",
-                ) from exc
+            self._ch.basic_publish(
+                exchange=env.exchange,
+                routing_key=env.routing_key,
+                body=env.body,
+                properties=pika_properties(env.properties),
+                mandatory=mandatory,
+            )
 
     def get(self, queue: str, *, no_ack: bool = False) -> Envelope | None:
         with translate_errors("basic.get"):

@@ -15,6 +15,7 @@ from amqptool.errors import (
     BrokerError,
     ChannelClosedError,
     ConnectionFailedError,
+    PublishError,
 )
 
 __all__ = ["UnroutableError", "translate", "translate_errors"]
@@ -42,7 +43,7 @@ _REPLY_NAMES = {
 }
 
 
-class UnroutableError(BrokerError):
+class UnroutableError(PublishError):
     """A mandatory message the broker could not route to any queue (basic.return)."""
 
 

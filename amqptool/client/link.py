@@ -1,0 +1,192 @@
+"""The client's link to the broker: one connection, its channels, and the lock around them.
+
+pika connections are not thread-safe: every use happens under ``_io`` (see
+:mod:`amqptool.client.client` for how publishers and result readers share it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
+
+from amqptool.client.options import RetryPolicy
+from amqptool.client.result import ResultMeta
+from amqptool.codec.envelope import Envelope
+from amqptool.errors import AuthenticationError, ConnectionFailedError
+from amqptool.settings import BrokerSettings
+
+if TYPE_CHECKING:
+    from amqptool.transport import Channel, ConfirmedPublisher, Connection
+
+__all__ = ["RESULT_EXPIRES_MS", "ClientLink"]
+
+log = logging.getLogger("amqptool.client")
+
+RESULT_EXPIRES_MS = 86_400_000  # Celery's result_expires (1 day) as the queue's x-expires
+
+T = TypeVar("T")
+
+
+class ClientLink:
+    """Connection, publish/declare channel, confirm publisher and result consumer of a Client."""
+
+    settings: BrokerSettings
+    oid: str
+
+    def _on_result(self, env: Envelope) -> None:
+        raise NotImplementedError
+
+    def _reset_after_fork(self) -> None:
+        self._pid = os.getpid()
+        self.oid = str(uuid.uuid4())  # the result queue's name, our reply_to
+        self._io = threading.Lock()
+        self._wanting_io = 0  # publishers waiting for _io; result readers step aside
+        self._cond = threading.Condition()
+        self._states: dict[str, ResultMeta] = {}
+        self._conn: Connection | None = None
+        self._pub: Channel | None = None
+        self._confirms: ConfirmedPublisher | None = None
+        self._res: Channel | None = None
+        self._declared: set[str] = set()
+        self._consuming = False
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            # The parent's socket is shared: never close it from here, just forget it.
+            self._reset_after_fork()
+
+    # ------------------------------------------------------------------ connection
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._check_fork()
+        with self._cond:
+            self._wanting_io += 1
+        try:
+            self._io.acquire()
+        finally:
+            with self._cond:
+                self._wanting_io -= 1
+        try:
+            yield
+        finally:
+            self._io.release()
+            with self._cond:
+                self._cond.notify_all()  # result readers waiting for the connection
+
+    def _connection(self) -> Connection:
+        """The open connection (connecting if needed). Call with ``_io`` held."""
+        if self._conn is not None and self._conn.is_open:
+            # Read what the broker sent meanwhile: a Connection.Close waiting in the socket
+            # (broker restart, forced close) must fail here, not swallow our next publish.
+            self._conn.process_events(0)
+            return self._conn
+        self._drop_connection()
+        from amqptool.transport import Connection  # pika only when really connecting
+
+        hb = None if any(ep.heartbeat is not None for ep in self.settings.endpoints) else 0
+        conn = Connection(self.settings, heartbeat=hb, name="amqptool-client")
+        conn.connect()
+        self._conn = conn
+        log.debug("connected to %s", conn.endpoint.redacted())
+        return conn
+
+    def _publisher(self) -> Channel:
+        conn = self._connection()
+        if self._pub is None or not self._pub.is_open:
+            self._pub = conn.channel()
+        return self._pub
+
+    def _confirmer(self) -> ConfirmedPublisher:
+        """The confirm-mode publisher on the open connection. ``_io`` held."""
+        conn = self._connection()
+        if self._confirms is None or self._confirms.connection is not conn:
+            from amqptool.transport import ConfirmedPublisher
+
+            self._confirms = ConfirmedPublisher(conn)
+        return self._confirms
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        self._pub = self._res = None
+        self._confirms = None
+        self._declared.clear()
+        self._consuming = False
+        if conn is not None:
+            conn.close()
+
+    def _ensure_result_queue(self) -> None:
+        """Declare and consume our result queue (once per connection). ``_io`` held."""
+        if self._consuming and self._res is not None and self._res.is_open:
+            return
+        conn = self._connection()
+        ch = conn.channel()
+        ch.queue_declare(
+            self.oid,
+            durable=True,
+            auto_delete=True,
+            arguments={"x-expires": RESULT_EXPIRES_MS},
+        )
+        ch.consume(self.oid, self._on_result, no_ack=True)
+        self._res = ch
+        self._consuming = True
+
+    def _declare_task_queue(self, queue: str) -> None:
+        """Declare ``queue`` as Celery does: direct exchange and durable queue, both ``queue``.
+
+        A queue that already exists (a quorum or priority queue, say) is used as it is and
+        never declared otherwise.
+        """
+        if queue in self._declared:
+            return
+        from amqptool.transport.existing import inspect_queue
+
+        conn = self._connection()
+        if inspect_queue(conn, queue) is None:
+            ch = self._publisher()
+            ch.exchange_declare(queue, "direct", durable=True)
+            ch.queue_declare(queue, durable=True)
+            ch.queue_bind(queue, queue, queue)
+        else:
+            log.debug("queue %r exists; publishing to it as it is", queue)
+        self._declared.add(queue)
+
+    def _retrying(self, what: str, op: Callable[[], T], *, retry: bool, policy: RetryPolicy) -> T:
+        """Run ``op`` with the connection locked; on connection failure reconnect and rerun."""
+        attempt = 0
+        while True:
+            try:
+                with self._locked():
+                    return op()
+            except AuthenticationError:
+                with self._locked():
+                    self._drop_connection()
+                raise
+            except ConnectionFailedError as exc:
+                with self._locked():
+                    self._drop_connection()
+                if not retry or (policy.max_retries is not None and attempt >= policy.max_retries):
+                    tries = attempt + 1
+                    raise ConnectionFailedError(
+                        f"{what}: {exc.message} (gave up after {tries} "
+                        f"{'try' if tries == 1 else 'tries'})",
+                        hint=exc.hint or "is the broker running? check -b/--broker or $AMQP_URL",
+                    ) from exc
+                attempt += 1
+                pause = policy.interval(attempt)
+                log.warning(
+                    "%s: %s; retrying in %.2fs (retry %d of %s)",
+                    what,
+                    exc.message,
+                    pause,
+                    attempt,
+                    "unlimited" if policy.max_retries is None else policy.max_retries,
+                )
+                if pause > 0:
+                    time.sleep(pause)
