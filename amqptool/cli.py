@@ -14,11 +14,14 @@ import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TextIO, cast
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from amqptool import __version__
 from amqptool.errors import AmqpToolError, ExitCode, UsageError
 from amqptool.settings import BrokerSettings, TLSOptions, redact_url
+
+if TYPE_CHECKING:
+    from amqptool.celeryconf import Resolved
 
 __all__ = ["CliContext", "build_parser", "camqadm_main", "main"]
 
@@ -46,15 +49,33 @@ class CliContext:
     ssl_cert: str | None = None
     ssl_key: str | None = None
     debug: bool = False
+    config_module: str | None = None  # --config
+    app: Any = None  # a Celery app named by -A (its conf is a settings layer)
+    flags: dict[str, Any] = field(default_factory=dict)  # settings given as flags
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     _settings: BrokerSettings | None = None
+    _conf: Resolved | None = None
+
+    def conf(self) -> Resolved:
+        """Every setting resolved: flags > env > the Celery app > --config module > defaults."""
+        if self._conf is None:
+            from amqptool.celeryconf import resolve
+
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())  # the config module may sit here
+            flags = dict(self.flags, broker_url=self.broker)
+            self._conf = resolve(flags=flags, app=self.app, module=self.config_module)
+        return self._conf
 
     def settings(self) -> BrokerSettings:
         """The validated broker settings (raises SettingsError naming the bad part)."""
         if self._settings is None:
             tls = TLSOptions(self.ssl_ca, self.ssl_cert, self.ssl_key)
-            self._settings = BrokerSettings.from_url(self.broker, tls=tls)
+            url = self.broker
+            if url is None and (self.config_module or self.app is not None):
+                url = self.conf()["broker_url"]
+            self._settings = BrokerSettings.from_url(url, tls=tls)
         return self._settings
 
     def error(self, message: str) -> None:
@@ -74,6 +95,12 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         default=default,
         help="broker URL(s), ';'-separated for failover (default: $AMQP_URL, "
         "$CELERY_BROKER_URL, amqp://guest:guest@localhost:5672//)",
+    )
+    group.add_argument(
+        "--config",
+        metavar="MODULE",
+        default=default,
+        help="a Celery config module (celeryconfig): lowercase or old upper-case setting names",
     )
     group.add_argument("--ssl-ca", metavar="FILE", default=default, help="CA bundle for amqps://")
     group.add_argument("--ssl-cert", metavar="FILE", default=default, help="client certificate")
@@ -127,7 +154,7 @@ def _peek_command(argv: Sequence[str]) -> str | None:
         if skip_next:
             skip_next = False
             continue
-        if arg in ("-b", "--broker", "--ssl-ca", "--ssl-cert", "--ssl-key"):
+        if arg in ("-b", "--broker", "--config", "--ssl-ca", "--ssl-cert", "--ssl-key"):
             skip_next = True
             continue
         if arg.startswith("-"):
@@ -151,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitCode.USAGE
         args = parser.parse_args(argv)
         ctx.broker = args.broker
+        ctx.config_module = args.config
         ctx.ssl_ca, ctx.ssl_cert, ctx.ssl_key = args.ssl_ca, args.ssl_cert, args.ssl_key
         ctx.debug = bool(args.debug)
         return int(_load(command).run(args, ctx))

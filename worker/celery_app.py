@@ -105,14 +105,14 @@ def prepare_app(app: Any) -> None:
     app.set_default()
 
 
-def import_target(targets: list[str]) -> Any | None:
-    """Import every ``-A`` target; the (first) Celery app among them, prepared."""
+def import_target(targets: list[str], *, prepare: bool = True) -> Any | None:
+    """Import every ``-A`` target; the (first) Celery app among them (prepared, unless told)."""
     app = None
     for target in targets:
         found = find_app(target)
         if found is not None and app is None:
             app = found
-    if app is not None:
+    if app is not None and prepare:
         prepare_app(app)
     return app
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from worker.queues import QueueSpec
+from worker.tasks import Task
 
-__all__ = ["app_queue_specs", "default_queue_names", "queue_spec_of"]
+__all__ = ["app_queue_specs", "apply_task_defaults", "default_queue_names", "queue_spec_of"]
 
 
 def queue_spec_of(queue: Any) -> QueueSpec:
@@ -53,3 +54,37 @@ def app_queue_specs(app: Any) -> dict[str, QueueSpec]:
 def default_queue_names(app: Any) -> list[str]:
     """What ``celery -A app worker`` consumes without ``-Q``: every queue of the app."""
     return list(app.amqp.queues.keys())
+
+
+# setting -> our Task option it is the default of
+_TASK_DEFAULTS = {
+    "task_acks_late": "acks_late",
+    "task_reject_on_worker_lost": "reject_on_worker_lost",
+    "task_track_started": "track_started",
+    "task_ignore_result": "ignore_result",
+    "task_default_rate_limit": "rate_limit",
+    "task_serializer": "serializer",
+}
+
+
+def apply_task_defaults(conf: Any, app: Any) -> None:
+    """Settings given by flags, the environment or a config module become the defaults of our
+    tasks (options a task sets itself win) and, when there is a Celery app, its conf (before it
+    binds its tasks, so they read them as under Celery)."""
+    for name, option in _TASK_DEFAULTS.items():
+        if conf.given(name):
+            setattr(Task, option, conf[name])
+    if app is None:
+        return
+    from celery.app.defaults import DEFAULTS
+
+    from worker.celery_app import prepare_app
+
+    pushed = {
+        name: value
+        for name, value in conf.values.items()
+        if conf.sources[name] in ("flag", "env", "module") and name in DEFAULTS
+    }
+    if pushed:
+        app.conf.update(pushed)
+    prepare_app(app)

@@ -42,6 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "submodule holds it); repeatable; the current directory is on the path",
     )
     parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print every resolved setting and where it came from (flag, env, app, module, "
+        "default), passwords masked, and exit",
+    )
+    parser.add_argument(
         "-f",
         "--logfile",
         metavar="FILE",
@@ -100,8 +106,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--accept-content",
+        type=lambda text: [part for part in text.split(",") if part],
         metavar="LIST",
-        default="json",
+        default=None,
         help="serializers or content types accepted, comma-separated (default: json; "
         "pickle only when named here)",
     )
@@ -235,37 +242,42 @@ def _setup_logging(level: str, logfile: str | None = None) -> None:
     logging.getLogger("worker").setLevel(level)
 
 
-def _from_app(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
-    """Fill what the flags left unset from a Celery app's conf (when ``-A`` names one)."""
+_FLAG_SETTINGS = {
+    "pool": "worker_pool",
+    "concurrency": "worker_concurrency",
+    "prefetch_multiplier": "worker_prefetch_multiplier",
+    "time_limit": "task_time_limit",
+    "soft_time_limit": "task_soft_time_limit",
+    "max_tasks_per_child": "worker_max_tasks_per_child",
+    "accept_content": "accept_content",
+}
+
+
+def _configure(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
+    """Resolve the settings (flags > env > a Celery app's conf > --config module > defaults)
+    and fill what the flags left unset. A Celery app named by ``-A`` is imported first."""
     from worker.celery_app import import_target
 
-    app = import_target(list(args.app or ()))
-    env_url = os.environ.get("AMQP_URL") or os.environ.get("CELERY_BROKER_URL")
-    if app is None:
-        return ctx.settings()
-    conf = app.conf
-    if ctx.broker is None and not env_url and conf.broker_url:
-        ctx.broker = str(conf.broker_url)
-    if args.queues is None:
-        from worker.celery_conf import default_queue_names
+    ctx.app = import_target(list(args.app or ()), prepare=False)
+    ctx.flags = {name: getattr(args, flag) for flag, name in _FLAG_SETTINGS.items()}
+    ctx.flags["worker_send_task_events"] = True if args.events else None
+    conf = ctx.conf()
+    for flag, name in _FLAG_SETTINGS.items():
+        setattr(args, flag, conf[name])
+    args.events = bool(conf["worker_send_task_events"])
+    from worker.celery_conf import apply_task_defaults, default_queue_names, queue_spec_of
 
-        args.queues = ",".join(default_queue_names(app))
-    if args.pool is None and conf.worker_pool in ("prefork", "threads", "solo"):
-        args.pool = conf.worker_pool
-    if args.concurrency is None and conf.worker_concurrency:
-        args.concurrency = int(conf.worker_concurrency)
-    if args.prefetch_multiplier is None:
-        args.prefetch_multiplier = int(conf.worker_prefetch_multiplier)
-    if not args.events and conf.worker_send_task_events:
-        args.events = True
-    for flag, name in (
-        ("time_limit", "task_time_limit"),
-        ("soft_time_limit", "task_soft_time_limit"),
-    ):
-        if getattr(args, flag) is None and conf.get(name):
-            setattr(args, flag, float(conf.get(name)))
-    if args.max_tasks_per_child is None and conf.worker_max_tasks_per_child:
-        args.max_tasks_per_child = int(conf.worker_max_tasks_per_child)
+    args.queue_specs = None
+    if ctx.app is None and conf["task_queues"]:
+        args.queue_specs = {q.name: queue_spec_of(q) for q in conf["task_queues"]}
+    if args.queues is None:
+        if ctx.app is not None:
+            args.queues = ",".join(default_queue_names(ctx.app))
+        elif args.queue_specs:
+            args.queues = ",".join(args.queue_specs)
+        else:
+            args.queues = conf["task_default_queue"]
+    apply_task_defaults(conf, ctx.app)
     return ctx.settings()
 
 
@@ -289,7 +301,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
     _setup_logging(args.loglevel, args.logfile)
-    settings = _from_app(args, ctx)
+    settings = _configure(args, ctx)
+    if args.print_config:
+        print("\n".join(ctx.conf().lines()), file=ctx.stdout)
+        return 0
     from worker.daemon import Worker
 
     if args.concurrency is not None and args.concurrency < 1:
@@ -298,9 +313,9 @@ def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
         args.app,
         settings=settings,
         queues=args.queues,
-        pool=args.pool or "prefork",
+        pool=args.pool,
         concurrency=args.concurrency,
-        prefetch_multiplier=4 if args.prefetch_multiplier is None else args.prefetch_multiplier,
+        prefetch_multiplier=args.prefetch_multiplier,
         events=args.events,
         nodename=args.hostname,
         accept_content=args.accept_content,
@@ -315,6 +330,7 @@ def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
         mingle=not args.without_mingle,
         beat=args.beat,
         schedule_file=args.schedule,
+        queue_specs=args.queue_specs,
     )
     cfg = w.config
     names = sorted(n for n in w.tasks if not n.startswith("celery."))
