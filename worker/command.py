@@ -278,6 +278,9 @@ def _configure(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
         else:
             args.queues = conf["task_default_queue"]
     apply_task_defaults(conf, ctx.app)
+    from amqptool.client.default import set_defaults
+
+    set_defaults(ctx.settings(), conf.values)
     return ctx.settings()
 
 

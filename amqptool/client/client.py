@@ -25,9 +25,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from amqptool.celeryconf.routing import Destination, Router
 from amqptool.client.calls import task_messages
 from amqptool.client.link import RESULT_EXPIRES_MS, ClientLink
-from amqptool.client.options import DEFAULT_QUEUE, RetryPolicy, When, build_message
+from amqptool.client.options import RetryPolicy, When, build_message
 from amqptool.client.result import AsyncResult, GroupResult, ResultMeta, result_from_message
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.serialization import normalize_accept
@@ -61,7 +62,9 @@ class Client(ClientLink):
 
     ``settings`` (or ``url``; neither: ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` / localhost).
     Nothing connects until the first send or result read. ``close()`` (or ``with``) ends the
-    connection; using the client again reconnects.
+    connection; using the client again reconnects. ``config`` holds Celery's routing settings
+    (``task_routes``, ``task_queues``, ``task_default_queue``..., as a mapping or a resolved
+    configuration): messages are routed as Celery's router routes them.
     """
 
     def __init__(
@@ -71,9 +74,11 @@ class Client(ClientLink):
         url: str | None = None,
         accept: Iterable[str] | None = None,
         publish_timeout: float | None = PUBLISH_TIMEOUT,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
+        self.router = Router(config)
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
         self.publish_timeout = publish_timeout
@@ -100,7 +105,9 @@ class Client(ClientLink):
         countdown: float | None = None,
         eta: When | None = None,
         expires: When | None = None,
-        queue: str | None = DEFAULT_QUEUE,
+        queue: str | None = None,
+        exchange: str | None = None,
+        routing_key: str | None = None,
         priority: int | None = None,
         link: Any = None,
         link_error: Any = None,
@@ -118,8 +125,10 @@ class Client(ClientLink):
     ) -> AsyncResult:
         """Publish one task by name; returns its :class:`AsyncResult`.
 
-        Celery 5.7's defaults: protocol v2, JSON, default exchange with routing key = ``queue``
-        (declared first as Celery does), ``reply_to`` = this client's result queue, persistent.
+        Celery 5.7's defaults: protocol v2, JSON, routed as Celery routes it (``queue``,
+        ``exchange``, ``routing_key`` over ``task_routes`` over the default queue; a direct
+        queue is published to the default exchange with its name as the key, declared first),
+        ``reply_to`` = this client's result queue, persistent.
         ``countdown`` becomes an absolute ``eta``, numeric ``expires`` an absolute time (and a
         message TTL). On connection failure it reconnects and republishes per ``retry_policy``
         (3 retries, 0 / 0.2 / 0.2 s), then raises :class:`ConnectionFailedError`.
@@ -146,8 +155,11 @@ class Client(ClientLink):
             root_id=root_id,
             reply_to=self.oid,
         )
+        dest = self.router.route(
+            name, msg.args, msg.kwargs, queue=queue, exchange=exchange, routing_key=routing_key
+        )
         self._publish_all(
-            [(msg, queue or DEFAULT_QUEUE)],
+            [(msg, dest)],
             serializer=serializer,
             compression=compression,
             want_results=not ignore_result,
@@ -158,7 +170,7 @@ class Client(ClientLink):
 
     def _publish_all(
         self,
-        items: Sequence[tuple[TaskMessage, str]],
+        items: Sequence[tuple[TaskMessage, Destination]],
         *,
         serializer: str,
         compression: str | None,
@@ -171,8 +183,14 @@ class Client(ClientLink):
         the broker confirmed them all. After a connection failure only the unconfirmed ones
         are sent again (so a message may arrive twice, never not at all)."""
         envelopes = [
-            encode_task(msg, serializer=serializer, compression=compression, routing_key=queue)
-            for msg, queue in items
+            encode_task(
+                msg,
+                serializer=serializer,
+                compression=compression,
+                exchange=dest.exchange,
+                routing_key=dest.routing_key,
+            )
+            for msg, dest in items
         ]
         confirmed = [False] * len(envelopes)
         wait = self.publish_timeout if timeout is None else timeout
@@ -189,8 +207,9 @@ class Client(ClientLink):
                     raise err
             if want_results:
                 self._ensure_result_queue()
-            for env in envelopes:
-                self._declare_task_queue(env.routing_key)
+            for _msg, dest in items:
+                if dest.queue is not None:
+                    self._declare_task_queue(dest.queue)
             flying: list[tuple[int, Pending]] = []
             for index, env in enumerate(envelopes):
                 if confirmed[index]:
@@ -208,7 +227,7 @@ class Client(ClientLink):
         calls: Iterable[Any],
         *,
         group_id: str | None = None,
-        queue: str | None = DEFAULT_QUEUE,
+        queue: str | None = None,
         serializer: str = "json",
         compression: str | None = None,
         retry: bool = True,
@@ -223,7 +242,7 @@ class Client(ClientLink):
         """
         self._check_fork()
         gid = group_id or str(uuid.uuid4())
-        items = task_messages(calls, queue, reply_to=self.oid, group=gid)
+        items = self._routed(task_messages(calls, queue, reply_to=self.oid, group=gid))
         if not items:
             return GroupResult(gid, [])
         self._publish_all(
@@ -240,7 +259,7 @@ class Client(ClientLink):
         self,
         calls: Iterable[Any],
         *,
-        queue: str | None = DEFAULT_QUEUE,
+        queue: str | None = None,
         serializer: str = "json",
         compression: str | None = None,
         retry: bool = True,
@@ -255,7 +274,7 @@ class Client(ClientLink):
         each confirm in turn.
         """
         self._check_fork()
-        items = task_messages(calls, queue, reply_to=self.oid, group=None)
+        items = self._routed(task_messages(calls, queue, reply_to=self.oid, group=None))
         if items:
             self._publish_all(
                 items,
@@ -267,6 +286,11 @@ class Client(ClientLink):
                 timeout=timeout,
             )
         return [AsyncResult(m.id, self) for m, _ in items]
+
+    def _routed(
+        self, items: Sequence[tuple[TaskMessage, str | None]]
+    ) -> list[tuple[TaskMessage, Destination]]:
+        return [(m, self.router.route(m.task, m.args, m.kwargs, queue=q)) for m, q in items]
 
     # ------------------------------------------------------------------ results
 
