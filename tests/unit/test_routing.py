@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import kombu.entity
 import pytest
-import kombu
 
 from amqptool.celeryconf.routing import Destination, Router
 from amqptool.errors import UsageError
 
-Exchange: Any = kombu.Exchange  # kombu is untyped
-Queue: Any = kombu.Queue
+Exchange: Any = kombu.entity.Exchange  # kombu is untyped
+Queue: Any = kombu.entity.Queue
 
 media = Exchange("media", type="topic")
 CONF: dict[str, Any] = {
