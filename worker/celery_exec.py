@@ -48,12 +48,25 @@ _tracers: dict[str, Any] = {}
 _tracer_pid = os.getpid()  # the worker's process; a pool child has another pid
 
 
+def _celery_soft_limits() -> None:
+    """Soft limits raise an exception Celery's ``SoftTimeLimitExceeded`` catches too."""
+    from billiard.exceptions import SoftTimeLimitExceeded as CelerySoft
+
+    from worker.exceptions import SoftTimeLimitExceeded
+    from worker.timelimits import soft_limit_error, use_soft_limit_error
+
+    if not issubclass(soft_limit_error(), CelerySoft):
+        both = type("SoftTimeLimitExceeded", (SoftTimeLimitExceeded, CelerySoft), {})
+        use_soft_limit_error(both)
+
+
 class CeleryTask(Task):
     """One task of a Celery app, as the worker's consumer and pools see it."""
 
     abstract = True
 
     def __init__(self, celery_task: Any) -> None:
+        _celery_soft_limits()
         self.celery_task = celery_task
         self.app = celery_task._get_app()
         for option in _OPTIONS:

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 from amqptool.codec.results import FAILURE
 from amqptool.codec.tasks import safe_repr
 from worker.callbacks import on_failure_messages
-from worker.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from worker.exceptions import TimeLimitExceeded
 from worker.request import Request
 from worker.schedule import TimerEntry
-from worker.timelimits import Limits, hard_limit_error, resolve
+from worker.timelimits import Limits, hard_limit_error, resolve, soft_limit_error
 
 if TYPE_CHECKING:
     from worker.consumer import Consumer
@@ -104,7 +104,7 @@ class Watch:
             return
         msg = req.message
         log.warning("Soft time limit (%ss) exceeded for %s[%s]", limit, msg.task, msg.id)
-        self.c.pool.raise_in_job(req.seq, SoftTimeLimitExceeded)
+        self.c.pool.raise_in_job(req.seq, soft_limit_error())
 
     def _hard(self, req: Request, limit: float) -> None:
         if not self._running(req):

@@ -1,7 +1,8 @@
 """One Celery project, two workers: ``amqptool worker -A proj`` and ``celery -A proj worker``.
 
 The same Celery-client calls run against each (a fresh vhost per worker; ours with the solo
-and the prefork pool); all must give the same results, states, routing, signals and events.
+and the prefork pool, Celery's with prefork, one process each); all must give the same
+results, states, routing, signals and events.
 """
 
 from __future__ import annotations
@@ -41,7 +42,18 @@ class Running:
             cmd = [sys.executable, "-m", "amqptool", "worker", "-A", "proj", *pool]
             cmd += ["-n", self.node, "-l", "INFO"]
         else:
-            cmd = [sys.executable, "-m", "celery", "-A", "proj", "worker", "-P", "solo"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "proj",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                "1",
+            ]
             cmd += ["-n", self.node, "-l", "INFO", "--without-mingle", "--without-gossip"]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
@@ -141,6 +153,10 @@ def test_routes_queues_and_a_task_from_a_task(client: Any) -> None:
     assert urgent.get(timeout=WAIT) == ["now", "proj.priority"]
     child_id = client.send_task("proj.tasks.spawn").get(timeout=WAIT)
     assert client.AsyncResult(child_id).get(timeout=WAIT) == "proj.quorum"
+
+
+def test_a_soft_time_limit_is_celerys_exception(client: Any) -> None:
+    assert client.send_task("proj.tasks.soft_limited").get(timeout=WAIT) == "cleaned up"
 
 
 def test_task_signals(client: Any) -> None:

@@ -1,6 +1,9 @@
 """The project's tasks: @app.task, @shared_task, bound, retrying, progress, routed, signals."""
 
+import time
+
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_failure, task_postrun, task_prerun, task_retry, task_success
 
 from .celery import app
@@ -114,3 +117,12 @@ greet = app.register_task(Greet())
 @app.task(rate_limit="100/m", time_limit=30, soft_time_limit=20)
 def limited():
     return "ok"
+
+
+@app.task(soft_time_limit=0.5)
+def soft_limited():
+    try:
+        time.sleep(10)
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+    return "not stopped"
