@@ -284,6 +284,16 @@ def _configure(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
     return ctx.settings()
 
 
+def _resolved(ctx: CliContext) -> dict[str, tuple[Any, str]]:
+    """Every resolved setting with its source, and a Celery app's other changed settings."""
+    conf = ctx.conf()
+    out = {name: (value, conf.sources[name]) for name, value in conf.values.items()}
+    if ctx.app is not None:
+        for name, value in ctx.app.conf.table(with_defaults=False).items():
+            out.setdefault(name, (value, "app"))
+    return out
+
+
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from worker.service import Notifier, PidFile, check_parent_dir
 
@@ -334,6 +344,7 @@ def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
         beat=args.beat,
         schedule_file=args.schedule,
         queue_specs=args.queue_specs,
+        resolved=_resolved(ctx),
     )
     cfg = w.config
     names = sorted(n for n in w.tasks if not n.startswith("celery."))

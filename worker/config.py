@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from amqptool.codec.serialization import normalize_accept
 from amqptool.errors import UsageError
@@ -78,6 +79,8 @@ class WorkerConfig:
     schedule_file: str = DEFAULT_SCHEDULE_FILE
     # how to declare a queue (a Celery app's task_queues); others: QueueSpec.default(name)
     queue_specs: Mapping[str, QueueSpec] = field(default_factory=dict)
+    # resolved Celery settings (name -> (value, source)) for inspect conf/report
+    resolved: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -103,6 +106,7 @@ class WorkerConfig:
         beat: bool = False,
         schedule_file: str | None = None,
         queue_specs: Mapping[str, QueueSpec] | None = None,
+        resolved: Mapping[str, tuple[Any, str]] | None = None,
     ) -> WorkerConfig:
         """Validate and normalise the options (raises UsageError naming the bad one)."""
         if isinstance(queues, str):
@@ -153,6 +157,7 @@ class WorkerConfig:
             beat=beat,
             schedule_file=schedule_file or DEFAULT_SCHEDULE_FILE,
             queue_specs=dict(queue_specs or {}),
+            resolved=dict(resolved or {}),
         )
 
     @property

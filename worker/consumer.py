@@ -426,7 +426,7 @@ class Consumer:
         return self.link.queue_infos()
 
     def pool_stats(self) -> dict[str, Any]:
-        return {
+        stats: dict[str, Any] = {
             "implementation": self.pool.implementation,
             "max-concurrency": self.pool.concurrency,
             "processes": self.pool.processes(),
@@ -434,6 +434,10 @@ class Consumer:
             "put-guarded-by-semaphore": False,
             "timeouts": [self.config.soft_time_limit or 0, self.config.time_limit or 0],
         }
+        writes = getattr(self.pool, "writes", None)  # prefork only, as in Celery
+        if writes is not None:
+            stats["writes"] = writes()
+        return stats
 
     def broker_stats(self) -> dict[str, Any]:
         return self.link.broker_stats()

@@ -149,7 +149,10 @@ def rate_limit(panel: Panel, task_name: str, rate_limit: Any) -> Any:
 
 
 def _seconds(value: Any) -> float | None:
-    return None if value is None or value == "" else float(value)
+    """Seconds as sent (an int stays an int: ``inspect registered`` shows it as Celery does)."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else float(value)
 
 
 @control_command(signature="<task_name> <soft_secs> [hard_secs]")

@@ -91,6 +91,7 @@ class Worker:
         beat: bool = False,
         schedule_file: str | None = None,
         queue_specs: Mapping[str, QueueSpec] | None = None,
+        resolved: Mapping[str, tuple[Any, str]] | None = None,
     ) -> None:
         names = [app_module] if isinstance(app_module, str) else list(app_module or ())
         self.celery_app = import_target(names)
@@ -125,6 +126,7 @@ class Worker:
             beat=beat,
             schedule_file=schedule_file,
             queue_specs=queue_specs,
+            resolved=resolved,
         )
         if tasks is None:
             tasks = registry if self.celery_app is None else WorkerTasks(registry, self.celery_app)

@@ -40,7 +40,7 @@ import selectors
 import signal
 import threading
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -236,6 +236,7 @@ class PreforkPool:
         self._last_seq = 0
         self._stopping = False
         self._reader: threading.Thread | None = None
+        self.write_stats: Counter[int] = Counter()  # jobs written to each child slot
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -341,6 +342,7 @@ class PreforkPool:
         if best is None:
             raise RuntimeError("prefork pool: no free child (apply without can_accept)")
         best.queued.append(job.seq)
+        self.write_stats[best.slot] += 1
         self._by_seq[job.seq] = best
         self._last_seq = max(self._last_seq, job.seq)
         best.jobs.send(job)
@@ -439,6 +441,23 @@ class PreforkPool:
 
     def processes(self) -> list[int]:
         return [c.pid for c in self._children if not c.dead]
+
+    def writes(self) -> dict[str, Any]:
+        """``stats``' ``pool.writes`` as Celery's prefork pool reports it (jobs per child)."""
+        values = [self.write_stats.get(c.slot, 0) for c in self._children if not c.dead]
+        total = sum(values)
+
+        def share(value: float) -> str:
+            return f"{(float(value) / total) if value else 0:.2f}"
+
+        return {
+            "total": total,
+            "avg": share(total / len(values) if total and values else 0),
+            "all": ", ".join(share(v) for v in values),
+            "raw": ", ".join(str(v) for v in values),
+            "strategy": "fair",
+            "inqueues": {"total": len(values), "active": 0},
+        }
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask children to exit once their pipes are empty, wait, terminate stragglers."""

@@ -201,3 +201,56 @@ def test_events(client: Any, worker: Running) -> None:
             "task-started",
             "task-failed",
         ]
+
+
+EXPECTED_REGISTERED = sorted(
+    [
+        "proj.tasks.Greet",
+        "proj.tasks.add",
+        "proj.tasks.boom",
+        "proj.tasks.divide",
+        "proj.tasks.flaky",
+        "proj.tasks.limited [rate_limit=100/m]",
+        "proj.tasks.mul",
+        "proj.tasks.progress",
+        "proj.tasks.signals_seen",
+        "proj.tasks.soft_limited",
+        "proj.tasks.spawn",
+        "proj.tasks.urgent",
+        "proj.tasks.where_am_i",
+        "proj.tasks.whoami",
+    ]
+)
+POOL_KEYS = {
+    "implementation",
+    "max-concurrency",
+    "processes",
+    "max-tasks-per-child",
+    "put-guarded-by-semaphore",
+    "timeouts",
+    "writes",
+}
+
+
+def test_inspect_registered_stats_and_conf(client: Any, worker: Running) -> None:
+    assert client.send_task("proj.tasks.add", (1, 2)).get(timeout=WAIT) == 3
+    inspect = client.control.inspect(destination=[worker.node], timeout=5)
+    assert sorted(inspect.registered()[worker.node]) == EXPECTED_REGISTERED
+    replies = client.control.time_limit(
+        "proj.tasks.add", soft=5, hard=10, destination=[worker.node], reply=True, timeout=5
+    )
+    assert replies == [{worker.node: {"ok": "time limits set successfully"}}]
+    limits = inspect.registered("time_limit", "soft_time_limit")[worker.node]
+    assert "proj.tasks.add [time_limit=10 soft_time_limit=5]" in limits
+    assert "proj.tasks.limited [time_limit=30 soft_time_limit=20]" in limits
+    pool = inspect.stats()[worker.node]["pool"]
+    if worker.kind != "amqptool":  # prefork pools (ours and Celery's) report the same fields
+        assert set(pool) == POOL_KEYS
+        assert set(pool["writes"]) == {"total", "avg", "all", "raw", "strategy", "inqueues"}
+        assert pool["writes"]["total"] >= 1 and pool["writes"]["strategy"] == "fair"
+    conf = inspect.conf()[worker.node]
+    assert conf["task_default_queue"] == "proj.default"
+    assert conf["result_backend"] == "rpc://"
+    assert conf["include"] == ["proj.tasks", "celery.app.builtins"]
+    assert "proj.tasks.where_*" in conf["task_routes"]
+    assert "proj" not in conf["broker_url"] or "****" in conf["broker_url"]
