@@ -1,6 +1,6 @@
 """``amqptool`` command line: global broker options and lazy subcommand dispatch.
 
-Each subcommand lives in a light ``command`` module exposing ``configure(parser)`` and
+Each subcommand lives in a light ``cli`` module exposing ``configure(parser)`` and
 ``run(args, ctx) -> int``. Heavy imports (textual, prompt_toolkit, pika) happen inside ``run``,
 so ``amqptool --help`` and ``--version`` stay fast.
 """
@@ -26,11 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["CliContext", "build_parser", "camqadm_main", "main"]
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "shell": ("amqptool.shell.command", "interactive AMQP shell (also installed as camqadm)"),
-    "control": ("amqptool.control.command", "broadcast remote-control commands to workers"),
-    "monitor": ("amqptool.monitor.command", "live monitor of workers and tasks"),
-    "worker": ("worker.command", "run a Celery-compatible task worker"),
-    "call": ("amqptool.client.command", "send one task and optionally wait for its result"),
+    "shell": ("amqptool.shell.cli", "interactive AMQP shell (also installed as camqadm)"),
+    "control": ("amqptool.control.cli", "broadcast remote-control commands to workers"),
+    "monitor": ("amqptool.monitor.cli", "live monitor of workers and tasks"),
+    "worker": ("worker.cli", "run a Celery-compatible task worker"),
+    "call": ("amqptool.client.cli", "send one task and optionally wait for its result"),
 }
 
 

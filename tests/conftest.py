@@ -67,3 +67,19 @@ def celery_peer(broker_url: str) -> Iterator[harness.CeleryPeer]:
     peer = harness.CeleryPeer(broker_url).start()
     yield peer
     peer.stop()
+
+
+# The folder a test lives in says what it needs; the marker of the same name selects it
+# (``pytest -m unit`` is the fast loop: pure tests, no services).
+LAYERS = ("unit", "broker", "celery", "faults", "ui")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        if folder in LAYERS:
+            item.add_marker(getattr(pytest.mark, folder))

@@ -10,18 +10,20 @@
     def cleanup():
         ...
 
-See :mod:`worker.tasks` (defining tasks), :mod:`worker.daemon` (running and stopping a worker),
-:mod:`worker.control` (remote control commands) and :mod:`worker.consumer` (the pipeline);
-the scheduling parts: :mod:`worker.etastage` (ETA hold/park), :mod:`worker.rategate` (rate
-limits), :mod:`worker.timelimits` (what each pool can enforce), :mod:`worker.revoked`,
-:mod:`worker.periodic` and :mod:`worker.beatrun` (``-B``).
+See :mod:`worker.task.define` (defining tasks), :mod:`worker.daemon` (running and stopping a
+worker), :mod:`worker.control.registry` (remote control commands) and :mod:`worker.runtime.consumer`
+(the pipeline); the scheduling parts: :mod:`worker.runtime.pipeline.eta_stage` (ETA hold/park),
+:mod:`worker.runtime.pipeline.rate_gate` (rate limits), :mod:`worker.policy.time_limits` (what each
+pool can enforce), :mod:`worker.policy.revoked`, :mod:`worker.task.periodic` and
+:mod:`worker.beat.embedded` (``-B``).
 """
 
 from typing import TYPE_CHECKING, Any
 
-from worker.context import Context, ExceptionInfo
-from worker.control import control_command
-from worker.exceptions import (
+from worker.control.registry import control_command
+from worker.task.context import Context, ExceptionInfo
+from worker.task.define import Task, TaskRegistry, registry, task
+from worker.task.exceptions import (
     AlreadyRegistered,
     Ignore,
     MaxRetriesExceededError,
@@ -33,8 +35,7 @@ from worker.exceptions import (
     TimeLimitExceeded,
     WorkerLostError,
 )
-from worker.periodic import crontab, periodic_task, schedule
-from worker.tasks import Task, TaskRegistry, registry, task
+from worker.task.periodic import crontab, periodic_task, schedule
 
 if TYPE_CHECKING:
     from worker.daemon import Worker

@@ -21,8 +21,8 @@ from typing import Any
 
 from amqptool.celeryconf.app import find_app, is_celery_app
 from amqptool.errors import UsageError
-from worker.celery_exec import CeleryTask
-from worker.tasks import Task
+from worker.pool.celery_trace import CeleryTask
+from worker.task.define import Task
 
 __all__ = ["WorkerTasks", "find_app", "import_target", "is_celery_app", "user_task_names"]
 

@@ -1,7 +1,7 @@
 """A Celery app's settings, as the worker uses them: queues, broker URL, worker options.
 
 Only what ``-A`` brings: command-line flags and environment variables still win (see
-``worker.command``). Kombu's ``Queue``/``Exchange`` objects become our
+``worker.cli``). Kombu's ``Queue``/``Exchange`` objects become our
 :class:`~worker.queues.QueueSpec`, so the worker declares ``task_queues`` exactly as Celery's
 worker would (arguments, exchange, routing key), and a queue that already exists is consumed as
 it is.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.queues import QueueSpec
-from worker.tasks import Task
+from worker.policy.queues import QueueSpec
+from worker.task.define import Task
 
 __all__ = ["app_queue_specs", "apply_task_defaults", "default_queue_names", "queue_spec_of"]
 

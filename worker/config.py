@@ -11,8 +11,8 @@ from typing import Any
 from amqptool.codec.serialization import normalize_accept
 from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
-from worker.eta import DEFAULT_PARK_THRESHOLD
-from worker.queues import QueueSpec
+from worker.policy.eta import DEFAULT_PARK_THRESHOLD
+from worker.policy.queues import QueueSpec
 
 __all__ = ["WorkerConfig", "default_concurrency", "expand_nodename"]
 
@@ -68,7 +68,8 @@ class WorkerConfig:
     heartbeat_interval: float = 2.0
     connect_retries: int | None = 100
     disable_control: frozenset[str] = frozenset()  # control commands answered with an error
-    # scheduling (worker.etastage, worker.timelimits, worker.revoked, worker.beat)
+    # scheduling (worker.runtime.pipeline.eta_stage, worker.policy.time_limits,
+    # worker.policy.revoked, worker.beat)
     eta_park_threshold: float | None = DEFAULT_PARK_THRESHOLD  # None: never park
     time_limit: float | None = None  # worker default hard limit, seconds
     soft_time_limit: float | None = None

@@ -17,12 +17,12 @@ message — prefetched ones and running ``acks_late`` tasks — goes back to the
 processes are terminated; :meth:`run` returns 1. Early-acked running tasks are not re-run.
 
 **Scheduling options** (the scheduling issue): ``eta_park_threshold`` (seconds; an ETA further
-away is parked on the broker, :mod:`worker.etastage`; None never parks), ``time_limit`` /
-``soft_time_limit`` (worker defaults, :mod:`worker.timelimits` says what each pool enforces),
-``max_tasks_per_child`` (prefork), ``statedb`` (a file keeping the revoked ids across restarts),
-``mingle`` (learn the running workers' revokes at startup, :mod:`worker.mingle`), ``beat`` and
-``schedule_file`` (run the periodic tasks from this worker, :mod:`worker.beatrun`; one per
-cluster).
+away is parked on the broker, :mod:`worker.runtime.pipeline.eta_stage`; None never parks),
+``time_limit`` / ``soft_time_limit`` (worker defaults, :mod:`worker.policy.time_limits` says what
+each pool enforces), ``max_tasks_per_child`` (prefork), ``statedb`` (a file keeping the revoked ids
+across restarts), ``mingle`` (learn the running workers' revokes at startup,
+:mod:`worker.runtime.mingle`), ``beat`` and ``schedule_file`` (run the periodic tasks from this
+worker, :mod:`worker.beat.embedded`; one per cluster).
 """
 
 from __future__ import annotations
@@ -36,15 +36,15 @@ from typing import Any
 
 from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
-from worker import periodic
-from worker.beatrun import EmbeddedBeat
+from worker.beat.embedded import EmbeddedBeat
 from worker.celery_app import WorkerTasks, find_app, import_target, user_task_names
 from worker.config import WorkerConfig
-from worker.consumer import Consumer
-from worker.eta import DEFAULT_PARK_THRESHOLD
-from worker.pools import create_pool
-from worker.queues import QueueSpec
-from worker.tasks import Task, registry
+from worker.policy.eta import DEFAULT_PARK_THRESHOLD
+from worker.policy.queues import QueueSpec
+from worker.pool.threads import create_pool
+from worker.runtime.consumer import Consumer
+from worker.task import periodic
+from worker.task.define import Task, registry
 
 __all__ = ["Worker", "import_app"]
 

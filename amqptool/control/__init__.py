@@ -1,7 +1,7 @@
 """amqptool control: the remote-control (pidbox) client library and its command line.
 
 ``ControlClient`` is imported lazily (it brings pika along), so importing this package, the
-command table (:mod:`amqptool.control.commands`) or the renderer stays light.
+command table (:mod:`amqptool.control.command_table`) or the renderer stays light.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from amqptool.control.commands import Command
+from amqptool.control.command_table import Command
 
 __all__ = [
     "error_nodes",

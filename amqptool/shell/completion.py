@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from enum import Enum
 
-from amqptool.shell.commands import (
+from amqptool.shell.command_table import (
     COMMANDS,
     ArgKind,
     ArgSpec,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amqptool.errors import UsageError
-from amqptool.shell.commands import (
+from amqptool.shell.command_table import (
     COMMANDS,
     CommandSpec,
     OptionGroup,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amqptool.errors import UsageError
-from amqptool.shell.commands import (
+from amqptool.shell.command_table import (
     ArgKind,
     ArgSpec,
     CommandSpec,

@@ -14,7 +14,7 @@ parking queue whose message TTL dead-letters it back to the task's own queue::
 Buckets are powers of two seconds, from 1 s to 2**22 s (~48.5 days, the largest TTL that fits
 RabbitMQ's 32-bit milliseconds). A delay goes to the largest bucket not longer than it, so a
 parked message never comes back late; it comes back early by less than half its delay and the
-worker decides again (:func:`worker.eta.decide`): park in a smaller bucket, or hold in memory
+worker decides again (:func:`worker.policy.eta.decide`): park in a smaller bucket, or hold in memory
 for the last stretch (under the threshold). A week's delay takes about a dozen hops.
 
 Every message in one bucket queue has the same TTL, so expiry at the head of the queue is

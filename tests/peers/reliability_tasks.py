@@ -1,4 +1,4 @@
-"""Tasks for the reliability drills (tests/test_faults_*.py): all ``acks_late``.
+"""Tasks for the reliability drills (tests/faults/test_faults_*.py): all ``acks_late``.
 
 A task is acked only after it ran, so a worker killed mid-task loses nothing: the broker
 redelivers it. Each run appends ``<task id> <pid>`` to the file named by

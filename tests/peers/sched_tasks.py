@@ -1,4 +1,4 @@
-"""Tasks for the scheduling tests (tests/test_sched_worker_*.py): ETA, retries, limits, beat."""
+"""Tasks for the scheduling tests (tests/broker/test_sched_worker_*): ETA, retries, limits, beat."""
 
 from __future__ import annotations
 

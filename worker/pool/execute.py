@@ -1,0 +1,196 @@
+"""Running one task in a pool thread or process: a :class:`Job` in, an :class:`Outcome` out.
+
+Pure (no broker): everything the broker thread must do afterwards is *described* in the
+outcome as ready-made envelopes (the result state message, callbacks, errbacks, chain step)
+and event fields, so the broker thread only publishes, acks and counts. Both are picklable, so
+the prefork pool ships them over a pipe unchanged.
+
+Handlers run here, as Celery runs them in the pool: ``on_success`` / ``on_failure`` /
+``on_retry`` and then ``after_return``. A raising handler is logged and does not change the
+outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from amqptool.codec.envelope import Envelope
+from amqptool.codec.results import (
+    FAILURE,
+    RETRY,
+    SUCCESS,
+    encode_exception,
+    encode_result,
+    result_body,
+)
+from amqptool.codec.tasks import TaskMessage, safe_repr
+from worker.pool.callbacks import on_failure_messages, on_success_messages
+from worker.pool.celery_trace import CeleryTask, run_traced
+from worker.task import context
+from worker.task.context import Context, ExceptionInfo, Sink
+from worker.task.define import Task
+from worker.task.exceptions import Ignore, NotRegistered, Reject, Retry
+
+__all__ = ["IGNORED", "REJECTED", "Job", "Outcome", "execute"]
+
+log = logging.getLogger("worker.execute")
+
+REJECTED = "REJECTED"
+IGNORED = "IGNORED"
+
+
+@dataclass(slots=True)
+class Job:
+    """One task to run: the decoded message and where it came from."""
+
+    seq: int
+    message: TaskMessage
+    queue: str
+    delivery_info: dict[str, Any]
+    hostname: str
+    soft_limit: float | None = None  # seconds; enforced in the pool child (prefork)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened, and what the broker thread must send because of it."""
+
+    seq: int
+    state: str
+    runtime: float = 0.0
+    result: Envelope | None = None
+    followups: list[Envelope] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    requeue: bool = False
+
+
+def _result(msg: TaskMessage, status: str, value: Any, **extra: Any) -> Envelope:
+    body = result_body(msg.id, status, value, parent_id=msg.parent_id, group_id=msg.group, **extra)
+    assert msg.reply_to is not None
+    return encode_result(body, reply_to=msg.reply_to, correlation_id=msg.correlation_id or msg.id)
+
+
+def _call_handler(task: Task, name: str, *args: Any) -> None:
+    try:
+        getattr(task, name)(*args)
+    except Exception:  # a broken handler must not change the task's outcome
+        log.exception("task %s: %s handler raised", task.name, name)
+
+
+def execute(job: Job, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
+    """Run ``job`` with its task from ``tasks``; never raises. ``self.request`` is set meanwhile."""
+    task = tasks.get(job.message.task)
+    if task is None:  # unregistered since it was received (the intake checks first)
+        return _unknown(job)
+    if isinstance(task, CeleryTask):  # Celery's tracer does it all, results included
+        state, runtime, events, requeue = run_traced(job, task)
+        return Outcome(job.seq, state, runtime, events=events, requeue=requeue)
+    ctx = Context(
+        job.message,
+        hostname=job.hostname,
+        delivery_info=job.delivery_info,
+        queue=job.queue,
+        sink=sink,
+    )
+    context.push(task, ctx)
+    try:
+        return _run(job, task)
+    finally:
+        context.pop()
+
+
+def _run(job: Job, task: Task) -> Outcome:
+    msg = job.message
+    send_result = bool(msg.reply_to) and not (msg.ignore_result or task.ignore_result)
+    start = time.perf_counter()
+    try:
+        try:
+            retval = task(*msg.args, **msg.kwargs)
+        except Exception as exc:
+            task.autoretry(exc)  # raises Retry when autoretry_for covers exc
+            raise
+    except Retry as retry:
+        return _retried(job, task, retry, time.perf_counter() - start, send_result)
+    except Reject as reject:
+        return _rejected(job, task, reject, time.perf_counter() - start, send_result)
+    except Ignore:
+        return Outcome(job.seq, IGNORED, time.perf_counter() - start)
+    except BaseException as exc:  # the task's failure, whatever it is, becomes FAILURE
+        return _failed(job, task, exc, time.perf_counter() - start, send_result)
+    runtime = time.perf_counter() - start
+    out = Outcome(job.seq, SUCCESS, runtime)
+    if msg.callbacks or msg.chain:
+        out.followups = on_success_messages(msg, retval, job.queue)
+    if send_result:
+        out.result = _result(msg, SUCCESS, retval)
+    out.events.append(("task-succeeded", {"result": safe_repr(retval), "runtime": runtime}))
+    _call_handler(task, "on_success", retval, msg.id, msg.args, msg.kwargs)
+    _call_handler(task, "after_return", SUCCESS, retval, msg.id, msg.args, msg.kwargs, None)
+    return out
+
+
+def _unknown(job: Job) -> Outcome:
+    msg = job.message
+    exc = NotRegistered(msg.task)
+    out = Outcome(job.seq, FAILURE)
+    if msg.reply_to and not msg.ignore_result:
+        out.result = _result(msg, FAILURE, encode_exception(exc))
+    out.events.append(("task-failed", {"exception": safe_repr(exc)}))
+    return out
+
+
+def _failed(job: Job, task: Task, exc: BaseException, runtime: float, send: bool) -> Outcome:
+    msg = job.message
+    einfo = ExceptionInfo(exc)
+    log.error(
+        "Task %s[%s] raised unexpected: %s\n%s", msg.task, msg.id, safe_repr(exc), einfo.traceback
+    )
+    out = Outcome(job.seq, FAILURE, runtime)
+    if send:
+        out.result = _result(msg, FAILURE, encode_exception(exc), traceback=einfo.traceback)
+    out.followups = on_failure_messages(msg, job.queue)
+    out.events.append(("task-failed", {"exception": safe_repr(exc), "traceback": einfo.traceback}))
+    _call_handler(task, "on_failure", exc, msg.id, msg.args, msg.kwargs, einfo)
+    _call_handler(task, "after_return", FAILURE, exc, msg.id, msg.args, msg.kwargs, einfo)
+    return out
+
+
+def _retried(job: Job, task: Task, retry: Retry, runtime: float, send: bool) -> Outcome:
+    msg = job.message
+    cause: BaseException = retry.exc if retry.exc is not None else retry
+    einfo = ExceptionInfo(retry)
+    log.info("Task %s[%s] retry: %s", msg.task, msg.id, retry)
+    out = Outcome(job.seq, RETRY, runtime)
+    if send:
+        out.result = _result(
+            msg,
+            RETRY,
+            encode_exception(cause),
+            traceback=einfo.traceback,
+            children=[[[msg.id, None], None]],
+        )
+    out.events.append(
+        ("task-retried", {"exception": safe_repr(cause), "traceback": einfo.traceback})
+    )
+    _call_handler(task, "on_retry", cause, msg.id, msg.args, msg.kwargs, einfo)
+    _call_handler(task, "after_return", RETRY, retry, msg.id, msg.args, msg.kwargs, einfo)
+    return out
+
+
+def _rejected(job: Job, task: Task, reject: Reject, runtime: float, send: bool) -> Outcome:
+    msg = job.message
+    einfo = ExceptionInfo(reject)
+    log.info("Task %s[%s] rejected (requeue=%s): %r", msg.task, msg.id, reject.requeue, reject)
+    out = Outcome(job.seq, REJECTED, runtime, requeue=reject.requeue)
+    if send and not reject.requeue:
+        out.result = _result(msg, FAILURE, encode_exception(reject), traceback=einfo.traceback)
+    out.events.append(
+        ("task-failed", {"exception": safe_repr(reject), "traceback": einfo.traceback})
+    )
+    out.events.append(("task-rejected", {"requeue": reject.requeue}))
+    _call_handler(task, "after_return", REJECTED, reject, msg.id, msg.args, msg.kwargs, einfo)
+    return out

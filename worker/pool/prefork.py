@@ -1,0 +1,490 @@
+"""The prefork pool: one child process per slot, forked (children inherit the task modules).
+
+Each child has two pipes: jobs in, reports out. The broker thread keeps at most ``depth`` jobs
+(the running one plus one queued, by default) in each child's pipe, so a child never waits for a
+round trip to the parent between two tasks. A child reports ``("started", seq, pid)`` before
+running a job (the parent acks then), then ``("done", seq, outcome)``. A reader thread in the
+parent waits on every report pipe and process sentinel and forwards what it reads to
+``notify``.
+
+Jobs dispatched before :meth:`PreforkPool.take_unstarted` (warm shutdown, connection lost) are
+skipped by the child (a shared "skip up to" sequence number) and reported
+``("skipped", seq, "unstarted")``, so the parent gives their messages back unacked.
+
+When a child dies, the reader reports ``("died", slot, exitcode)``; the broker thread calls
+:meth:`PreforkPool.child_died`, which forks a replacement and returns the jobs the dead child
+still held: the started one is lost (``WorkerLostError``, or requeued with
+``reject_on_worker_lost``), the others simply run elsewhere.
+
+Children ignore SIGINT (a Ctrl-C in a terminal reaches the whole process group; the parent
+decides about shutdown) and keep the default SIGTERM.
+
+Time limits (:mod:`worker.policy.time_limits`, :mod:`worker.runtime.pipeline.watch`): a child arms a
+``SIGALRM`` timer for the soft limit of each job, which raises ``SoftTimeLimitExceeded`` in the
+task; for the hard limit (and ``revoke(terminate=True)``) the broker thread signals the child
+through :meth:`PreforkPool.kill_job`, which checks the child's shared "running now" number first so
+it never hits the next task. With ``max_tasks_per_child`` a child is sent a stop marker after its
+last job, exits when done and is replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection as mpc
+import multiprocessing.util as mp_util
+import os
+import select
+import selectors
+import signal
+import threading
+import weakref
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from amqptool.codec.envelope import Envelope
+from amqptool.codec.results import FAILURE
+from worker.policy.time_limits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
+from worker.pool.execute import Job, Outcome, execute
+from worker.pool.threads import Notify, Precheck
+from worker.task.define import Task
+
+__all__ = ["PreforkPool"]
+
+log = logging.getLogger("worker.pool")
+_ctx = multiprocessing.get_context("fork")
+
+
+class _PipeSink:
+    __slots__ = ("out", "seq")
+
+    def __init__(self, out: mpc.Connection) -> None:
+        self.out = out
+        self.seq = 0
+
+    def publish(self, env: Envelope) -> None:
+        self.out.send([("publish", self.seq, env)])
+
+    def event(self, event_type: str, fields: dict[str, Any]) -> None:
+        self.out.send([("event", self.seq, (event_type, fields))])
+
+
+def _close_parent_ends(ends: Sequence[mpc.Connection | int]) -> None:
+    """In a new child: close the pool's pipe ends it inherited by forking (its own job pipe's
+    write end, its siblings' ends, the pool's wake-up pipe). Were they left open, the child
+    would hold its own job pipe open and never see EOF when the parent dies (SIGKILL, OOM):
+    it would live on as an orphan."""
+    for end in ends:
+        with contextlib.suppress(OSError):
+            if isinstance(end, int):
+                if end >= 0:
+                    os.close(end)
+            else:
+                end.close()
+
+
+@contextlib.contextmanager
+def _without_after_fork_hooks() -> Iterator[None]:
+    """Fork a pool child that runs none of the parent's multiprocessing after-fork hooks.
+
+    Libraries in the parent (kombu, Celery, a user's task module) register hooks that tidy
+    their connections in a child; some send AMQP frames on the socket the child inherited,
+    which is still the parent's live connection, so the broker drops it. A pool child never
+    uses those connections: it starts with an empty hook registry instead.
+    """
+    # multiprocessing has no public way to skip the hooks: swap its private registry.
+    registry = mp_util._afterfork_registry  # type: ignore[attr-defined]  # private, see above
+    mp_util._afterfork_registry = weakref.WeakValueDictionary()  # type: ignore[attr-defined]  # private
+    try:
+        yield
+    finally:
+        mp_util._afterfork_registry = registry  # type: ignore[attr-defined]  # restore it
+
+
+def _child_main(
+    jobs: mpc.Connection,
+    reports: mpc.Connection,
+    tasks: Mapping[str, Task],
+    skip: Any,
+    current: Any,
+    parent_ends: Sequence[mpc.Connection | int] = (),
+) -> None:
+    _close_parent_ends(parent_ends)
+    # A broken report pipe means the parent is gone: nobody to report to, nothing to run.
+    with contextlib.suppress(BrokenPipeError):
+        _serve(jobs, reports, tasks, skip, current)
+
+
+def _serve(
+    jobs: mpc.Connection,
+    reports: mpc.Connection,
+    tasks: Mapping[str, Task],
+    skip: Any,
+    current: Any,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    install_soft_alarm()
+    sink = _PipeSink(reports)
+    pid = os.getpid()
+    jobs_fd = [jobs.fileno()]
+    out: list[tuple[Any, ...]] = []  # reports sent together with the next job's "started"
+    while True:
+        if out and not select.select(jobs_fd, [], [], 0)[0]:
+            reports.send(out)
+            out = []
+        try:
+            job = jobs.recv()
+        except (EOFError, OSError):
+            break
+        if job is None:
+            break
+        if job.seq <= skip.value:
+            out.append(("skipped", job.seq, "unstarted"))
+            continue
+        out.append(("started", job.seq, pid))
+        reports.send(out)
+        out = []
+        sink.seq = job.seq
+        current.value = job.seq  # the parent kills this process only while this is its job
+        try:
+            arm_soft_alarm(job.soft_limit)
+            outcome = execute(job, tasks, sink)
+            disarm_soft_alarm()
+        except Exception:  # execute() handles task errors; this is a bug of ours
+            # (or the soft-limit alarm went off just after the task returned)
+            disarm_soft_alarm()
+            log.exception("pool child: executing job %s failed", job.seq)
+            outcome = Outcome(job.seq, FAILURE)
+        current.value = 0
+        out.append(("done", job.seq, outcome))
+    if out:
+        reports.send(out)
+
+
+class _Child:
+    def __init__(
+        self,
+        slot: int,
+        tasks: Mapping[str, Task],
+        skip: Any,
+        max_tasks: int | None = None,
+        inherited: Sequence[mpc.Connection | int] = (),
+    ) -> None:
+        self.slot = slot
+        job_r, self.jobs = _ctx.Pipe(duplex=False)
+        self.reports, rep_w = _ctx.Pipe(duplex=False)
+        self.current = _ctx.Value("q", 0, lock=False)  # the seq it runs now (0: none)
+        parent_ends = (*inherited, self.jobs, self.reports)
+        self.proc = _ctx.Process(
+            target=_child_main,
+            args=(job_r, rep_w, tasks, skip, self.current, parent_ends),
+            name=f"worker-pool-{slot + 1}",
+            daemon=True,
+        )
+        with _without_after_fork_hooks():
+            self.proc.start()
+        job_r.close()
+        rep_w.close()
+        self.queued: deque[int] = deque()
+        self.dead = False
+        self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
+        self.left = max_tasks  # --max-tasks-per-child: jobs it may still be given (None: any)
+        self.signalled = False  # kill_job() signalled it (time limit, terminate)
+
+    @property
+    def open(self) -> bool:
+        """Takes new jobs: alive, not retiring, not at its --max-tasks-per-child."""
+        return not self.dead and not self.retiring and self.left != 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid or 0
+
+    def close(self) -> None:
+        for conn in (self.jobs, self.reports):
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+class PreforkPool:
+    """``concurrency`` forked children, each running one task at a time."""
+
+    name = "prefork"
+    implementation = "worker.prefork:PreforkPool"
+    handles_soft_limits = True  # a SIGALRM timer in the child (worker.policy.time_limits)
+
+    def __init__(
+        self,
+        tasks: Mapping[str, Task],
+        concurrency: int,
+        *,
+        depth: int = 2,
+        max_tasks_per_child: int | None = None,
+    ) -> None:
+        self.tasks = tasks
+        self.concurrency = max(1, concurrency)
+        self.depth = max(1, depth)
+        self.max_tasks_per_child = max_tasks_per_child or None
+        self._children: list[_Child] = []
+        self._by_seq: dict[int, _Child] = {}
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        self._skip = _ctx.Value("q", 0, lock=False)
+        self._last_seq = 0
+        self._stopping = False
+        self._reader: threading.Thread | None = None
+        self.write_stats: Counter[int] = Counter()  # jobs written to each child slot
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, notify: Notify, precheck: Precheck | None = None) -> None:
+        self._notify = notify
+        with self._lock:
+            self._children = []
+            for slot in range(self.concurrency):  # one by one: each closes its elders' ends
+                self._children.append(self._fork(slot))
+        self._reader = threading.Thread(target=self._read_loop, name="pool-reader", daemon=True)
+        self._reader.start()
+
+    def _fork(self, slot: int) -> _Child:
+        inherited: list[mpc.Connection | int] = [self._wake_r, self._wake_w]
+        for child in self._children:
+            inherited += (child.jobs, child.reports)
+        return _Child(slot, self.tasks, self._skip, self.max_tasks_per_child, inherited)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def _register(self, sel: selectors.BaseSelector) -> None:
+        for key in list(sel.get_map().values()):
+            sel.unregister(key.fd)
+        sel.register(self._wake_r, selectors.EVENT_READ, None)
+        with self._lock:
+            children = [c for c in self._children if not c.dead]
+        for c in children:
+            sel.register(c.reports, selectors.EVENT_READ, ("reports", c))
+            sel.register(c.proc.sentinel, selectors.EVENT_READ, ("sentinel", c))
+
+    def _read_loop(self) -> None:
+        with selectors.DefaultSelector() as sel:
+            self._register(sel)
+            while not self._stopping:
+                try:
+                    ready = sel.select()
+                except (OSError, ValueError):  # a pipe closed under us: only during shutdown
+                    if self._stopping:
+                        return
+                    self._register(sel)
+                    continue
+                if self._read_ready(ready):
+                    self._register(sel)
+
+    def _read_ready(self, ready: list[tuple[selectors.SelectorKey, int]]) -> bool:
+        """Forward what the children said; True when the set of children changed."""
+        changed = False
+        items: list[tuple[Any, ...]] = []
+        died: list[_Child] = []
+        for key, _events in ready:
+            if key.data is None:
+                with contextlib.suppress(OSError):
+                    os.read(self._wake_r, 4096)
+                changed = True
+                continue
+            kind, child = key.data
+            if kind == "reports":
+                self._read_one(child, items)
+            elif not child.dead:
+                died.append(child)
+        for child in died:
+            self._drain(child, items)
+            child.dead = True
+            child.proc.join(0.5)
+            items.append(("died", child.slot, child.proc.exitcode))
+            changed = True
+        if items:
+            self._notify(items)
+        return changed
+
+    @staticmethod
+    def _read_one(child: _Child, items: list[tuple[Any, ...]]) -> None:
+        # One message per readiness event: Connection.poll() would build a selector each call.
+        try:
+            items.extend(child.reports.recv())
+        except (EOFError, OSError):
+            pass
+        except Exception:  # a report that does not unpickle: the job is reported lost later
+            log.exception("pool: unreadable report from child %s", child.pid)
+
+    @staticmethod
+    def _drain(child: _Child, items: list[tuple[Any, ...]]) -> None:
+        try:
+            while child.reports.poll():
+                items.extend(child.reports.recv())
+        except (EOFError, OSError):
+            pass
+        except Exception:  # a report that does not unpickle: the job is reported lost later
+            log.exception("pool: unreadable report from child %s", child.pid)
+
+    # ------------------------------------------------------------------ broker-thread side
+
+    def can_accept(self) -> bool:
+        depth = self.depth
+        return any(len(c.queued) < depth and c.open for c in self._children)
+
+    def apply(self, job: Job) -> int | None:
+        depth = self.depth
+        free = [c for c in self._children if c.open and len(c.queued) < depth]
+        best = min(free, key=lambda c: len(c.queued), default=None)
+        if best is None:
+            raise RuntimeError("prefork pool: no free child (apply without can_accept)")
+        best.queued.append(job.seq)
+        self.write_stats[best.slot] += 1
+        self._by_seq[job.seq] = best
+        self._last_seq = max(self._last_seq, job.seq)
+        best.jobs.send(job)
+        if best.left is not None:
+            best.left -= 1
+            if best.left == 0:  # its last job: it exits after it and is replaced
+                with contextlib.suppress(OSError, ValueError):
+                    best.jobs.send(None)
+        return None
+
+    def kill_job(self, seq: int, signum: int) -> bool:
+        """Send ``signum`` to the child running job ``seq`` (False when it is not running it)."""
+        child = self._by_seq.get(seq)
+        if child is None or child.dead or child.current.value != seq:
+            return False
+        try:
+            os.kill(child.pid, signum)
+        except ProcessLookupError:
+            return False
+        child.signalled = True
+        return True
+
+    def raise_in_job(self, seq: int, exc_type: type[BaseException]) -> bool:
+        return False  # children raise SoftTimeLimitExceeded themselves; hard limits kill
+
+    def job_done(self, seq: int) -> None:
+        child = self._by_seq.pop(seq, None)
+        if child is not None:
+            with contextlib.suppress(ValueError):
+                child.queued.remove(seq)
+
+    def child_died(self, slot: int, exitcode: int | None) -> list[int]:
+        """Replace the dead child in ``slot``; returns the seqs of the jobs it still held."""
+        with self._lock:
+            old = self._children[slot]
+            held = list(old.queued)
+            old.queued.clear()
+            for seq in held:
+                self._by_seq.pop(seq, None)
+            old.close()
+            if old.retiring:  # shrunk away: not replaced
+                log.info("pool child %s retired (pool_shrink)", old.pid)
+            elif not self._stopping:
+                if old.signalled:
+                    log.info(
+                        "pool child %s stopped by signal %s; starting a new one",
+                        old.pid,
+                        -exitcode if exitcode and exitcode < 0 else exitcode,
+                    )
+                elif old.left == 0 and exitcode == 0:
+                    log.info(
+                        "pool child %s did its %s tasks (--max-tasks-per-child); forking a new one",
+                        old.pid,
+                        self.max_tasks_per_child,
+                    )
+                else:
+                    log.warning(
+                        "pool child %s exited with %s; starting a new one", old.pid, exitcode
+                    )
+                self._children[slot] = self._fork(slot)
+        self._wake()
+        return held
+
+    def grow(self, n: int) -> None:
+        """Fork ``n`` more children (new slots; a retired child's slot is never reused)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, not {n}")
+        with self._lock:
+            for _ in range(n):
+                self._children.append(self._fork(len(self._children)))
+            self.concurrency += n
+        self._wake()
+
+    def shrink(self, n: int) -> None:
+        """Retire ``n`` children, idle ones first: each finishes the jobs already in its pipe,
+        takes no new one and exits (its slot is not refilled)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, not {n}")
+        if self.concurrency - n < 1:
+            raise ValueError(f"cannot shrink the pool below one slot (it has {self.concurrency})")
+        live = [c for c in self._children if not c.dead and not c.retiring]
+        for child in sorted(live, key=lambda c: len(c.queued))[:n]:
+            child.retiring = True
+            with contextlib.suppress(OSError, ValueError):
+                child.jobs.send(None)
+        self.concurrency -= n
+
+    def take_unstarted(self) -> list[Job]:
+        """Children skip (and report) every job dispatched so far that has not started."""
+        self._skip.value = self._last_seq
+        return []
+
+    def hold(self) -> None:
+        """Start no more of the jobs dispatched so far (a shared-memory write: signal-safe)."""
+        self._skip.value = self._last_seq
+
+    def processes(self) -> list[int]:
+        return [c.pid for c in self._children if not c.dead]
+
+    def writes(self) -> dict[str, Any]:
+        """``stats``' ``pool.writes`` as Celery's prefork pool reports it (jobs per child)."""
+        values = [self.write_stats.get(c.slot, 0) for c in self._children if not c.dead]
+        total = sum(values)
+
+        def share(value: float) -> str:
+            return f"{(float(value) / total) if value else 0:.2f}"
+
+        return {
+            "total": total,
+            "avg": share(total / len(values) if total and values else 0),
+            "all": ", ".join(share(v) for v in values),
+            "raw": ", ".join(str(v) for v in values),
+            "strategy": "fair",
+            "inqueues": {"total": len(values), "active": 0},
+        }
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask children to exit once their pipes are empty, wait, terminate stragglers."""
+        self._stopping = True
+        for c in self._children:
+            with contextlib.suppress(OSError, ValueError):
+                c.jobs.send(None)
+        for c in self._children:
+            c.proc.join(timeout)
+        self.terminate()
+
+    def terminate(self) -> None:
+        self._stopping = True
+        for c in self._children:
+            if c.proc.is_alive():
+                c.proc.terminate()
+        for c in self._children:
+            c.proc.join(2.0)
+            if c.proc.is_alive():
+                c.proc.kill()
+                c.proc.join(2.0)
+        self._wake()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(2.0)
+        for c in self._children:
+            c.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_r = self._wake_w = -1

@@ -1,0 +1,15 @@
+"""What user code sees: defining tasks, the registry, ``self.request``, exceptions, retry, periodic.
+
+Rule: no broker, no threads, no I/O of its own. Imports only :mod:`amqptool.codec`,
+:mod:`amqptool.errors` and other ``worker.task`` modules (the client, for ``delay``, is reached
+lazily). Everything here is safe to import from a task module.
+
+- :mod:`worker.task.define`: the ``task`` decorator, the ``Task`` base class, the registry;
+- :mod:`worker.task.context`: ``self.request``, per pool thread;
+- :mod:`worker.task.exceptions`: ``Retry``, ``Reject``, ``Ignore`` ... named like Celery's;
+- :mod:`worker.task.retry_plan`: when and whether to retry (pure arithmetic);
+- :mod:`worker.task.retry_message`: the republished message of ``Task.retry()``;
+- :mod:`worker.task.periodic`: ``schedule``, ``crontab``, ``periodic_task`` and their registry.
+"""
+
+__all__: list[str] = []
