@@ -35,6 +35,7 @@ from worker.task.exceptions import (
     TimeLimitExceeded,
     WorkerLostError,
 )
+from worker.task.log import get_task_logger
 from worker.task.periodic import crontab, periodic_task, schedule
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ __all__ = [
     "WorkerLostError",
     "control_command",
     "crontab",
+    "get_task_logger",
     "periodic_task",
     "registry",
     "schedule",

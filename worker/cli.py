@@ -279,8 +279,10 @@ def _configure(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
             args.queues = conf["task_default_queue"]
     apply_task_defaults(conf, ctx.app)
     from amqptool.client.default import set_defaults
+    from worker.pool import error_mail
 
     set_defaults(ctx.settings(), conf.values)
+    error_mail.configure(conf.values)
     return ctx.settings()
 
 

@@ -88,3 +88,33 @@ def test_notify_socket_log_file_and_pid_file(cli_env: dict[str, str], tmp_path: 
     assert f"MAINPID={proc.pid}" in received[0]
     assert "ready." in logfile.read_text()
     assert not pidfile.exists()  # removed on the way out
+
+
+def test_log_lines_name_the_task_and_its_id(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Celery's lines: received, succeeded in, and get_task_logger's task[id] prefix."""
+    from amqptool.client import Client
+
+    queue, logfile = unique("logs"), tmp_path / "worker.log"
+    env = dict(cli_env)
+    env["PYTHONPATH"] = f"{ROOT / 'tests' / 'projects'}:{env['PYTHONPATH']}"
+    argv = ["-A", "ourtasks", "-Q", queue, "-P", "threads", "-l", "INFO"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "amqptool", "worker", *argv, "--logfile", str(logfile)],
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        wait_until(lambda: logfile.exists() and "ready." in logfile.read_text(), 60)
+        with Client(url=env["AMQP_URL"]) as client:
+            result = client.send_task("ourtasks.logs", ("hello",), queue=queue)
+            assert result.get(timeout=30) == "hello"
+        tid = result.id
+        wait_until(lambda: "succeeded in" in logfile.read_text(), 30, message="the success line")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = logfile.read_text()
+    assert f"Task ourtasks.logs[{tid}] received" in text
+    assert f"ourtasks.logs[{tid}]: logged hello" in text
+    assert f"Task ourtasks.logs[{tid}] succeeded in " in text and "s: 'hello'" in text

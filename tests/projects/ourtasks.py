@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker import Task, task
+from worker import Task, get_task_logger, task
 
 
 @task(bind=True, name="ourtasks.where")
@@ -16,3 +16,29 @@ def where(self: Task) -> Any:
 def spawn(self: Task) -> Any:
     """Calls ``ourtasks.where`` and waits for it (run with a pool of two or more)."""
     return where.delay().get(timeout=20)
+
+
+@task(name="ourtasks.fails")
+def fails(message: str) -> None:
+    raise ValueError(message)
+
+
+@task(name="ourtasks.quiet_fails", disable_error_emails=True)
+def quiet_fails(message: str) -> None:
+    raise ValueError(message)
+
+
+@task(bind=True, name="ourtasks.retries_once", default_retry_delay=0.1)
+def retries_once(self: Task) -> int:
+    if self.request.retries < 1:
+        raise self.retry(exc=KeyError("first try"))
+    return int(self.request.retries)
+
+
+task_log = get_task_logger(__name__)
+
+
+@task(name="ourtasks.logs")
+def logs(text: str) -> str:
+    task_log.warning("logged %s", text)
+    return text

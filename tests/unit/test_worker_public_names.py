@@ -33,6 +33,7 @@ DOCUMENTED = {
     "WorkerLostError": "worker.task.exceptions",
     "control_command": "worker.control.registry",
     "crontab": "worker.task.periodic",
+    "get_task_logger": "worker.task.log",
     "periodic_task": "worker.task.periodic",
     "registry": "worker.task.define",
     "schedule": "worker.task.periodic",

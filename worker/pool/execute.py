@@ -28,6 +28,7 @@ from amqptool.codec.results import (
     result_body,
 )
 from amqptool.codec.tasks import TaskMessage, safe_repr
+from worker.pool import error_mail
 from worker.pool.callbacks import on_failure_messages, on_success_messages
 from worker.pool.celery_trace import CeleryTask, run_traced
 from worker.task import context
@@ -82,10 +83,19 @@ def _call_handler(task: Task, name: str, *args: Any) -> None:
 
 
 def execute(job: Job, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
-    """Run ``job`` with its task from ``tasks``; never raises. ``self.request`` is set meanwhile."""
+    """Run ``job`` with its task from ``tasks``; never raises. ``self.request`` is set meanwhile.
+    A FAILURE mails the admins when error e-mails are on (:mod:`worker.pool.error_mail`)."""
     task = tasks.get(job.message.task)
     if task is None:  # unregistered since it was received (the intake checks first)
         return _unknown(job)
+    out = _execute(job, task, sink)
+    if out.state == FAILURE and error_mail.enabled():
+        fields = next((f for kind, f in out.events if kind == "task-failed"), {})
+        error_mail.report_failure(task, job.message, job.hostname, fields)
+    return out
+
+
+def _execute(job: Job, task: Task, sink: Sink) -> Outcome:
     if isinstance(task, CeleryTask):  # Celery's tracer does it all, results included
         state, runtime, events, requeue = run_traced(job, task)
         return Outcome(job.seq, state, runtime, events=events, requeue=requeue)
@@ -122,6 +132,8 @@ def _run(job: Job, task: Task) -> Outcome:
     except BaseException as exc:  # the task's failure, whatever it is, becomes FAILURE
         return _failed(job, task, exc, time.perf_counter() - start, send_result)
     runtime = time.perf_counter() - start
+    if log.isEnabledFor(logging.INFO):  # Celery's line
+        log.info("Task %s[%s] succeeded in %ss: %s", msg.task, msg.id, runtime, safe_repr(retval))
     out = Outcome(job.seq, SUCCESS, runtime)
     if msg.callbacks or msg.chain:
         out.followups = on_success_messages(msg, retval, job.queue)

@@ -9,7 +9,8 @@ lazily). Everything here is safe to import from a task module.
 - :mod:`worker.task.exceptions`: ``Retry``, ``Reject``, ``Ignore`` ... named like Celery's;
 - :mod:`worker.task.retry_plan`: when and whether to retry (pure arithmetic);
 - :mod:`worker.task.retry_message`: the republished message of ``Task.retry()``;
-- :mod:`worker.task.periodic`: ``schedule``, ``crontab``, ``periodic_task`` and their registry.
+- :mod:`worker.task.periodic`: ``schedule``, ``crontab``, ``periodic_task`` and their registry;
+- :mod:`worker.task.log`: ``get_task_logger``, lines naming the running task and its id.
 """
 
 __all__: list[str] = []

@@ -75,6 +75,7 @@ TASK_OPTIONS = frozenset(
         "serializer",
         "queue",
         "typing",
+        "disable_error_emails",
     }
 )
 
@@ -141,6 +142,7 @@ class Task:
     serializer: ClassVar[str] = "json"
     queue: ClassVar[str | None] = None
     typing: ClassVar[bool] = True
+    disable_error_emails: ClassVar[bool] = False  # no error e-mail when it fails
 
     _argcheck: _ArgCheck | None = None
 

@@ -124,8 +124,8 @@ class Intake:
         self._taken = tag
         if not (msg.eta is not None and was_parked(env.headers)):  # received once, not per hop
             c.state.total[msg.display_name] += 1
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("Task %s[%s] received", msg.task, msg.id)
+            if log.isEnabledFor(logging.INFO):
+                log.info("Task %s[%s] received", msg.task, msg.id)  # Celery's line
             if c.events.task_events:
                 c.events.task("task-received", msg.id, req.received_fields())
         c.accept(req, env)
