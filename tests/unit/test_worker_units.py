@@ -68,6 +68,7 @@ def test_the_public_surface_is_pinned() -> None:
         "WorkerLostError",
         "control_command",
         "crontab",
+        "get_task_logger",
         "periodic_task",
         "registry",
         "schedule",
