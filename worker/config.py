@@ -82,6 +82,8 @@ class WorkerConfig:
     queue_specs: Mapping[str, QueueSpec] = field(default_factory=dict)
     # resolved Celery settings (name -> (value, source)) for inspect conf/report
     resolved: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+    # Celery's native delayed delivery: the level queues' type ("" = not set up)
+    native_delayed_delivery: str = "quorum"
 
     @classmethod
     def build(

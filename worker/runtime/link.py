@@ -33,6 +33,7 @@ from amqptool.transport.existing import inspect_queue
 from worker.config import WorkerConfig
 from worker.policy.queues import QueueSpec
 from worker.runtime.acks import AckTracker
+from worker.runtime.native_delay import declare_topology
 
 __all__ = ["BrokerLink", "MailboxInUse"]
 
@@ -108,6 +109,12 @@ class BrokerLink:
         self._on_task = on_task
         for spec in self.queues.values():
             self.queue_types[spec.name] = self.prepare_queue(conn, self.task_ch, spec)
+        if "quorum" in self.queue_types.values() and self.config.native_delayed_delivery:
+            # as a Celery worker does when it consumes a quorum queue
+            bound = declare_topology(
+                conn, self.queues.values(), self.config.native_delayed_delivery
+            )
+            log.info("native delayed delivery: %d queue(s) bound", bound)
         self.set_prefetch(self.prefetch)
         if consume:
             for spec in self.queues.values():
