@@ -347,6 +347,7 @@ def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
         schedule_file=args.schedule,
         queue_specs=args.queue_specs,
         resolved=_resolved(ctx),
+        disable_rate_limits=bool(ctx.conf()["worker_disable_rate_limits"]),
     )
     cfg = w.config
     names = sorted(n for n in w.tasks if not n.startswith("celery."))

@@ -84,6 +84,7 @@ class WorkerConfig:
     resolved: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
     # Celery's native delayed delivery: the level queues' type ("" = not set up)
     native_delayed_delivery: str = "quorum"
+    disable_rate_limits: bool = False  # worker_disable_rate_limits
 
     @classmethod
     def build(
@@ -110,6 +111,7 @@ class WorkerConfig:
         schedule_file: str | None = None,
         queue_specs: Mapping[str, QueueSpec] | None = None,
         resolved: Mapping[str, tuple[Any, str]] | None = None,
+        disable_rate_limits: bool = False,
     ) -> WorkerConfig:
         """Validate and normalise the options (raises UsageError naming the bad one)."""
         if isinstance(queues, str):
@@ -161,6 +163,7 @@ class WorkerConfig:
             schedule_file=schedule_file or DEFAULT_SCHEDULE_FILE,
             queue_specs=dict(queue_specs or {}),
             resolved=dict(resolved or {}),
+            disable_rate_limits=disable_rate_limits,
         )
 
     @property

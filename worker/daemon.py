@@ -92,6 +92,7 @@ class Worker:
         schedule_file: str | None = None,
         queue_specs: Mapping[str, QueueSpec] | None = None,
         resolved: Mapping[str, tuple[Any, str]] | None = None,
+        disable_rate_limits: bool = False,
     ) -> None:
         names = [app_module] if isinstance(app_module, str) else list(app_module or ())
         self.celery_app = import_target(names)
@@ -127,6 +128,7 @@ class Worker:
             schedule_file=schedule_file,
             queue_specs=queue_specs,
             resolved=resolved,
+            disable_rate_limits=disable_rate_limits,
         )
         if tasks is None:
             tasks = registry if self.celery_app is None else WorkerTasks(registry, self.celery_app)

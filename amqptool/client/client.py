@@ -23,6 +23,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from amqptool.celeryconf.routing import Destination, Router
@@ -79,6 +80,11 @@ class Client(ClientLink):
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
         self.router = Router(config)
+        expires: Any = (config or {}).get("result_expires")
+        if isinstance(expires, timedelta):  # as Celery allows
+            expires = expires.total_seconds()
+        # the result queue's x-expires (Celery's result_expires)
+        self.result_expires_ms = int(float(expires) * 1000) if expires else RESULT_EXPIRES_MS
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
         self.publish_timeout = publish_timeout

@@ -132,7 +132,7 @@ class ClientLink:
             self.oid,
             durable=True,
             auto_delete=True,
-            arguments={"x-expires": RESULT_EXPIRES_MS},
+            arguments={"x-expires": getattr(self, "result_expires_ms", RESULT_EXPIRES_MS)},
         )
         ch.consume(self.oid, self._on_result, no_ack=True)
         self._res = ch

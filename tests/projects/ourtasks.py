@@ -42,3 +42,8 @@ task_log = get_task_logger(__name__)
 def logs(text: str) -> str:
     task_log.warning("logged %s", text)
     return text
+
+
+@task(name="ourtasks.slowly", rate_limit="1/h")
+def slowly(n: int) -> int:
+    return n

@@ -90,7 +90,13 @@ class Consumer:
             ack=self.ack,
             threshold=config.eta_park_threshold,
         )
-        self.gate = RateLimitGate(self.state, tasks, self.timer, self._gate_release)
+        self.gate = RateLimitGate(
+            self.state,
+            tasks,
+            self.timer,
+            self._gate_release,
+            disabled=config.disable_rate_limits,
+        )
         self.watch = Watch(self)
         self.keeper = (
             RevokedKeeper(config.statedb, self.state.revoked, self.clock, self.timer)
