@@ -102,3 +102,22 @@ def test_a_task_called_from_a_task_follows_the_routes(fresh_vhost_url: str, conf
         worker.terminate()
         worker.wait(30)
     assert (proc.returncode, proc.stdout.strip()) == (0, "routed"), proc.stderr + log.read_text()
+
+
+def test_control_reads_the_broker_from_the_config_module(
+    fresh_vhost_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "ctlconf.py").write_text(f"BROKER_URL = {fresh_vhost_url!r}\n")
+    env = {"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"}  # no AMQP_URL
+    with in_process_worker(fresh_vhost_url) as worker:
+        proc = subprocess.run(
+            [sys.executable, "-m", "amqptool", "control", "--config", "ctlconf", "ping"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert worker.config.nodename in proc.stdout

@@ -89,3 +89,24 @@ def test_module_colon_attribute_and_our_own_modules_mix(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(30)
     assert "proj.tasks.add" in text and "peer.add" in text, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "CELERYD_CONCURENCY = 3\n",
+            "error: config module dropin_badconf: unknown setting CELERYD_CONCURENCY "
+            "(did you mean CELERYD_CONCURRENCY?)",
+        ),
+        (
+            "import no_such_module_at_all\n",
+            "error: --config dropin_badconf: the config module does not import: "
+            "ModuleNotFoundError: No module named 'no_such_module_at_all'",
+        ),
+    ],
+)
+def test_a_bad_config_module_is_refused(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "dropin_badconf.py").write_text(text)
+    proc = _worker(tmp_path, "-A", "proj", "--config", "dropin_badconf")
+    assert _one_error_line(proc) == expected
