@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import Message
@@ -15,9 +13,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from amqptool.client import Client
-from tests.harness import ROOT, unique, wait_until
+from tests.dropin_support import clean_env, worker_running
+from tests.harness import unique, wait_until
 
-PROJECT = ROOT / "tests" / "projects"
 WAIT = 30
 
 
@@ -58,16 +56,9 @@ def test_a_failed_task_mails_the_admins_a_retry_does_not(
         "EMAIL_HOST = '127.0.0.1'\n"
         f"EMAIL_PORT = {port}\n"
     )
-    env = {"PYTHONPATH": f"{tmp_path}:{PROJECT}:{ROOT}", "PATH": "/usr/bin:/bin"}
-    env["AMQP_URL"] = broker_url
-    log = tmp_path / "worker.log"
-    argv = ["worker", "-A", "ourtasks", "--config", "mailconf", "-Q", queue, "-P", "prefork"]
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "amqptool", *argv, "-c", "1"], stderr=out, env=env, cwd=tmp_path
-        )
-    try:
-        wait_until(lambda: "ready." in log.read_text(), 60, message="worker ready")
+    env = clean_env(tmp_path, url=broker_url)
+    argv = ["-A", "ourtasks", "--config", "mailconf", "-Q", queue, "-P", "prefork", "-c", "1"]
+    with worker_running(*argv, env=env, cwd=tmp_path):
         with Client(url=broker_url) as client:
             assert client.send_task("ourtasks.retries_once", queue=queue).get(timeout=WAIT) == 1
             for name in ("ourtasks.quiet_fails", "ourtasks.fails"):
@@ -75,9 +66,6 @@ def test_a_failed_task_mails_the_admins_a_retry_does_not(
                 with pytest.raises(ValueError):
                     failed.get(timeout=WAIT)
         wait_until(lambda: inbox.mails, WAIT, message="an error e-mail")
-    finally:
-        worker.terminate()
-        worker.wait(30)
     assert len(inbox.mails) == 1, [m["Subject"] for m in inbox.mails]
     mail = inbox.mails[0]
     assert mail["To"] == "Admin <admin@example.com>"

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 from amqptool.client import Client
-from tests.harness import ROOT, rabbitmqctl, unique, wait_until
-
-PROJECT = ROOT / "tests" / "projects"
+from tests.dropin_support import clean_env, worker_running
+from tests.harness import rabbitmqctl, unique
 
 
 def test_worker_disable_rate_limits(fresh_vhost_url: str, tmp_path: Path) -> None:
     """``ourtasks.slowly`` allows one run an hour; with the setting on, all three run now."""
     (tmp_path / "norates.py").write_text("worker_disable_rate_limits = True\n")
     queue = unique("rates")
-    env = {"PYTHONPATH": f"{tmp_path}:{PROJECT}:{ROOT}", "PATH": "/usr/bin:/bin"}
-    env["AMQP_URL"] = fresh_vhost_url
-    log = tmp_path / "worker.log"
-    argv = ["worker", "-A", "ourtasks", "--config", "norates", "-Q", queue, "-P", "threads"]
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "amqptool", *argv], stderr=out, env=env, cwd=tmp_path
-        )
-    try:
-        wait_until(lambda: "ready." in log.read_text(), 60, message="worker ready")
-        with Client(url=fresh_vhost_url) as client:
-            results = [client.send_task("ourtasks.slowly", (n,), queue=queue) for n in range(3)]
-            assert [r.get(timeout=30) for r in results] == [0, 1, 2]
-    finally:
-        worker.terminate()
-        worker.wait(30)
+    env = clean_env(tmp_path, url=fresh_vhost_url)
+    argv = ["-A", "ourtasks", "--config", "norates", "-Q", queue, "-P", "threads"]
+    with worker_running(*argv, env=env, cwd=tmp_path), Client(url=fresh_vhost_url) as client:
+        results = [client.send_task("ourtasks.slowly", (n,), queue=queue) for n in range(3)]
+        assert [r.get(timeout=30) for r in results] == [0, 1, 2]
 
 
 def test_result_expires_is_the_result_queues_expiry(fresh_vhost_url: str) -> None:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.harness import ROOT
-
-PROJECT = ROOT / "tests" / "projects"
+from tests.dropin_support import amqptool, clean_env
 
 
 def test_print_config_names_each_layer(tmp_path: Path) -> None:
@@ -18,22 +14,11 @@ def test_print_config_names_each_layer(tmp_path: Path) -> None:
         "EMAIL_HOST_PASSWORD = 'hunter2'\n"
         "worker_max_tasks_per_child = 50\n"
     )
-    env = {
-        "PYTHONPATH": f"{PROJECT}:{ROOT}:{tmp_path}",
-        "PATH": "/usr/bin:/bin",
-        "PROJ_BROKER_URL": "amqp://proj:app-secret@127.0.0.1:5672/projvh",
-        "AMQPTOOL_WORKER_PREFETCH_MULTIPLIER": "2",
-    }
+    env = clean_env(tmp_path)
+    env["PROJ_BROKER_URL"] = "amqp://proj:app-secret@127.0.0.1:5672/projvh"
+    env["AMQPTOOL_WORKER_PREFETCH_MULTIPLIER"] = "2"
     argv = ["worker", "-A", "proj", "--config", "dropin_celeryconfig", "-P", "threads"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "amqptool", *argv, "--print-config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
+    proc = amqptool(*argv, "--print-config", env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()}
     assert rows["worker_pool"].endswith("= 'threads'  (flag)")

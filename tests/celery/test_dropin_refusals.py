@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT, wait_until
+from tests.dropin_support import clean_env
+from tests.harness import wait_until
 
-PROJECT = ROOT / "tests" / "projects"
 # No broker listens there: a worker that got as far as connecting would say so, not refuse.
 NOWHERE = "amqp://guest:guest@127.0.0.1:1//"
 
@@ -22,14 +22,13 @@ def _worker(tmp_path: Path, *argv: str, prelude: str = "") -> subprocess.Complet
         "from amqptool.cli import main\n"
         f"sys.exit(main(['worker', '-b', {NOWHERE!r}, *{list(argv)!r}]))\n"
     )
-    env = {"PYTHONPATH": f"{PROJECT}:{ROOT}:{tmp_path}", "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env=env,
+        env=clean_env(tmp_path),
         check=False,
     )
 
@@ -73,10 +72,9 @@ def test_module_colon_attribute_and_our_own_modules_mix(tmp_path: Path) -> None:
     the worker goes on to connect (it retries: nobody listens on port 1)."""
     log = tmp_path / "worker.log"
     argv = ["worker", "-b", NOWHERE, "-A", "proj.celery:app", "-A", "tests.peers.amqptool_tasks"]
-    env = {"PYTHONPATH": f"{PROJECT}:{ROOT}", "PATH": "/usr/bin:/bin"}
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "amqptool", *argv], stderr=out, env=env, cwd=tmp_path
+            [sys.executable, "-m", "amqptool", *argv], stderr=out, env=clean_env(), cwd=tmp_path
         )
     try:
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from amqptool.codec.results import FAILURE, RETRY, SUCCESS
 from amqptool.codec.tasks import safe_repr, task_headers
-from worker.task.define import Task
+from worker.task.define import TASK_OPTIONS, Task
 
 __all__ = ["CeleryTask", "run_traced"]
 
@@ -31,18 +31,9 @@ log = logging.getLogger("worker.celery")
 REJECTED = "REJECTED"
 IGNORED = "IGNORED"
 
-# Celery's option names, read from the Celery task (already resolved from the app's conf).
-_OPTIONS = (
-    "max_retries",
-    "default_retry_delay",
-    "rate_limit",
-    "acks_late",
-    "reject_on_worker_lost",
-    "ignore_result",
-    "time_limit",
-    "soft_time_limit",
-    "serializer",
-)
+# Celery's options (our names are Celery's), read from the Celery task: Celery resolved them
+# from the app's conf. Not the naming ones, nor those Celery's tracer applies itself.
+_OPTIONS = sorted(TASK_OPTIONS - {"name", "bind", "base", "typing", "track_started", "queue"})
 
 _tracers: dict[str, Any] = {}
 _tracer_pid = os.getpid()  # the worker's process; a pool child has another pid
