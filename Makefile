@@ -23,11 +23,14 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(PY) scripts/ensure_broker.py
+	$(PY) scripts/ensure_chromium.py
+	$(PY) scripts/ensure_services.py
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)
 	$(PY) scripts/ensure_broker.py
+	$(PY) scripts/ensure_services.py
 	$(PY) -m bench
 
 clean:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 from amqptool import __version__
 from amqptool.errors import AmqpToolError, ExitCode, UsageError
 from amqptool.settings import BrokerSettings, TLSOptions, redact_url
+from amqptool.textsafe import visible
 
 if TYPE_CHECKING:
     from amqptool.celeryconf import Resolved
@@ -31,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("amqptool.monitor.cli", "live monitor of workers and tasks"),
     "worker": ("worker.cli", "run a Celery-compatible task worker"),
     "call": ("amqptool.client.cli", "send one task and optionally wait for its result"),
+    "result": ("amqptool.client.result_cli", "read a task's result by id from a backend"),
 }
 
 
@@ -45,6 +47,8 @@ class CliContext:
     """What a subcommand gets besides its own arguments."""
 
     broker: str | None = None
+    broker_file: str | None = None
+    control_key_file: str | None = None
     ssl_ca: str | None = None
     ssl_cert: str | None = None
     ssl_key: str | None = None
@@ -75,14 +79,19 @@ class CliContext:
             url = self.broker
             if url is None and (self.config_module or self.app is not None):
                 url = self.conf()["broker_url"]
-            self._settings = BrokerSettings.from_url(url, tls=tls)
+            self._settings = BrokerSettings.from_url(
+                url,
+                tls=tls,
+                url_file=self.broker_file,
+                control_key_file=self.control_key_file,
+            )
         return self._settings
 
     def error(self, message: str) -> None:
-        print(f"error: {redact_url(message)}", file=self.stderr, flush=True)
+        print(f"error: {visible(redact_url(message))}", file=self.stderr, flush=True)
 
     def info(self, message: str) -> None:
-        print(redact_url(message), file=self.stderr, flush=True)
+        print(visible(redact_url(message)), file=self.stderr, flush=True)
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -94,7 +103,21 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         metavar="URL",
         default=default,
         help="broker URL(s), ';'-separated for failover (default: $AMQP_URL, "
-        "$CELERY_BROKER_URL, amqp://guest:guest@localhost:5672//)",
+        "$CELERY_BROKER_URL, amqp://guest:guest@localhost:5672//); '@FILE' reads it from FILE",
+    )
+    group.add_argument(
+        "--broker-file",
+        metavar="FILE",
+        default=default,
+        help="read the broker URL(s) from FILE (one per line), so no password shows in ps "
+        "(also $AMQP_URL_FILE, $CELERY_BROKER_URL_FILE)",
+    )
+    group.add_argument(
+        "--control-key-file",
+        metavar="FILE",
+        default=default,
+        help="shared key that signs remote-control commands and replies "
+        "(also $AMQPTOOL_CONTROL_KEY, $AMQPTOOL_CONTROL_KEY_FILE)",
     )
     group.add_argument(
         "--config",
@@ -126,10 +149,14 @@ def _load(name: str) -> CommandModule:
     return cast(CommandModule, module)  # command modules are duck-typed
 
 
-def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
-    """The full parser. With ``only``, just that subcommand's module is imported."""
+def build_parser(*, only: str | None = None, camqadm: bool = False) -> argparse.ArgumentParser:
+    """The full parser. With ``only``, just that subcommand's module is imported.
+
+    ``camqadm``: the shell runs under its old name, so its help, version and usage errors say
+    ``camqadm``.
+    """
     parser = _Parser(
-        prog="amqptool",
+        prog="camqadm" if camqadm else "amqptool",
         description="AMQP 0-9-1 toolkit for RabbitMQ and Celery-style task systems.",
         epilog=ExitCode.describe(),
     )
@@ -140,6 +167,11 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
         sub = subs.add_parser(
             name, help=help_text, description=help_text, epilog=ExitCode.describe()
         )
+        if camqadm and name == "shell":
+            sub.prog = "camqadm"
+            sub.add_argument(
+                "--version", action="version", version=f"camqadm (amqptool {__version__})"
+            )
         _add_global_options(sub, suppress=True)
         if only is not None and name == only:
             _load(name).configure(sub)
@@ -154,7 +186,16 @@ def _peek_command(argv: Sequence[str]) -> str | None:
         if skip_next:
             skip_next = False
             continue
-        if arg in ("-b", "--broker", "--config", "--ssl-ca", "--ssl-cert", "--ssl-key"):
+        if arg in (
+            "-b",
+            "--broker",
+            "--broker-file",
+            "--config",
+            "--control-key-file",
+            "--ssl-ca",
+            "--ssl-cert",
+            "--ssl-key",
+        ):
             skip_next = True
             continue
         if arg.startswith("-"):
@@ -163,13 +204,13 @@ def _peek_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, camqadm: bool = False) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("AMQPTOOL_DEBUG"))
     ctx = CliContext(debug=debug)
     try:
         command = _peek_command(argv)
-        parser = build_parser(only=command)
+        parser = build_parser(only=command, camqadm=camqadm)
         if command is None:
             args = parser.parse_args(argv)
             if not getattr(args, "command", None):
@@ -179,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         ctx.broker = args.broker
         ctx.config_module = args.config
+        ctx.broker_file = args.broker_file
+        ctx.control_key_file = args.control_key_file
         ctx.ssl_ca, ctx.ssl_cert, ctx.ssl_key = args.ssl_ca, args.ssl_cert, args.ssl_key
         ctx.debug = bool(args.debug)
         return int(_load(command).run(args, ctx))
@@ -202,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def camqadm_main(argv: Sequence[str] | None = None) -> int:
     """``camqadm``: the shell under its old name."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    return main(["shell", *argv])
+    return main(["shell", *argv], camqadm=True)
 
 
 def entry() -> None:

@@ -1,8 +1,10 @@
 """Broker settings: one validated value shared by every subcommand.
 
-Resolution order for the URL: ``-b/--broker``, then ``$AMQP_URL``, then ``$CELERY_BROKER_URL``,
-then ``amqp://guest:guest@localhost:5672//``. Several URLs separated by ``;`` (as kombu takes
-them) are failover alternatives, tried in order.
+Resolution order for the URL: ``-b/--broker`` (``-b @PATH`` reads it from a file), then
+``--broker-file PATH``, then ``$AMQP_URL``, ``$AMQP_URL_FILE``, ``$CELERY_BROKER_URL``,
+``$CELERY_BROKER_URL_FILE``, then ``amqp://guest:guest@localhost:5672//``. A URL read from a file or
+the environment keeps the password out of ``ps`` (and ``/proc/PID/cmdline``). Several URLs
+separated by ``;`` (as kombu takes them) are failover alternatives, tried in order.
 
 The password never leaves this module in clear text except through
 :meth:`BrokerEndpoint.password`, which only the transport reads. ``repr``/``str`` redact it.
@@ -25,6 +27,7 @@ __all__ = [
     "BrokerSettings",
     "TLSOptions",
     "parse_broker_url",
+    "read_url_file",
     "redact_url",
     "resolve_broker_url",
 ]
@@ -89,6 +92,8 @@ class BrokerSettings:
 
     endpoints: tuple[BrokerEndpoint, ...]
     tls: TLSOptions = TLSOptions()
+    # the shared key that signs remote control (amqptool.codec.signing); None: unsigned
+    control_key: bytes | None = field(default=None, repr=False)
 
     @property
     def primary(self) -> BrokerEndpoint:
@@ -110,8 +115,10 @@ class BrokerSettings:
         *,
         tls: TLSOptions | None = None,
         environ: Mapping[str, str] | None = None,
+        url_file: str | None = None,
+        control_key_file: str | None = None,
     ) -> BrokerSettings:
-        resolved = resolve_broker_url(url, environ)
+        resolved = resolve_broker_url(url, environ, url_file=url_file)
         endpoints = tuple(parse_broker_url(part) for part in _split_failover(resolved))
         tls = tls or TLSOptions()
         for path, what in (
@@ -123,15 +130,63 @@ class BrokerSettings:
                 raise SettingsError(f"{what}: no such file: {path}")
         if tls.key_file and not tls.cert_file:
             raise SettingsError("--ssl-key needs --ssl-cert")
-        return cls(endpoints=endpoints, tls=tls)
+        plain = next((ep for ep in endpoints if not ep.ssl), None)
+        if tls.given and plain is not None:
+            option = "--ssl-ca" if tls.ca_file else "--ssl-cert"
+            raise SettingsError(
+                f"{option} needs an amqps:// URL, but {plain.redacted()} is plain amqp://",
+                hint=f"use amqps://{_host_for_url(plain.host)}:5671/... for TLS",
+            )
+        from amqptool.codec.signing import load_control_key  # pure, small
+
+        key = load_control_key(control_key_file, environ)
+        return cls(endpoints=endpoints, tls=tls, control_key=key)
 
 
-def resolve_broker_url(url: str | None, environ: Mapping[str, str] | None = None) -> str:
+def resolve_broker_url(
+    url: str | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    url_file: str | None = None,
+) -> str:
+    """The URL to use: the option, the option's file, the variables, their files, the default."""
     env = os.environ if environ is None else environ
-    for candidate in (url, env.get("AMQP_URL"), env.get("CELERY_BROKER_URL")):
-        if candidate:
-            return candidate
+    if url:
+        return read_url_file(url[1:], "-b @FILE") if url.startswith("@") else url
+    if url_file:
+        return read_url_file(url_file, "--broker-file")
+    for name in ("AMQP_URL", "CELERY_BROKER_URL"):
+        if env.get(name):
+            return env[name]
+        path = env.get(name + "_FILE")
+        if path:
+            return read_url_file(path, "$" + name + "_FILE")
     return DEFAULT_URL
+
+
+_MAX_URL_FILE = 64 * 1024
+
+
+def read_url_file(path: str, what: str) -> str:
+    """The broker URL(s) in *path*: lines joined by ``;``; blank and ``#`` lines skipped."""
+    if not path:
+        raise SettingsError(f"{what}: no file name given")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_URL_FILE + 1)
+    except OSError as exc:
+        raise SettingsError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > _MAX_URL_FILE:
+        raise SettingsError(f"{what}: {path} is larger than {_MAX_URL_FILE} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{what}: {path} is not UTF-8 text") from None
+    lines = [line.strip() for line in text.splitlines()]
+    urls = [line for line in lines if line and not line.startswith("#")]
+    if not urls:
+        raise SettingsError(f"{what}: {path} holds no broker URL")
+    return ";".join(urls)
 
 
 def _split_failover(url: str) -> list[str]:
@@ -167,7 +222,9 @@ def parse_broker_url(url: str) -> BrokerEndpoint:
     userinfo, _, hostport = netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     user = unquote(user) if userinfo else "guest"
-    password = unquote(password) if userinfo else "guest"
+    # Like kombu (Celery's transport): a user with no password (``amqp://guest@host//``) or an
+    # empty one gets the default password, "guest".
+    password = unquote(password) or "guest"
     host, port = _split_hostport(hostport, scheme, url)
     vhost = _parse_vhost(parts.path)
     heartbeat: int | None = None

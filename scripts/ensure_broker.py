@@ -6,6 +6,10 @@
    detached and wait until it answers.
 3. If it is missing and we are root on Debian: ``apt-get install rabbitmq-server``, then start.
 
+4. Make sure the management plugin is enabled (``rabbitmq-plugins enable rabbitmq_management``,
+   idempotent; the node is never stopped) and wait until its HTTP port (15672) answers: the
+   shell's listing tests use the management API.
+
 Exit 0 when the broker answers, 1 otherwise (with one line on stderr saying why).
 Uses only the standard library, so it runs before the project is installed.
 """
@@ -98,7 +102,59 @@ def install_server() -> bool:
     return rc == 0 and shutil.which("rabbitmq-server") is not None
 
 
+MGMT_PORT = 15672
+
+
+def http_answers(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True when an HTTP server answers ``GET /api/overview`` (any status) on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(f"GET /api/overview HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            return sock.recv(12).startswith(b"HTTP/")
+    except OSError:
+        return False
+
+
+def ensure_management(host: str) -> bool:
+    """Enable rabbitmq_management (idempotent) and wait until its port answers."""
+    if http_answers(host, MGMT_PORT):
+        return True
+    if host not in LOCAL_HOSTS or not shutil.which("rabbitmq-plugins"):
+        return False
+    try:
+        subprocess.call(
+            ["rabbitmq-plugins", "-q", "enable", "rabbitmq_management"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if http_answers(host, MGMT_PORT):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def main() -> int:
+    rc = ensure_amqp()
+    if rc != 0:
+        return rc
+    host, _port = broker_address()
+    if ensure_management(host):
+        print(f"broker: management API answers on {host}:{MGMT_PORT}")
+        return 0
+    print(
+        f"broker: the management plugin does not answer on {host}:{MGMT_PORT} "
+        "(rabbitmq-plugins enable rabbitmq_management failed)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def ensure_amqp() -> int:
     host, port = broker_address()
     where = f"{host}:{port}"
     if speaks_amqp(host, port):

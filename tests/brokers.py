@@ -45,6 +45,7 @@ __all__ = [
     "broker_b_node",
     "failover_url",
     "make_certificates",
+    "node_in_use",
     "pid_alive",
     "speaks_amqp",
 ]
@@ -407,17 +408,7 @@ class SecondBroker:
         self._write_config()
         make_certificates(self.base / "certs")
         started = time.monotonic()
-        proc = subprocess.run(
-            [self._tool("rabbitmq-server"), "-detached"],
-            env=self._env(),
-            cwd=self.base,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"rabbitmq-server -detached failed: {proc.stderr.strip()}")
+        self._boot_detached()
         try:
             self._wait_app_up(timeout)
         except AssertionError as exc:
@@ -438,6 +429,33 @@ class SecondBroker:
                 )
             if pid_alive(pid):  # the node ignored `stop`: it is ours, end it by its pid
                 os.kill(pid, 9)
+
+    def _boot_detached(self) -> None:
+        """``rabbitmq-server -detached`` with this node's environment (its data as it is)."""
+        proc = subprocess.run(
+            [self._tool("rabbitmq-server"), "-detached"],
+            env=self._env(),
+            cwd=self.base,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"rabbitmq-server -detached failed: {proc.stderr.strip()}")
+
+    def kill_and_restart(self, timeout: float = 120.0) -> float:
+        """``kill -9`` the node's Erlang VM, then boot it again on the same data (durable
+        queues and persistent messages survive). Returns the seconds it was down."""
+        pid = self._node_pid()
+        if pid is None:
+            raise RuntimeError(f"{self.nodename}: no pid file")
+        killed = time.monotonic()
+        os.kill(pid, 9)
+        harness.wait_until(lambda: not pid_alive(pid), timeout=30, message="the node to die")
+        self._boot_detached()
+        self._wait_app_up(timeout)
+        return time.monotonic() - killed
 
     def _node_pid(self) -> int | None:
         try:
@@ -559,14 +577,22 @@ def failover_url(*urls: str) -> str:
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def broker_b_node() -> Iterator[SecondBroker]:
-    """The second node, booted once per session on first use and stopped at the end."""
-    node = SecondBroker().acquire()
+@contextlib.contextmanager
+def node_in_use(node: SecondBroker) -> Iterator[SecondBroker]:
+    """``node`` registered as used by this process (booted if needed) inside the block; the
+    last user stops it. Any node: the second one, or a drill's own (another name and ports)."""
+    node.acquire()
     try:
         yield node
     finally:
         node.release()
+
+
+@pytest.fixture(scope="session")
+def broker_b_node() -> Iterator[SecondBroker]:
+    """The second node, booted once per session on first use and stopped at the end."""
+    with node_in_use(SecondBroker()) as node:
+        yield node
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests import harness
 ROOT = Path(__file__).resolve().parent.parent
 
 # The second broker node (TLS, failover, faults): fixtures broker_b_node and broker_b.
-pytest_plugins = ("tests.brokers",)
+pytest_plugins = ("tests.brokers", "tests.results_support")
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,20 @@ def ensure_broker() -> None:
         raise RuntimeError("no RabbitMQ broker for the tests: " + proc.stderr.strip())
 
 
+def run_amqptool_bytes(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -m amqptool ARGS`` from the checkout; stdout and stderr as raw bytes."""
+    return subprocess.run(
+        [sys.executable, "-m", "amqptool", *args],
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def rabbitmqctl(*args: str, check: bool = True) -> str:
     proc = subprocess.run(
         ["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=False, timeout=120
@@ -89,8 +103,12 @@ class CeleryPeer:
         events: bool = True,
         queue: str | None = None,
         nodename: str | None = None,
+        app: str = "tests.peers.celery_app",
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.broker_url = broker_url
+        self.app = app
+        self.extra_env = dict(extra_env or {})
         self.queue = queue or unique("peerq")
         self.nodename = nodename or f"{unique('celerypeer')}@localhost"
         self.pool = pool
@@ -105,6 +123,7 @@ class CeleryPeer:
         env["PEER_QUEUE"] = self.queue
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env.pop("CELERY_BROKER_URL", None)
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 60.0) -> CeleryPeer:
@@ -113,7 +132,7 @@ class CeleryPeer:
             "-m",
             "celery",
             "-A",
-            "tests.peers.celery_app",
+            self.app,
             "worker",
             "-n",
             self.nodename,

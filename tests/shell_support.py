@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from amqptool.settings import BrokerSettings
+from amqptool.shell.listing import Lister, client_factory
 from amqptool.shell.outcome import Outcome
 from amqptool.shell.runner import Runner
 from amqptool.shell.session import Shell
@@ -61,18 +62,21 @@ class LiveShell:
         return self.shell.runner
 
 
-def new_shell(url: str, *, json_mode: bool = False) -> LiveShell:
+def new_shell(url: str, *, json_mode: bool = False, mgmt_url: str | None = None) -> LiveShell:
     settings = BrokerSettings.from_url(url, environ={})
     out, err = io.StringIO(), io.StringIO()
     runner = Runner(Connection(settings, name="amqptool shell test"))
-    shell = Shell(runner, stdout=out, stderr=err, json_mode=json_mode)
+    lister = Lister(client_factory(settings, mgmt_url))
+    shell = Shell(runner, stdout=out, stderr=err, json_mode=json_mode, lister=lister)
     runner.notify = shell.info
     return LiveShell(shell, out, err)
 
 
 @contextmanager
-def live_shell(url: str, *, json_mode: bool = False) -> Iterator[LiveShell]:
-    live = new_shell(url, json_mode=json_mode)
+def live_shell(
+    url: str, *, json_mode: bool = False, mgmt_url: str | None = None
+) -> Iterator[LiveShell]:
+    live = new_shell(url, json_mode=json_mode, mgmt_url=mgmt_url)
     try:
         yield live
     finally:

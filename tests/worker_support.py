@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from amqptool.client import Client
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import decode_events
 from amqptool.codec.serialization import loads
@@ -29,6 +30,7 @@ __all__ = [
     "connect",
     "in_process_worker",
     "publish_task",
+    "worker_and_client",
 ]
 
 
@@ -52,6 +54,13 @@ def in_process_worker(url: str, **kwargs: Any) -> Iterator[Worker]:
         if not w.join(30):
             w.stop(cold=True)
             w.join(10)
+
+
+@contextmanager
+def worker_and_client(url: str, **kwargs: Any) -> Iterator[tuple[Worker, Client, str]]:
+    """An in-process worker, a client on the same broker, and the worker's task queue."""
+    with in_process_worker(url, **kwargs) as worker, Client(url=url) as client:
+        yield worker, client, worker.config.queues[0]
 
 
 class Collector:

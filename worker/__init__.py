@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING, Any
 from worker.control.registry import control_command
 from worker.task.context import Context, ExceptionInfo
 from worker.task.define import Task, TaskRegistry, registry, task
+from worker.task.eager import EagerResult
+from worker.task.eager import conf as conf
 from worker.task.exceptions import (
     AlreadyRegistered,
+    EncodeError,
     Ignore,
     MaxRetriesExceededError,
     NotRegistered,
@@ -37,6 +40,7 @@ from worker.task.exceptions import (
 )
 from worker.task.log import get_task_logger
 from worker.task.periodic import crontab, periodic_task, schedule
+from worker.task.periodic_class import PeriodicTask
 
 if TYPE_CHECKING:
     from worker.daemon import Worker
@@ -44,10 +48,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AlreadyRegistered",
     "Context",
+    "EagerResult",
+    "EncodeError",
     "ExceptionInfo",
     "Ignore",
     "MaxRetriesExceededError",
     "NotRegistered",
+    "PeriodicTask",
     "Reject",
     "Retry",
     "SoftTimeLimitExceeded",
@@ -57,6 +64,7 @@ __all__ = [
     "TimeLimitExceeded",
     "Worker",
     "WorkerLostError",
+    "conf",
     "control_command",
     "crontab",
     "get_task_logger",

@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import UsageError
+from amqptool.textsafe import escape_table
 from worker.config import DEFAULT_SCHEDULE_FILE
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
 
@@ -126,6 +127,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="remote control commands to refuse with an error reply, comma-separated "
         "(e.g. shutdown,pool_shrink; aliases count as the command)",
     )
+    parser.add_argument(
+        "--result-backend",
+        metavar="URL",
+        default=None,
+        help="where results go: rpc:// (default: reply messages), redis://host:port/db, "
+        "rediss://..., db+postgresql://..., db+mysql://..., db+sqlite:///path",
+    )
+    parser.add_argument(
+        "--result-expires",
+        metavar="S",
+        type=float,
+        default=None,
+        help="seconds a stored result is kept (default: result_expires, 86400; 0: forever)",
+    )
     _configure_scheduling(parser)
 
 
@@ -212,8 +227,7 @@ def _configure_scheduling(parser: argparse.ArgumentParser) -> None:
 # Control characters a message could smuggle into the log (task ids and names come from the
 # wire). A newline starts an indented continuation line instead: a traceback stays readable, and
 # no continuation can pass for a record of its own (records start at column 0 with '[').
-_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85) if c != 0x09}
-_ESCAPES.update({0x0A: "\n    ", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+_ESCAPES = escape_table("\n    ")
 
 
 class RecordFormatter(logging.Formatter):
@@ -223,6 +237,12 @@ class RecordFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = record.message.translate(_ESCAPES)
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:  # a traceback quotes task data too
+        return super().formatException(ei).translate(_ESCAPES)
+
+    def formatStack(self, stack_info: str) -> str:
+        return super().formatStack(stack_info).translate(_ESCAPES)
 
 
 def _setup_logging(level: str, logfile: str | None = None) -> None:
@@ -250,6 +270,8 @@ _FLAG_SETTINGS = {
     "soft_time_limit": "task_soft_time_limit",
     "max_tasks_per_child": "worker_max_tasks_per_child",
     "accept_content": "accept_content",
+    "result_backend": "result_backend",
+    "result_expires": "result_expires",
 }
 
 
@@ -278,10 +300,8 @@ def _configure(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
         else:
             args.queues = conf["task_default_queue"]
     apply_task_defaults(conf, ctx.app)
-    from amqptool.client.default import set_defaults
     from worker.pool import error_mail
 
-    set_defaults(ctx.settings(), conf.values)
     error_mail.configure(conf.values)
     return ctx.settings()
 
@@ -320,6 +340,7 @@ def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
     if args.print_config:
         print("\n".join(ctx.conf().lines()), file=ctx.stdout)
         return 0
+    from amqptool.backends.urls import redact
     from worker.daemon import Worker
 
     if args.concurrency is not None and args.concurrency < 1:
@@ -348,6 +369,8 @@ def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
         queue_specs=args.queue_specs,
         resolved=_resolved(ctx),
         disable_rate_limits=bool(ctx.conf()["worker_disable_rate_limits"]),
+        result_backend=args.result_backend,
+        result_expires=args.result_expires,
     )
     cfg = w.config
     names = sorted(n for n in w.tasks if not n.startswith("celery."))
@@ -358,12 +381,14 @@ def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
         f"  pool:        {cfg.pool} (concurrency {cfg.concurrency}, prefetch "
         f"{cfg.prefetch or 'unlimited'})",
         f"  task events: {'on' if cfg.task_events else 'off'}",
+        f"  results:     {redact(cfg.result_backend) if cfg.result_backend else 'rpc://'}",
         *(
             [f"  refused:     {', '.join(sorted(cfg.disable_control))}"]
             if cfg.disable_control
             else []
         ),
         *([f"  beat:        on (schedule file {cfg.schedule_file})"] if cfg.beat else []),
+        *(["  control:     signed commands only (HMAC-SHA256)"] if settings.control_key else []),
         "  tasks:",
         *[f"    . {n}" for n in names],
     ]

@@ -85,6 +85,8 @@ class WorkerConfig:
     # Celery's native delayed delivery: the level queues' type ("" = not set up)
     native_delayed_delivery: str = "quorum"
     disable_rate_limits: bool = False  # worker_disable_rate_limits
+    result_backend: str | None = None  # None / rpc://: results are reply messages
+    result_expires: float | None = 86_400.0  # seconds a stored result is kept (0: forever)
 
     @classmethod
     def build(
@@ -112,6 +114,8 @@ class WorkerConfig:
         queue_specs: Mapping[str, QueueSpec] | None = None,
         resolved: Mapping[str, tuple[Any, str]] | None = None,
         disable_rate_limits: bool = False,
+        result_backend: str | None = None,
+        result_expires: float | None = 86_400.0,
     ) -> WorkerConfig:
         """Validate and normalise the options (raises UsageError naming the bad one)."""
         if isinstance(queues, str):
@@ -164,9 +168,26 @@ class WorkerConfig:
             queue_specs=dict(queue_specs or {}),
             resolved=dict(resolved or {}),
             disable_rate_limits=disable_rate_limits,
+            result_backend=_result_backend(result_backend),
+            result_expires=result_expires or None,
         )
+
+    @property
+    def stores_results(self) -> bool:
+        """True when results go to a Redis/SQL backend rather than reply messages."""
+        return self.result_backend is not None
 
     @property
     def prefetch(self) -> int:
         """The base prefetch count (0 = unlimited)."""
         return self.concurrency * self.prefetch_multiplier
+
+
+def _result_backend(url: str | None) -> str | None:
+    """The stored backend's URL (None for rpc://); UsageError for a URL we cannot use."""
+    from amqptool.backends import backend_from_url, is_rpc
+
+    if url is None or is_rpc(url):
+        return None
+    backend_from_url(url)  # validates the URL (and that its driver is installed)
+    return url

@@ -41,9 +41,10 @@ from worker.celery_app import WorkerTasks, find_app, import_target, user_task_na
 from worker.config import WorkerConfig
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
 from worker.policy.queues import QueueSpec
+from worker.pool.results import check_backend
 from worker.pool.threads import create_pool
 from worker.runtime.consumer import Consumer
-from worker.task import periodic
+from worker.task import periodic, sending
 from worker.task.define import Task, registry
 
 __all__ = ["Worker", "import_app"]
@@ -93,6 +94,8 @@ class Worker:
         queue_specs: Mapping[str, QueueSpec] | None = None,
         resolved: Mapping[str, tuple[Any, str]] | None = None,
         disable_rate_limits: bool = False,
+        result_backend: str | None = None,
+        result_expires: float | None = 86_400.0,
     ) -> None:
         names = [app_module] if isinstance(app_module, str) else list(app_module or ())
         self.celery_app = import_target(names)
@@ -129,7 +132,16 @@ class Worker:
             queue_specs=queue_specs,
             resolved=resolved,
             disable_rate_limits=disable_rate_limits,
+            result_backend=result_backend,
+            result_expires=result_expires,
         )
+        check_backend(self.config.result_backend, self.config.result_expires)
+        routing = {k: v for k, (v, _source) in resolved.items()} if resolved else None
+        sending.configure(
+            settings, self.config.queues[0], self.config.result_backend, config=routing
+        )
+        import worker.pool.builtins  # noqa: F401  # Celery's built-in tasks (celery.group, ...)
+
         if tasks is None:
             tasks = registry if self.celery_app is None else WorkerTasks(registry, self.celery_app)
             if not user_task_names(tasks):

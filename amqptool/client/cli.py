@@ -9,15 +9,17 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import AmqpToolError, ExitCode, NoReplyError, UsageError
+from amqptool.textsafe import json_visible, visible
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
     from amqptool.client.result import AsyncResult
 
-__all__ = ["configure", "parse_arg", "parse_kwargs", "run"]
+__all__ = ["configure", "parse_arg", "parse_kwargs", "run", "seconds", "wait_and_print"]
 
 EPILOG = (
     "Arguments are read as JSON where they parse (2 -> int, '\"2\"' -> str, '[1,2]' -> list, "
@@ -72,7 +74,7 @@ def _priority(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -90,7 +92,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task_args", metavar="ARG", nargs="*", help="positional arguments")
     parser.add_argument("--kwargs", metavar="JSON", help="keyword arguments as a JSON object")
     when = parser.add_mutually_exclusive_group()
-    when.add_argument("--countdown", metavar="S", type=_seconds, help="run no sooner than in S s")
+    when.add_argument("--countdown", metavar="S", type=seconds, help="run no sooner than in S s")
     when.add_argument("--eta", metavar="ISO", help="run no sooner than this ISO 8601 time")
     parser.add_argument(
         "--expires", metavar="S", help="expire after S seconds (or at an ISO 8601 time)"
@@ -117,14 +119,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         metavar="S",
-        type=_seconds,
+        type=seconds,
         help="with --wait: give up after S seconds, exit 69 (implies --wait; default: no limit)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, default=repr, ensure_ascii=False)
+    return json_visible(json.dumps(value, default=repr, ensure_ascii=False))
 
 
 def _show(value: Any) -> str:
@@ -146,10 +148,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    from amqptool.client.client import Client
+    from amqptool.client.client import PUBLISH_TIMEOUT, Client
 
     wait = bool(args.wait or args.timeout is not None)
-    with Client(settings, config=conf.values) as client:
+    started = time.monotonic()
+    publish_timeout = args.timeout if args.timeout is not None else PUBLISH_TIMEOUT
+    with Client(settings, publish_timeout=publish_timeout, config=conf.values) as client:
         result = client.send_task(
             args.task_name,
             task_args,
@@ -168,16 +172,33 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         if not wait:
             print(_dump({"id": result.id}) if args.json else result.id, file=ctx.stdout)
             return ExitCode.OK
-        return _wait(result, args, ctx)
+        left = None if args.timeout is None else args.timeout - (time.monotonic() - started)
+        return wait_and_print(result, args, ctx, timeout=left)
 
 
-def _wait(result: AsyncResult, args: argparse.Namespace, ctx: CliContext) -> int:
+def wait_and_print(
+    result: AsyncResult,
+    args: argparse.Namespace,
+    ctx: CliContext,
+    *,
+    timeout: float | None = None,
+) -> int:
+    """Wait and print the value; a failed task raises (exit 1).
+
+    ``timeout`` is what is left of ``args.timeout`` (the default: all of it).
+    """
+    if timeout is None:
+        timeout = args.timeout
     from amqptool.errors import TaskTimeoutError
 
     try:
-        value = result.get(timeout=args.timeout, propagate=False)
-    except TaskTimeoutError as exc:
-        raise NoReplyError(exc.message, hint="no worker took the task in time?") from None
+        value = result.get(timeout=timeout, propagate=False)
+    except TaskTimeoutError:
+        # Counted from the start of the command (connecting and publishing included).
+        raise NoReplyError(
+            f"task {result.id} did not finish within {args.timeout:g}s (state: {result.state})",
+            hint="no worker took the task in time?",
+        ) from None
     state = result.state
     if isinstance(value, BaseException):
         message = " ".join(str(value).split())
@@ -190,5 +211,5 @@ def _wait(result: AsyncResult, args: argparse.Namespace, ctx: CliContext) -> int
     if args.json:
         print(_dump({"id": result.id, "state": state, "result": value}), file=ctx.stdout)
     else:
-        print(_show(value), file=ctx.stdout)
+        print(visible(_show(value)), file=ctx.stdout)  # a result is the peer's text
     return ExitCode.OK

@@ -26,11 +26,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from amqptool.backends.urls import backend_from_url, is_rpc
 from amqptool.celeryconf.routing import Destination, Router
 from amqptool.client.calls import task_messages
 from amqptool.client.link import RESULT_EXPIRES_MS, ClientLink
 from amqptool.client.options import RetryPolicy, When, build_message
-from amqptool.client.result import AsyncResult, GroupResult, ResultMeta, result_from_message
+from amqptool.client.result import (
+    AsyncResult,
+    GroupResult,
+    ResultMeta,
+    ResultSource,
+    result_from_message,
+)
+from amqptool.client.signature import Signature
+from amqptool.client.stored import BackendSource
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.serialization import normalize_accept
 from amqptool.codec.tasks import TaskMessage, encode_task
@@ -44,9 +53,10 @@ from amqptool.errors import (
 from amqptool.settings import BrokerSettings
 
 if TYPE_CHECKING:
+    from amqptool.backends import Backend
     from amqptool.transport import ConfirmedPublisher, Pending
 
-__all__ = ["RESULT_EXPIRES_MS", "Client"]
+__all__ = ["PUBLISH_TIMEOUT", "RESULT_EXPIRES_MS", "Client"]
 
 log = logging.getLogger("amqptool.client")
 log.addHandler(logging.NullHandler())  # a library: retry warnings go where the app logs
@@ -76,10 +86,15 @@ class Client(ClientLink):
         accept: Iterable[str] | None = None,
         publish_timeout: float | None = PUBLISH_TIMEOUT,
         config: Mapping[str, Any] | None = None,
+        backend: str | Backend | None = None,
+        default_queue: str | None = None,
     ) -> None:
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
-        self.router = Router(config)
+        routing = dict(config or {})
+        if default_queue is not None:  # the caller's default queue wins over the config's
+            routing["task_default_queue"] = default_queue
+        self.router = Router(routing)
         expires: Any = (config or {}).get("result_expires")
         if isinstance(expires, timedelta):  # as Celery allows
             expires = expires.total_seconds()
@@ -88,7 +103,18 @@ class Client(ClientLink):
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
         self.publish_timeout = publish_timeout
+        self.default_queue = self.router.default_queue
+        self.results: ResultSource = self
+        if backend is not None and not (isinstance(backend, str) and is_rpc(backend)):
+            if isinstance(backend, str):
+                backend = backend_from_url(backend, accept=None if accept is None else list(accept))
+            self.results = BackendSource(backend)
         self._reset_after_fork()
+
+    @property
+    def rpc(self) -> bool:
+        """True when results come back over the broker (``rpc://``, the default)."""
+        return self.results is self
 
     def __repr__(self) -> str:
         return f"<Client {self.settings.redacted()} oid={self.oid}>"
@@ -168,11 +194,11 @@ class Client(ClientLink):
             [(msg, dest)],
             serializer=serializer,
             compression=compression,
-            want_results=not ignore_result,
+            want_results=not ignore_result and self.rpc,
             retry=retry,
             policy=RetryPolicy.from_mapping(retry_policy),
         )
-        return AsyncResult(msg.id, self, ignored=ignore_result)
+        return AsyncResult(msg.id, self.results, ignored=ignore_result, app=self)
 
     def _publish_all(
         self,
@@ -250,16 +276,17 @@ class Client(ClientLink):
         gid = group_id or str(uuid.uuid4())
         items = self._routed(task_messages(calls, queue, reply_to=self.oid, group=gid))
         if not items:
-            return GroupResult(gid, [])
+            return GroupResult(gid, [], self.results)
         self._publish_all(
             items,
             serializer=serializer,
             compression=compression,
-            want_results=True,
+            want_results=self.rpc,
             retry=retry,
             policy=RetryPolicy.from_mapping(retry_policy),
         )
-        return GroupResult(gid, [AsyncResult(m.id, self) for m, _ in items])
+        members = [AsyncResult(m.id, self.results, app=self) for m, _ in items]
+        return GroupResult(gid, members, self.results)
 
     def send_many(
         self,
@@ -286,12 +313,12 @@ class Client(ClientLink):
                 items,
                 serializer=serializer,
                 compression=compression,
-                want_results=True,
+                want_results=self.rpc,
                 retry=retry,
                 policy=RetryPolicy.from_mapping(retry_policy),
                 timeout=timeout,
             )
-        return [AsyncResult(m.id, self) for m, _ in items]
+        return [AsyncResult(m.id, self.results, app=self) for m, _ in items]
 
     def _routed(
         self, items: Sequence[tuple[TaskMessage, str | None]]
@@ -300,9 +327,46 @@ class Client(ClientLink):
 
     # ------------------------------------------------------------------ results
 
+    def publish(
+        self, items: Sequence[tuple[TaskMessage, str | None]], serializer: str = "json"
+    ) -> None:
+        """Publish ready-made task messages, each to its queue (None: where the router says;
+        canvas; retried as send_task)."""
+        self._publish_all(
+            self._routed(items),
+            serializer=serializer,
+            compression=None,
+            want_results=self.rpc,
+            retry=True,
+            policy=RetryPolicy(),
+        )
+
+    def signature(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        immutable: bool = False,
+        **options: Any,
+    ) -> Signature:
+        """A signature sent through this client (``delay``, ``apply_async``, ``|``...)."""
+        return Signature(name, args, kwargs, options, immutable=immutable, app=self)
+
+    def GroupResult(self, group_id: str) -> GroupResult | None:  # Celery's restore by id
+        """The group saved under ``group_id`` with ``GroupResult.save()`` (None if unknown)."""
+        return GroupResult.restore(group_id, self.results, app=self)
+
+    def revoke(self, task_id: str, *, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Broadcast ``revoke`` for ``task_id`` to every worker (as ``AsyncResult.revoke``)."""
+        from amqptool.control.client import ControlClient
+
+        with ControlClient(self.settings) as control:
+            control.cast("revoke", {"task_id": task_id, "terminate": terminate, "signal": signal})
+
     def AsyncResult(self, task_id: str) -> AsyncResult:  # Celery's method name
-        """A handle on a task sent by this client (its result comes to our result queue)."""
-        return AsyncResult(task_id, self)
+        """A handle on a task by id: with a stored backend any task, with rpc:// our own."""
+        return AsyncResult(task_id, self.results, app=self)
 
     def _on_result(self, env: Envelope) -> None:
         """Result consumer callback (runs in whichever thread drains). Never raises."""
@@ -419,6 +483,8 @@ class Client(ClientLink):
             return
         with self._io:
             self._drop_connection()
+        if isinstance(self.results, BackendSource):
+            self.results.close()
 
 
 def _settle(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from amqptool.client.signature import Signature
 from amqptool.codec.tasks import TaskMessage
 from amqptool.codec.times import parse_iso, utcnow
 from amqptool.errors import DecodeError, UsageError
@@ -127,23 +128,19 @@ def signature(
     *,
     immutable: bool = False,
     options: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Signature:
     """A task signature as Celery puts it on the wire (in ``link``, ``link_error``, chains).
 
     ``options`` may carry ``task_id``, ``reply_to``, ``queue``, ``countdown``, ``priority``...
     (a Celery worker applies them when it sends the signature). To read a callback's result
-    from this client, give ``options={"task_id": ..., "reply_to": client.oid}``.
+    from this client, give ``options={"task_id": ..., "reply_to": client.oid}``. The value is a
+    :class:`~amqptool.client.signature.Signature`: a dict that can also be sent and chained.
     """
     if not isinstance(name, str) or not name:
         raise UsageError("a signature needs a task name")
-    return {
-        "task": name,
-        "args": _args_list(args),
-        "kwargs": _kwargs_dict(kwargs),
-        "options": dict(options or {}),
-        "subtask_type": None,
-        "immutable": bool(immutable),
-    }
+    return Signature(
+        name, _args_list(args), _kwargs_dict(kwargs), dict(options or {}), immutable=immutable
+    )
 
 
 def _args_list(args: Any) -> list[Any]:

@@ -28,7 +28,14 @@ from amqptool.codec.results import (
 from amqptool.codec.serialization import decompress, loads
 from amqptool.errors import DecodeError, TaskTimeoutError
 
-__all__ = ["AsyncResult", "GroupResult", "ResultMeta", "ResultSource", "result_from_message"]
+__all__ = [
+    "AsyncResult",
+    "GroupResult",
+    "ResultMeta",
+    "ResultSource",
+    "result_from_message",
+    "result_from_tuple",
+]
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,12 @@ class ResultSource(Protocol):
         ...
 
 
+class Revoker(Protocol):
+    """What can revoke a task (the :class:`~amqptool.client.Client`)."""
+
+    def revoke(self, task_id: str, *, terminate: bool = False, signal: str = "SIGTERM") -> None: ...
+
+
 class AsyncResult:
     """The pending result of one task (the Celery ``AsyncResult`` subset users rely on).
 
@@ -103,10 +116,20 @@ class AsyncResult:
     come: :meth:`get` returns None at once, as Celery's does, and :attr:`state` stays PENDING.
     """
 
-    def __init__(self, task_id: str, source: ResultSource, *, ignored: bool = False) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        source: ResultSource,
+        *,
+        ignored: bool = False,
+        app: Revoker | None = None,
+        parent: AsyncResult | GroupResult | None = None,
+    ) -> None:
         self.id = str(task_id)
         self._source = source
         self.ignored = ignored
+        self.app = app
+        self.parent = parent
         self._exception: tuple[ResultMeta, BaseException] | None = None
 
     # ------------------------------------------------------------------ identity
@@ -180,9 +203,23 @@ class AsyncResult:
         return meta.date_done if meta is not None else None
 
     @property
-    def children(self) -> list[Any]:
+    def children(self) -> list[AsyncResult | GroupResult]:
+        """Results of the tasks this task sent (chain steps, callbacks, groups)."""
         meta = self._meta()
-        return list(meta.children) if meta is not None else []
+        if meta is None:
+            return []
+        return [result_from_tuple(c, self._source, app=self.app) for c in meta.children if c]
+
+    def as_tuple(self) -> list[Any]:
+        """Celery's result tuple ``[[id, parent], None]``."""
+        parent = self.parent.as_tuple() if self.parent is not None else None
+        return [[self.id, parent], None]
+
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Ask every worker to revoke this task (``terminate`` kills it if running)."""
+        if self.app is None:
+            raise TypeError("this result has no client to revoke through")
+        self.app.revoke(self.id, terminate=terminate, signal=signal)
 
     def ready(self) -> bool:
         return self.state in READY_STATES
@@ -224,18 +261,48 @@ class AsyncResult:
 
 
 class GroupResult:
-    """The results of several tasks sent together (Celery's GroupResult, 1.0's TaskSetResult)."""
+    """The results of several tasks sent together (Celery's GroupResult, 1.0's TaskSetResult).
 
-    def __init__(self, group_id: str, results: Sequence[AsyncResult]) -> None:
+    With a stored backend, :meth:`save` keeps the member ids under the group id, and
+    :meth:`restore` (or ``Client.GroupResult(id)``) gets them back in another process.
+    """
+
+    def __init__(
+        self,
+        group_id: str,
+        results: Sequence[AsyncResult | GroupResult],
+        source: ResultSource | None = None,
+    ) -> None:
         self.id = group_id
         self.results = list(results)
+        self._source = source
+
+    def as_tuple(self) -> list[Any]:
+        return [[self.id, None], [r.as_tuple() for r in self.results]]
+
+    def save(self) -> GroupResult:
+        """Store the member ids under the group id (needs a Redis or SQL backend)."""
+        saver = getattr(self._source, "save_group", None)
+        if saver is None:
+            raise TypeError("saving a group needs a stored result backend (redis://, db+...)")
+        saver(self.id, [r.as_tuple() for r in self.results])
+        return self
+
+    @classmethod
+    def restore(cls, group_id: str, source: ResultSource, app: Any = None) -> GroupResult | None:
+        """The group saved under ``group_id`` (None when nothing was saved)."""
+        restorer = getattr(source, "restore_group", None)
+        members = restorer(group_id) if restorer is not None else None
+        if members is None:
+            return None
+        return cls(group_id, [result_from_tuple(m, source, app=app) for m in members], source)
 
     @property
     def taskset_id(self) -> str:
         return self.id
 
     @property
-    def subtasks(self) -> list[AsyncResult]:
+    def subtasks(self) -> list[AsyncResult | GroupResult]:
         return self.results
 
     def __repr__(self) -> str:
@@ -245,10 +312,10 @@ class GroupResult:
     def __len__(self) -> int:
         return len(self.results)
 
-    def __iter__(self) -> Iterator[AsyncResult]:
+    def __iter__(self) -> Iterator[AsyncResult | GroupResult]:
         return iter(self.results)
 
-    def __getitem__(self, index: int) -> AsyncResult:
+    def __getitem__(self, index: int) -> AsyncResult | GroupResult:
         return self.results[index]
 
     def join(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
@@ -292,6 +359,33 @@ class GroupResult:
     def forget(self) -> None:
         for result in self.results:
             result.forget()
+
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        for result in self.results:
+            result.revoke(terminate=terminate, signal=signal)
+
+
+def result_from_tuple(
+    value: Any, source: ResultSource, *, app: Revoker | None = None
+) -> AsyncResult | GroupResult:
+    """An AsyncResult (``[[id, parent], None]``) or GroupResult (``[[gid, None], [...]]``)."""
+    if isinstance(value, AsyncResult | GroupResult):
+        return value
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"not a result tuple: {value!r}")
+    head, members = value
+    if isinstance(head, list | tuple):
+        ident, parent = head[0], head[1] if len(head) > 1 else None
+    else:
+        ident, parent = head, None
+    if isinstance(members, list):
+        return GroupResult(
+            str(ident), [result_from_tuple(m, source, app=app) for m in members], source
+        )
+    up = result_from_tuple(parent, source, app=app) if parent else None
+    return AsyncResult(
+        str(ident), source, app=app, parent=up if isinstance(up, AsyncResult) else None
+    )
 
 
 def result_from_message(

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from amqptool.codec.envelope import Envelope, Properties
-from amqptool.codec.serialization import dumps, json_dumps
+from amqptool.codec.serialization import dumps, json_dumps, loads
 from amqptool.codec.times import format_iso, utcnow
+from amqptool.errors import DecodeError
 
 __all__ = [
     "ALL_STATES",
@@ -24,10 +25,12 @@ __all__ = [
     "REVOKED",
     "STARTED",
     "SUCCESS",
+    "ResultTooLarge",
     "decode_exception",
     "encode_exception",
     "encode_result",
     "result_body",
+    "too_large_failure",
 ]
 
 PENDING = "PENDING"
@@ -157,12 +160,12 @@ def result_body(
         "traceback": traceback,
         "children": children or [],
         "date_done": format_iso(date_done) if date_done else None,
-        "task_id": task_id,
     }
     if group_id:
         body["group_id"] = group_id
     if parent_id:
         body["parent_id"] = parent_id
+    body["task_id"] = task_id  # last, after group_id/parent_id, as Celery orders them
     return body
 
 
@@ -184,3 +187,33 @@ def encode_result(
         priority=0,
     )
     return Envelope(body=data, properties=props, exchange="", routing_key=reply_to)
+
+
+class ResultTooLarge(Exception):  # the name a client sees as exc_type
+    """A task's result was bigger than the broker accepts; it was replaced by this failure."""
+
+
+def too_large_failure(env: Envelope, limit: int) -> Envelope | None:
+    """For a result message over ``limit`` bytes: a FAILURE result for the same task saying so
+    ("result is N bytes, the broker accepts M"). None if ``env`` is not a result message."""
+    try:
+        body = loads(env.body, env.properties.content_type, env.properties.content_encoding)
+    except DecodeError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("task_id"), str):
+        return None
+    if "status" not in body:
+        return None
+    why = ResultTooLarge(f"result is {len(env.body)} bytes, the broker accepts {limit}")
+    failure = result_body(
+        body["task_id"],
+        FAILURE,
+        why,
+        group_id=body.get("group_id"),
+        parent_id=body.get("parent_id"),
+    )
+    return encode_result(
+        failure,
+        reply_to=env.routing_key,
+        correlation_id=env.properties.correlation_id or body["task_id"],
+    )

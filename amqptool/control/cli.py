@@ -23,6 +23,7 @@ from amqptool.control.render import (
     to_json,
 )
 from amqptool.errors import ExitCode, NoReplyError, UsageError
+from amqptool.textsafe import visible
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["configure", "run"]
 
 _COMMON = ("destination", "timeout", "limit", "json", "pattern", "matcher", "idle")
-_BROKER = ("broker", "ssl_ca", "ssl_cert", "ssl_key", "debug")
+_BROKER = ("broker", "broker_file", "control_key_file", "ssl_ca", "ssl_cert", "ssl_key", "debug")
 
 
 class _ArgParser(argparse.ArgumentParser):
@@ -107,6 +108,8 @@ def _add_broker_options(parser: argparse.ArgumentParser) -> None:
     # the global broker options, also accepted after COMMAND
     hidden = argparse.SUPPRESS
     parser.add_argument("-b", "--broker", metavar="URL", default=hidden, help=hidden)
+    parser.add_argument("--broker-file", metavar="FILE", default=hidden, help=hidden)
+    parser.add_argument("--control-key-file", metavar="FILE", default=hidden, help=hidden)
     parser.add_argument("--ssl-ca", metavar="FILE", default=hidden, help=hidden)
     parser.add_argument("--ssl-cert", metavar="FILE", default=hidden, help=hidden)
     parser.add_argument("--ssl-key", metavar="FILE", default=hidden, help=hidden)
@@ -245,6 +248,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             limit=args.limit,
             idle=args.idle,
         )
+        for what in client.malformed:
+            ctx.info(f"warning: not a well-formed reply, not counted as a node: {what}")
     return _report(cmd, args, ctx, replies)
 
 
@@ -257,7 +262,7 @@ def _report(
     if not replies:
         raise NoReplyError(f"no nodes replied within {args.timeout}s")
     if not args.json:
-        _emit(stdout, render_replies(replies, show_body=cmd.name != "status"))
+        _emit(stdout, visible(render_replies(replies, show_body=cmd.name != "status")))
         _emit(stdout, "\n" + nodes_online(len(replies)))
     if args.destination:
         missing = [n for n in args.destination if n not in replies]

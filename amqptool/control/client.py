@@ -39,12 +39,13 @@ from amqptool.codec.control import (
 )
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import LamportClock
+from amqptool.codec.signing import Verifier, sign
 from amqptool.control.collect import ReplyCollector
-from amqptool.errors import ConnectionFailedError, UsageError
+from amqptool.errors import BlockedError, ConnectionFailedError, UsageError
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Channel, Connection
 
-__all__ = ["DEFAULT_TIMEOUT", "ControlClient"]
+__all__ = ["DEFAULT_TIMEOUT", "ControlClient", "sign_request"]
 
 DEFAULT_TIMEOUT = 1.0
 ReplyCallback = Callable[[str, Any], None]
@@ -64,6 +65,9 @@ class ControlClient:
         self._published = False  # a request went out on the current connection
         self.oid = str(uuid.uuid4())
         self.clock = LamportClock()
+        key = settings.control_key
+        self._verifier = Verifier(key) if key is not None else None
+        self.malformed: list[str] = []  # the last call's replies that were not counted
 
     @property
     def reply_queue(self) -> str:
@@ -117,6 +121,8 @@ class ControlClient:
                     idle=idle,
                     on_reply=on_reply,
                 )
+                if self._verifier is not None:
+                    collector.verify = self._verifier.check
                 self._collector = collector
                 channel.publish(env)
                 self._published = True
@@ -129,8 +135,14 @@ class ControlClient:
             self._wait(collector)
         finally:
             self._collector = None
+        conn = self._conn
+        if not collector.replies and conn is not None and conn.blocked_reason is not None:
+            # Nobody could answer: replies are publishes too. Whether our request reached the
+            # workers cannot be known.
+            raise BlockedError(conn.blocked_reason, unknown=True)
         for clock in collector.clocks:
             self.clock.adjust(clock)
+        self.malformed = collector.malformed
         return collector.replies
 
     def cast(
@@ -176,7 +188,8 @@ class ControlClient:
 
     def _encode(self, req: Any, timeout: float) -> Envelope:
         expires = math.ceil(time.time() + timeout)
-        return encode_request(req, clock=self.clock.forward(), expires=expires)
+        env = encode_request(req, clock=self.clock.forward(), expires=expires)
+        return sign_request(env, self.settings)
 
     def _connection(self) -> Connection:
         if self._conn is None:
@@ -237,6 +250,12 @@ class ControlClient:
             if wait is None:
                 return
             conn.process_events(time_limit=wait)
+
+
+def sign_request(env: Envelope, settings: BrokerSettings) -> Envelope:
+    """*env* signed with the configured control key (as it is when no key is configured)."""
+    key = settings.control_key
+    return env if key is None else sign(env, key)
 
 
 def _check_timing(timeout: float, limit: int | None) -> None:

@@ -28,12 +28,15 @@ from amqptool.codec.control import decode_reply
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.serialization import DEFAULT_ACCEPT
 from amqptool.errors import DecodeError
+from amqptool.textsafe import one_line
 
 __all__ = [
     "BROADCAST_IDLE_FRACTION",
     "BROADCAST_IDLE_MIN",
+    "MAX_MALFORMED",
     "ReplyCollector",
     "broadcast_idle_gap",
+    "reply_problem",
 ]
 
 log = logging.getLogger("amqptool.control")
@@ -69,6 +72,8 @@ class ReplyCollector:
         self.accept = accept
         self.on_reply = on_reply
         self.replies: dict[str, Any] = {}
+        self.malformed: list[str] = []  # replies shown as such and not counted as nodes
+        self.verify: Callable[[Envelope], str] | None = None  # "" or why it is refused
         self.count = 0
         self.last_reply: float | None = None
         self.clocks: list[int] = []
@@ -110,11 +115,16 @@ class ReplyCollector:
         if expired and not isinstance(expires, bool):
             log.debug("dropping an expired reply")
             return False
+        refused = self.verify(env) if self.verify is not None else ""
+        if refused:
+            return self._malformed(f"{refused}: {_snippet(env.body)}")
         try:
             body = decode_reply(env, accept=self.accept)
         except DecodeError as exc:
-            log.warning("ignoring a control reply that does not decode: %s", exc)
-            return False
+            return self._malformed(f"does not decode ({exc}): {_snippet(env.body)}")
+        why = reply_problem(body)
+        if why:
+            return self._malformed(f"{why}: {_snippet(env.body)}")
         clock = headers.get("clock")
         if isinstance(clock, int) and not isinstance(clock, bool):
             self.clocks.append(clock)
@@ -127,3 +137,31 @@ class ReplyCollector:
         self.count += 1
         self.last_reply = now
         return True
+
+    def _malformed(self, what: str) -> bool:
+        log.warning("a control reply that is not a well-formed reply (not counted): %s", what)
+        if len(self.malformed) < MAX_MALFORMED:
+            self.malformed.append(what)
+        return False  # kept aside in ``malformed``, not taken as a reply
+
+
+MAX_MALFORMED = 100
+MAX_NODE_NAME = 255
+_SNIPPET = 120
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:_SNIPPET].decode("utf-8", "replace")
+    return one_line(text) + ("..." if len(body) > _SNIPPET else "")
+
+
+def reply_problem(body: dict[str, Any]) -> str:
+    """Why a decoded reply is not ``{node: reply}`` from one node ("" when it is)."""
+    if len(body) != 1:
+        return f"names {len(body)} nodes, not one"
+    node = next(iter(body))
+    if not node or len(node) > MAX_NODE_NAME:
+        return f"node name has {len(node)} characters"
+    if any(not c.isprintable() or c.isspace() for c in node):
+        return f"node name {one_line(node)!r} holds blanks or control characters"
+    return ""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from amqptool.errors import AmqpToolError
+from amqptool.monitor.clean import visible
 
 if TYPE_CHECKING:
     from amqptool.settings import BrokerSettings
@@ -89,11 +90,17 @@ def revoke_action(task_id: str, *, terminate: bool = False, signal: str = "SIGTE
     if terminate:
         arguments.update(terminate=True, signal=signal)
     verb = f"terminate ({signal})" if terminate else "revoke"
+    question = f"Really {verb} task {task_id}?"
+    if terminate:
+        question += (
+            f" {signal} stops it only on a prefork pool; a threads or solo pool cannot stop a"
+            " running task (the worker's reply says so) and the task runs to its end."
+        )
     return Action(
         title=f"{verb} task {task_id}",
         method="revoke",
         arguments=arguments,
-        confirm=f"Really {verb} task {task_id}?",
+        confirm=question,
     )
 
 
@@ -151,7 +158,7 @@ def describe(action: Action, replies: dict[str, Any]) -> tuple[str, str]:
     for node in sorted(replies):
         text, is_error = _reply_text(replies[node])
         errors += is_error
-        lines.append(f"{node}: {'error: ' if is_error else ''}{text}")
+        lines.append(visible(f"{node}: {'error: ' if is_error else ''}{text}"))
     severity = "error" if errors == len(replies) else "warning" if errors else "information"
     return f"{action.title}\n" + "\n".join(lines), severity
 

@@ -10,12 +10,15 @@ store run in thread workers and *post past-tense messages*; the UI thread owns t
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from platformdirs import user_downloads_path
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -33,8 +36,8 @@ from amqptool.monitor.background import (
     QueueProbeLike,
 )
 from amqptool.monitor.feed import FeedStatus
-from amqptool.monitor.queues import UNACKED_NOTE
-from amqptool.monitor.screens import HelpScreen, TaskDetailScreen
+from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth
+from amqptool.monitor.screens import GraphsScreen, HelpScreen, TaskDetailScreen, TaskTypesScreen
 from amqptool.monitor.selectors import (
     SortSpec,
     TaskDetail,
@@ -49,6 +52,7 @@ from amqptool.monitor.state import MonitorState, Task
 from amqptool.monitor.store import TaskStore
 from amqptool.monitor.tables import TABLE_KEYS, queues_table, tasks_table, workers_table
 from amqptool.monitor.widgets import GridTable, MonitorHeader
+from amqptool.monitor.workerscreen import WorkerDetailScreen
 
 __all__ = ["FeedLike", "MonitorApp", "MonitorOptions", "QueueProbeLike"]
 
@@ -80,6 +84,8 @@ class MonitorApp(BackgroundWork, ActionKeys):
         Binding("l", "rate_limit", "Rate limit"),
         Binding("p", "ping_worker", "Ping worker"),
         Binding("K", "shutdown_worker", "Shutdown worker"),
+        Binding("T", "task_types", "Task types"),
+        Binding("h", "graphs", "History graphs"),
         Binding("w", "focus_workers", "Workers", show=False),
         Binding("t", "focus_tasks", "Tasks", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -109,6 +115,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         self.feed_status = FeedStatus("connecting" if feed_factory else "stopped")
         self.stored_matches: list[Task] = []
         self.queue_names: list[str] = list(self.options.queues)
+        self.queue_depths: list[QueueDepth] = []
         self.outcomes: list[Outcome] = []  # every action's outcome, for tests and the log
         self._feed: FeedLike | None = None
         self._stop = threading.Event()
@@ -125,7 +132,11 @@ class MonitorApp(BackgroundWork, ActionKeys):
             with Vertical(id="queues-box"):
                 yield queues_table()
                 yield Static(UNACKED_NOTE, id="queues-note")
-        yield Input(placeholder="filter: state:FAILURE name:add worker:w1 words", id="filter")
+        yield Input(
+            placeholder="filter: state:FAILURE name:add worker:w1 words",
+            id="filter",
+            select_on_focus=False,  # text typed or pasted before the focus lands must stay
+        )
         yield tasks_table(self.options.tz, self.state)
         yield Static("", id="status")
         yield Footer()
@@ -147,6 +158,52 @@ class MonitorApp(BackgroundWork, ActionKeys):
         if feed is not None:
             feed.stop()
 
+    async def on_event(self, event: events.Event) -> None:
+        """``/`` opens the filter *before* the keys behind it are dispatched: keys typed or
+        pasted fast after ``/`` (``/quick``) land in the filter, never on the shortcuts."""
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and event.character == "/"
+            and self._filter_key_opens()
+        ):
+            self.action_filter()
+            return
+        await super().on_event(event)
+
+    def _filter_key_opens(self) -> bool:
+        if isinstance(self.screen, ModalScreen) or self.screen is not self.screen_stack[0]:
+            return False
+        return not isinstance(self.focused, Input)
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste on the main screen is a filter (a leading ``/`` is the filter key)."""
+        if isinstance(self.focused, Input) or self.screen is not self.screen_stack[0]:
+            return
+        event.stop()
+        self.action_filter()
+        box = self.query_one("#filter", Input)
+        box.insert_text_at_cursor(" ".join(event.text.removeprefix("/").split()))
+
+    async def action_quit(self) -> None:
+        """Quit; the exit code says why the feed failed (71 when the login was refused)."""
+        status = self.feed_status
+        self.exit(return_code=status.exit_code if status.state == "failed" else 0)
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """The palette's Screenshot: into ~/Downloads when it exists, else the current folder."""
+        if path is None:
+            downloads = user_downloads_path()
+            path = str(downloads) if downloads.is_dir() else os.getcwd()
+        key = super().deliver_screenshot(filename, path, time_format)
+        self.notify(f"screenshot saved in {path}", markup=False)
+        return key
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Main-screen keys only work on the main screen; the detail screen keeps a few."""
         if action not in _OWN_ACTIONS:
@@ -154,7 +211,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         screen = self.screen
         if isinstance(screen, TaskDetailScreen):
             return action in _DETAIL_ACTIONS
-        return not isinstance(screen, ModalScreen)
+        return screen is self.screen_stack[0]
 
     # ------------------------------------------------------------------ views
 
@@ -245,7 +302,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("shown")
-        box.focus()
+        self.screen.set_focus(box)  # now, not later: the next key goes to the box
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -287,7 +344,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         if message.table.id == "tasks":
             self.open_detail(message.key)
         elif message.table.id == "workers":
-            self.action_ping_worker()
+            self.push_screen(WorkerDetailScreen(message.key, self))
 
     def action_detail(self) -> None:
         task = self.selected_task()
@@ -298,6 +355,19 @@ class MonitorApp(BackgroundWork, ActionKeys):
 
     def open_detail(self, uuid: str) -> None:
         self.push_screen(TaskDetailScreen(uuid, self.task_detail_for))
+
+    def action_task_types(self) -> None:
+        totals = self.state.totals
+
+        def title() -> str:
+            done = totals.total("succeeded") + totals.total("failed")
+            return f"task types: totals since start ({done} finished), runtime of succeeded tasks"
+
+        self.push_screen(TaskTypesScreen(totals.type_rows, title))
+
+    def action_graphs(self) -> None:
+        history = self.state.history
+        self.push_screen(GraphsScreen(lambda minutes: history.series(self.clock(), minutes)))
 
     def action_focus_workers(self) -> None:
         self.workers_table.focus()

@@ -23,6 +23,7 @@ from amqptool.monitor.actions import (
 from amqptool.monitor.messages import ActionFinished
 from amqptool.monitor.model import Task
 from amqptool.monitor.screens import ConfirmScreen, RateLimitScreen
+from amqptool.monitor.workerscreen import WorkerDetailScreen
 
 __all__ = ["ActionKeys"]
 
@@ -107,3 +108,6 @@ class ActionKeys(App[int]):
         self.outcomes.append(outcome)
         severity = outcome.severity if outcome.severity in ("warning", "error") else "information"
         self.notify(outcome.message, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]  # checked above
+        screen = self.screen
+        if isinstance(screen, WorkerDetailScreen) and outcome.action.destination == [screen.node]:
+            screen.action_refresh_info()  # show what the action changed

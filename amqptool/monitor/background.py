@@ -23,12 +23,13 @@ from textual.widgets import Static
 from amqptool.errors import AmqpToolError
 from amqptool.monitor.actions import ControlPort, active_queues_action, perform
 from amqptool.monitor.feed import FeedBatch, FeedStatus
+from amqptool.monitor.history import BUCKET_SECONDS
 from amqptool.monitor.messages import EventsArrived, FeedChanged, QueuesUpdated, StoreMatches
 from amqptool.monitor.model import Task
 from amqptool.monitor.query import TaskFilter
 from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth, queues_from_replies
 from amqptool.monitor.state import MonitorState
-from amqptool.monitor.store import TaskStore, record_of
+from amqptool.monitor.store import HistoryRow, TaskStore, record_of
 from amqptool.monitor.widgets import GridTable
 
 __all__ = ["BackgroundWork", "FeedFactory", "FeedLike", "MonitorOptions", "QueueProbeLike"]
@@ -72,6 +73,7 @@ class BackgroundWork(App[int]):
     store: TaskStore | None
     feed_status: FeedStatus
     queue_names: list[str]
+    queue_depths: list[QueueDepth]
     stored_matches: list[Task]
     filter: TaskFilter
     _feed: FeedLike | None
@@ -94,6 +96,8 @@ class BackgroundWork(App[int]):
 
     def on_feed_changed(self, message: FeedChanged) -> None:
         previous = self.feed_status
+        if previous.state == "failed" and message.status.state == "stopped":
+            return  # the header keeps saying why the feed stopped (a refused login)
         self.feed_status = message.status
         if message.status.state == "failed":
             self.notify(
@@ -127,6 +131,10 @@ class BackgroundWork(App[int]):
     # ------------------------------------------------------------------ queues
 
     def on_queues_updated(self, message: QueuesUpdated) -> None:
+        self.queue_depths = message.depths
+        ready = [d.ready for d in message.depths if d.ready is not None]
+        if ready:
+            self.state.history.depth(sum(ready), self.clock())
         try:
             self.query_one("#queues", GridTable).set_items(message.depths)
             self.query_one("#queues-note", Static).update(Text(message.note or UNACKED_NOTE))
@@ -177,14 +185,17 @@ class BackgroundWork(App[int]):
             return
         changed = self.state.drain_changed()
         records = [record_of(self.state.tasks[u]) for u in changed if u in self.state.tasks]
-        if records:
-            self._write_store(records)
+        history = self.state.history.drain()
+        if records or history:
+            self._write_store(records, history)
 
     @work(thread=True, group="store", exit_on_error=False)
-    def _write_store(self, records: list[Any]) -> None:
+    def _write_store(self, records: list[Any], history: list[HistoryRow]) -> None:
         assert self.store is not None
         try:
             self.store.save(records)
+            keep = int(self.clock()) - self.state.history.window * BUCKET_SECONDS
+            self.store.save_history(history, keep)
         except Exception as exc:  # a full disk must not take the screen down
             self.notify(f"--state: cannot save: {exc}", severity="error", timeout=10, markup=False)
 

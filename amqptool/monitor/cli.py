@@ -43,6 +43,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _size(text: str) -> int:
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    unit = text[-1:].upper() if text[-1:].isalpha() else ""
+    try:
+        value = float(text[: len(text) - len(unit)]) * units[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"not a size (like 64M or 1G): {text!r}") from None
+    if not 1024 <= value < 2**50:
+        raise argparse.ArgumentTypeError(f"must be at least 1K: {text!r}")
+    return int(value)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -67,6 +79,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="tasks kept in memory (default 10000; failed ones are kept longest)",
     )
     ui.add_argument(
+        "--max-bytes",
+        type=_size,
+        default=64 * 1024 * 1024,
+        metavar="SIZE",
+        help="text kept in memory for tasks, e.g. 64M or 1G (default 64M; oldest go first)",
+    )
+    ui.add_argument(
+        "--max-field",
+        type=_positive_int,
+        default=4096,
+        metavar="CHARS",
+        help="longest args/kwargs/result/exception kept; longer ones are cut, marked"
+        " '…[cut N chars]' (default 4096; tracebacks 4x)",
+    )
+    ui.add_argument(
         "--forget-offline",
         type=_seconds,
         default=3600.0,
@@ -78,6 +105,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--queues",
         metavar="QUEUES",
         help="comma-separated queues to show depths of (default: ask workers, active_queues)",
+    )
+    ui.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics (celery-exporter's names) on HOST:PORT; a bare PORT"
+        " listens on 127.0.0.1",
+    )
+    ui.add_argument(
+        "--no-tui",
+        "--headless",
+        dest="no_tui",
+        action="store_true",
+        help="with --metrics: no terminal UI, run as an exporter service (SIGTERM stops it)",
+    )
+    ui.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        help="show the live view in a browser (textual-serve) at http://HOST:PORT/; a bare"
+        " PORT listens on 127.0.0.1; beyond loopback only with a token",
+    )
+    ui.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="with --serve: the page needs ?token=TOKEN (default: $AMQPTOOL_MONITOR_TOKEN)",
     )
     ui.add_argument(
         "--state",
@@ -101,13 +152,72 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             count=args.count,
             timeout=args.timeout,
         )
+    queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
+    metrics = None
+    if args.metrics:
+        try:
+            from amqptool.monitor.metrics import parse_listen
+        except ImportError:
+            raise UsageError(
+                "--metrics needs prometheus-client", hint="pip install 'amqptool[metrics]'"
+            ) from None
+        metrics = parse_listen(args.metrics)
+    if args.serve:
+        return _serve(args, ctx, queues)
+    if args.no_tui:
+        if metrics is None:
+            raise UsageError("--no-tui needs --metrics HOST:PORT (it has nothing else to show)")
+        from amqptool.monitor.headless import run_headless
+        from amqptool.monitor.state import MonitorState
+
+        state = MonitorState(
+            max_tasks=args.max_tasks, max_bytes=args.max_bytes, field_limit=args.max_field
+        )
+        return run_headless(settings, metrics, err=ctx.stderr, queues=queues, state=state)
     from amqptool.monitor.main import run_app
 
-    queues = tuple(q.strip() for q in (args.queues or "").split(",") if q.strip())
     return run_app(
         settings,
         max_tasks=args.max_tasks,
         forget_offline=args.forget_offline,
         queues=queues,
         state_file=args.state,
+        max_bytes=args.max_bytes,
+        field_limit=args.max_field,
+        err=ctx.stderr,
+        metrics=metrics,
     )
+
+
+def _serve(args: argparse.Namespace, ctx: CliContext, queues: tuple[str, ...]) -> int:
+    import os
+
+    from amqptool.monitor.metrics import parse_listen
+    from amqptool.monitor.serve import TOKEN_ENV, monitor_command, run_serve
+
+    if args.metrics or args.no_tui:
+        raise UsageError("--serve goes without --metrics and --no-tui (run those separately)")
+    listen = parse_listen(args.serve, option="--serve")
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    monitor_args = [
+        f"--max-tasks={args.max_tasks}",
+        f"--max-bytes={args.max_bytes}",
+        f"--max-field={args.max_field}",
+        f"--forget-offline={args.forget_offline}",
+    ]
+    if queues:
+        monitor_args.append("--queues=" + ",".join(queues))
+    if args.state:
+        monitor_args.append(f"--state={os.path.abspath(args.state)}")
+    global_args = [
+        f"{flag}={path}"
+        for flag, path in (
+            ("--ssl-ca", ctx.ssl_ca),
+            ("--ssl-cert", ctx.ssl_cert),
+            ("--ssl-key", ctx.ssl_key),
+        )
+        if path
+    ]
+    ctx.settings()  # a bad URL is an error here, not in every browser tab
+    command = monitor_command(monitor_args, global_args)
+    return run_serve(listen, command, token=token, broker_url=ctx.broker)

@@ -24,16 +24,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from amqptool.errors import ExitCode, NoReplyError
+from amqptool.errors import BlockedError, ExitCode, NoReplyError
 from amqptool.settings import BrokerSettings
+from amqptool.textsafe import escape_table, json_visible
 
 __all__ = ["EventFormatter", "format_json", "run_dump"]
 
 _NAME_CACHE_MAX = 10_000
 # What a text dump line may not contain raw: every control character but tab, and the Unicode
 # line breaks (str.splitlines() splits on them too).
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85) if c != 0x09}
-_CONTROL.update({0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+_CONTROL = escape_table("\\n")
 
 
 def _utc(ts: Any) -> str:
@@ -85,7 +85,9 @@ class EventFormatter:
 
 
 def format_json(event: Mapping[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, default=repr, separators=(", ", ": "))
+    return json_visible(
+        json.dumps(event, ensure_ascii=False, default=repr, separators=(", ", ": "))
+    )
 
 
 def run_dump(
@@ -145,6 +147,8 @@ def run_dump(
             timer.cancel()
     if broken_pipe:
         return ExitCode.OK
+    if feed.blocked_reason is not None and (count is None or seen < count):
+        raise BlockedError(feed.blocked_reason, hint="workers cannot send events meanwhile")
     if count is not None and seen < count:
         waited = time.monotonic() - started
         raise NoReplyError(f"only {seen} of {count} event(s) arrived within {waited:.1f}s")

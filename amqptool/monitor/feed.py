@@ -68,6 +68,7 @@ class FeedStatus:
     since: float = 0.0
     attempt: int = 0
     queue: str | None = None
+    exit_code: int = 0  # FAILED: the exit code of the error (71 when the login was refused)
 
     @property
     def connected(self) -> bool:
@@ -128,6 +129,7 @@ class EventFeed:
         self.name = name or f"amqptool-monitor-{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.queue: str | None = None
+        self.blocked_reason: str | None = None  # the broker blocked publishers (last connection)
         self.status = FeedStatus(STOPPED)
         self.connects = 0
         self._stop = threading.Event()
@@ -144,8 +146,8 @@ class EventFeed:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def _report(self, state: str, detail: str = "", attempt: int = 0) -> None:
-        self.status = FeedStatus(state, detail, self.clock(), attempt, self.queue)
+    def _report(self, state: str, detail: str = "", attempt: int = 0, exit_code: int = 0) -> None:
+        self.status = FeedStatus(state, detail, self.clock(), attempt, self.queue, exit_code)
         if self.on_status is not None:
             self.on_status(self.status)
 
@@ -223,7 +225,7 @@ class EventFeed:
                     self._flush(force=True)
                 except AuthenticationError as exc:
                     self._flush(force=True)
-                    self._report(FAILED, exc.user_line(), attempt)
+                    self._report(FAILED, exc.user_line(), attempt, int(exc.exit_code))
                     raise
                 except (ConnectionFailedError, AmqpToolError) as exc:
                     self._flush(force=True)
@@ -236,6 +238,7 @@ class EventFeed:
                     pause = min(pause * 2, self.retry_max)
                 finally:
                     self.queue = None
+                    self.blocked_reason = conn.blocked_reason
                     conn.close()
         finally:
             self._report(STOPPED)

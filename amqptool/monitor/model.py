@@ -144,6 +144,7 @@ class Task:
         "sent",
         "seq",
         "signum",
+        "size",
         "started",
         "state",
         "state_host",
@@ -196,6 +197,7 @@ class Task:
         self.revoked: float | None = None
         self.rejected: float | None = None
         self.extra: dict[str, Any] | None = None  # fields of custom events
+        self.size = 0  # approximate bytes held (MonitorState's --max-bytes bound)
         # (event type, sender timestamp, hostname, clock), oldest first
         self.timeline: list[tuple[str, float, str, int]] = []
 

@@ -11,16 +11,27 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from amqptool.monitor.actions import valid_rate
+from amqptool.monitor.history import Series
 from amqptool.monitor.selectors import TaskDetail
-from amqptool.monitor.widgets import STATE_STYLES
+from amqptool.monitor.tables import types_table
+from amqptool.monitor.totals import TypeRow
+from amqptool.monitor.widgets import STATE_STYLES, GridTable
 
-__all__ = ["ConfirmScreen", "HelpScreen", "RateLimitScreen", "TaskDetailScreen", "render_detail"]
+__all__ = [
+    "ConfirmScreen",
+    "GraphsScreen",
+    "HelpScreen",
+    "RateLimitScreen",
+    "TaskDetailScreen",
+    "TaskTypesScreen",
+    "render_detail",
+]
 
 
 def render_detail(detail: TaskDetail) -> RenderableType:
@@ -151,8 +162,10 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 70; height: auto; border: thick $error; background: $surface; padding: 1 2;
+        width: 90%; max-width: 110; height: auto; border: thick $error; background: $surface;
+        padding: 1 2;
     }
+    ConfirmScreen #question { width: 100%; }
     ConfirmScreen Horizontal { height: auto; margin-top: 1; }
     ConfirmScreen Button { margin-right: 2; }
     """
@@ -216,3 +229,104 @@ class RateLimitScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class TaskTypesScreen(Screen[None]):
+    """Totals since start per task type (never forgotten), with runtime percentiles."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,T", "app.pop_screen", "Back"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+    DEFAULT_CSS = """
+    TaskTypesScreen #types-title { height: 1; background: $panel; padding: 0 1; }
+    TaskTypesScreen #types { height: 1fr; }
+    """
+
+    def __init__(self, rows: Callable[[], Sequence[TypeRow]], title: Callable[[], str]) -> None:
+        super().__init__()
+        self._rows = rows
+        self._title = title
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="types-title")
+        yield types_table()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#types", GridTable).focus()
+        self.refresh_types()
+        self.set_interval(1.0, self.refresh_types)
+
+    def refresh_types(self) -> None:
+        with contextlib.suppress(NoMatches):  # the screen is being dismissed
+            self.query_one("#types-title", Static).update(Text(self._title(), style="bold"))
+            self.query_one("#types", GridTable).set_items(list(self._rows()))
+
+
+class GraphsScreen(Screen[None]):
+    """Throughput, failures, queue depth and runtime p95 over the last minutes (plotext)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,h", "app.pop_screen", "Back"),
+        Binding("plus", "span(15)", "Longer"),
+        Binding("minus", "span(-15)", "Shorter"),
+    ]
+    DEFAULT_CSS = """
+    GraphsScreen #graphs-title { height: 1; background: $panel; padding: 0 1; }
+    GraphsScreen Grid { grid-size: 2 2; height: 1fr; }
+    """
+    _PLOTS = (
+        ("throughput", "succeeded tasks per second"),
+        ("failures", "failed tasks per second"),
+        ("depth", "messages ready in the watched queues"),
+        ("p95", "runtime p95 of succeeded tasks (seconds)"),
+    )
+
+    def __init__(self, series: Callable[[int], Series]) -> None:
+        super().__init__()
+        self._series = series
+        self.minutes = 15
+        self.drawn: Series | None = None
+
+    def compose(self) -> ComposeResult:
+        from textual_plotext import PlotextPlot
+
+        yield Static("", id="graphs-title")
+        with Grid():
+            for key, _ in self._PLOTS:
+                yield PlotextPlot(id=f"plot-{key}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.redraw()
+        self.set_interval(2.0, self.redraw)
+
+    def action_span(self, delta: int) -> None:
+        self.minutes = max(15, min(60, self.minutes + delta))
+        self.redraw()
+
+    def redraw(self) -> None:
+        from textual_plotext import PlotextPlot
+
+        series = self._series(self.minutes)
+        self.drawn = series
+        with contextlib.suppress(NoMatches):
+            self.query_one("#graphs-title", Static).update(
+                Text(f"the last {self.minutes} minutes (+/- to change)   ", style="bold")
+            )
+            for key, title in self._PLOTS:
+                values: list[float | None] = getattr(series, key)
+                points = [
+                    (x, y) for x, y in zip(series.minutes, values, strict=True) if y is not None
+                ]
+                widget = self.query_one(f"#plot-{key}", PlotextPlot)
+                plt = widget.plt
+                plt.clear_data()
+                plt.clear_figure()
+                plt.title(title)
+                plt.xlabel("minutes ago")
+                plt.xlim(-self.minutes, 0)
+                if points:
+                    plt.plot([p[0] for p in points], [p[1] for p in points], marker="braille")
+                widget.refresh()

@@ -43,6 +43,14 @@ __all__ = [
 ]
 
 _STATE_ORDER = {s: i for i, s in enumerate(STATES)}
+# States whose header count is a total since start (the event kind counted), not a census.
+_FINISHED_KIND = {
+    "SUCCESS": "succeeded",
+    "FAILURE": "failed",
+    "RETRY": "retried",
+    "REVOKED": "revoked",
+    "REJECTED": "rejected",
+}
 
 
 # --------------------------------------------------------------------------- tasks
@@ -132,14 +140,16 @@ class WorkerRow:
 def worker_rows(state: MonitorState, now: float) -> list[WorkerRow]:
     """One row per known worker, online ones first, then by name."""
     rows: list[tuple[bool, str, WorkerRow]] = []
+    by_host = state.totals.by(2)
     for worker in state.workers.values():
         online = worker.is_online(now)
-        rows.append((not online, worker.hostname, _worker_row(worker, online, now)))
+        totals = by_host.get(worker.hostname, {})
+        rows.append((not online, worker.hostname, _worker_row(worker, online, now, totals)))
     rows.sort(key=lambda r: (r[0], r[1]))
     return [r[2] for r in rows]
 
 
-def _worker_row(worker: Worker, online: bool, now: float) -> WorkerRow:
+def _worker_row(worker: Worker, online: bool, now: float, totals: dict[str, int]) -> WorkerRow:
     load = " ".join(f"{x:.2f}" for x in worker.loadavg) if worker.loadavg else "-"
     software = " ".join(p for p in (worker.sw_ident, worker.sw_ver) if p) or "-"
     return WorkerRow(
@@ -150,6 +160,8 @@ def _worker_row(worker: Worker, online: bool, now: float) -> WorkerRow:
             "online" if online else "offline",
             "-" if worker.active is None else str(worker.active),
             "-" if worker.processed is None else str(worker.processed),
+            str(totals.get("succeeded", 0)),
+            str(totals.get("failed", 0)),
             load,
             fmt_age(worker.heartbeat_age(now)),
             software,
@@ -199,7 +211,12 @@ def header_view(
     spark_seconds: int = 120,
 ) -> HeaderView:
     online, offline = state.workers_online(now)
-    counts = [(s, state.counts.get(s, 0)) for s in STATES if state.counts.get(s, 0)]
+    counts: list[tuple[str, int]] = []
+    for s in STATES:  # finished states: totals since start; others: tasks now in that state
+        kind = _FINISHED_KIND.get(s)
+        n = state.totals.total(kind) if kind else state.counts.get(s, 0)
+        if n:
+            counts.append((s, n))
     counts.extend(
         (s, n) for s, n in sorted(state.counts.items()) if s not in _STATE_ORDER and n > 0
     )

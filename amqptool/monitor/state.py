@@ -22,6 +22,12 @@ Semantics (copied in meaning from ``celery.events.state``, done without hidden c
   tasks always have room.
 * **Throughput**: succeeded and failed tasks per second, in one-second buckets (receipt time)
   over a sliding window, for the header's rates and sparklines.
+* **Memory is bounded in bytes too** (``max_bytes``): every string field is cut at
+  ``field_limit`` characters with a visible marker, and the text a task holds is counted; past
+  ``max_bytes`` tasks are evicted in the same order as above. Every string from an event is made
+  safe to draw first (:mod:`amqptool.monitor.clean`: control characters become visible).
+* **Totals since start** (:class:`~amqptool.monitor.totals.Totals`) count every task event by
+  kind, name, worker and queue, and never depend on the bounds above.
 * Unknown event types and malformed events are counted, never raised.
 """
 
@@ -32,15 +38,30 @@ from collections.abc import Iterable, Mapping
 from math import isfinite
 from typing import Any
 
+from amqptool.monitor.clean import DEFAULT_FIELD_LIMIT, KEY_LIMIT, clean_key, unsafe
+from amqptool.monitor.fields import (
+    CUSTOM_PRECEDENCE,
+    MAX_EVENT_TYPES,
+    PRECEDENCE,
+    TASK_BASE_SIZE,
+    TASK_EVENT_STATE,
+    TIMELINE_ENTRY_SIZE,
+    TIMELINE_MAX,
+    TYPE_FIELDS,
+    TYPE_TIME_ATTR,
+    WORKER_IGNORED,
+    clean_restored,
+    custom_fields,
+    field_value,
+    precedence,
+    size_of,
+)
+from amqptool.monitor.history import History
 from amqptool.monitor.model import (
     FAILURE,
     FINISHED_STATES,
-    PENDING,
-    RECEIVED,
     REJECTED,
     RETRY,
-    REVOKED,
-    STARTED,
     STATES,
     SUCCESS,
     Task,
@@ -48,6 +69,7 @@ from amqptool.monitor.model import (
     Worker,
     as_float,
 )
+from amqptool.monitor.totals import Totals
 
 __all__ = [
     "FINISHED_STATES",
@@ -59,95 +81,6 @@ __all__ = [
     "precedence",
 ]
 
-TASK_EVENT_STATE: dict[str, str] = {
-    "task-sent": PENDING,
-    "task-received": RECEIVED,
-    "task-started": STARTED,
-    "task-succeeded": SUCCESS,
-    "task-failed": FAILURE,
-    "task-retried": RETRY,
-    "task-revoked": REVOKED,
-    "task-rejected": REJECTED,
-}
-
-# Lower number = later in a task's life = wins over a higher number. RETRY is not here: it is
-# ordered by clock (a retried task is received and started again).
-_PRECEDENCE: dict[str, int] = {
-    SUCCESS: 0,
-    FAILURE: 1,
-    REVOKED: 2,
-    REJECTED: 2,
-    STARTED: 4,
-    RECEIVED: 5,
-    PENDING: 6,
-}
-_CUSTOM_PRECEDENCE = 3  # progress-style custom states happen while a task runs
-
-# The fields each event type carries into the task (PROTOCOL.md §3.4).
-_RECEIVED_FIELDS = (
-    "name",
-    "args",
-    "kwargs",
-    "retries",
-    "eta",
-    "expires",
-    "root_id",
-    "parent_id",
-)
-# Task fields that are not text (see model.Task); every other copied field is a string.
-_INT_FIELDS = frozenset({"retries", "signum"})
-_BOOL_FIELDS = frozenset({"terminated", "expired", "requeue"})
-
-
-def _field_value(field: str, value: Any) -> Any:
-    """An event field as the type its Task attribute has: events are untrusted, and a list for a
-    name or a string for a runtime would break the views and the store downstream."""
-    if value is None:
-        return None
-    if field == "runtime":
-        number = as_float(value, -1.0) if value.__class__ is not bool else -1.0
-        return number if number >= 0 else None
-    if field in _INT_FIELDS:
-        return value if value.__class__ is int else None
-    if field in _BOOL_FIELDS:
-        return bool(value)
-    return value if value.__class__ is str else repr(value)
-
-
-_TYPE_FIELDS: dict[str, tuple[str, ...]] = {
-    "task-sent": (*_RECEIVED_FIELDS, "queue", "exchange", "routing_key"),
-    "task-received": _RECEIVED_FIELDS,
-    "task-started": (),
-    "task-succeeded": ("result", "runtime"),
-    "task-failed": ("exception", "traceback"),
-    "task-retried": ("exception", "traceback"),
-    "task-revoked": ("terminated", "signum", "expired"),
-    "task-rejected": ("requeue",),
-}
-# Where each known type stamps its time on the task.
-_TYPE_TIME_ATTR: dict[str, str] = {
-    "task-sent": "sent",
-    "task-received": "received",
-    "task-started": "started",
-    "task-succeeded": "succeeded",
-    "task-failed": "failed",
-    "task-retried": "retried",
-    "task-revoked": "revoked",
-    "task-rejected": "rejected",
-}
-_COMMON_FIELDS = frozenset(
-    {"type", "hostname", "timestamp", "utcoffset", "pid", "clock", "uuid", "local_received"}
-)
-_WORKER_IGNORED = frozenset({"worker-elect", "worker-elect-ack"})
-_TIMELINE_MAX = 64
-
-
-def precedence(state: str | None) -> int:
-    """The precedence rank of a state (lower wins); custom states rank above STARTED."""
-    if state is None:
-        return 99
-    return _PRECEDENCE.get(state, _CUSTOM_PRECEDENCE)
-
 
 class MonitorState:
     """Workers, tasks and counters, folded from events. Owned by one thread at a time."""
@@ -156,6 +89,8 @@ class MonitorState:
         self,
         *,
         max_tasks: int = 10_000,
+        max_bytes: int = 64 * 1024 * 1024,
+        field_limit: int = DEFAULT_FIELD_LIMIT,
         max_workers: int = 5_000,
         forget_offline: float = 3600.0,
         failed_share: float = 0.5,
@@ -165,6 +100,11 @@ class MonitorState:
         if max_tasks < 1:
             raise ValueError("max_tasks must be at least 1")
         self.max_tasks = max_tasks
+        self.max_bytes = max_bytes
+        self.field_limit = field_limit
+        self.bytes = 0  # approximate text held by the tasks in memory
+        self.totals = Totals()
+        self.history = History()
         self.max_workers = max_workers
         self.forget_offline = forget_offline
         self.max_failed = max(1, int(max_tasks * failed_share))
@@ -218,6 +158,11 @@ class MonitorState:
             return
         self.event_count += 1
         by_type = self.events_by_type
+        if etype not in by_type:
+            etype = clean_key(etype)
+            if len(by_type) >= MAX_EVENT_TYPES:
+                self.unknown_events += 1
+                return
         by_type[etype] = by_type.get(etype, 0) + 1
         if etype.startswith("task-"):
             self._task_event(etype, event, now)
@@ -231,7 +176,8 @@ class MonitorState:
         if not isinstance(hostname, str) or not hostname:
             self.malformed += 1
             return
-        if etype in _WORKER_IGNORED:
+        hostname = clean_key(hostname)
+        if etype in WORKER_IGNORED:
             return
         if etype not in ("worker-online", "worker-heartbeat", "worker-offline"):
             self.unknown_events += 1
@@ -257,7 +203,7 @@ class MonitorState:
         for field in ("sw_ident", "sw_ver", "sw_sys"):
             text = event.get(field)
             if isinstance(text, str):
-                setattr(worker, field, text)
+                setattr(worker, field, clean_key(text))
         pid = event.get("pid")
         if type(pid) is int:
             worker.pid = pid
@@ -280,9 +226,13 @@ class MonitorState:
         if uuid.__class__ is not str or not uuid:
             self.malformed += 1
             return
+        if len(uuid) > KEY_LIMIT or unsafe(uuid):
+            uuid = clean_key(uuid)
         hostname = event.get("hostname")
         if hostname.__class__ is not str:
             hostname = ""
+        elif len(hostname) > KEY_LIMIT or unsafe(hostname):
+            hostname = clean_key(hostname)
         ts = event.get("timestamp")
         if ts.__class__ is not float or not isfinite(ts):
             ts = as_float(ts, now)
@@ -295,6 +245,8 @@ class MonitorState:
         if task is None:
             self._seq += 1
             task = tasks[uuid] = Task(uuid, self._seq, now)
+            task.size = TASK_BASE_SIZE
+            self.bytes += TASK_BASE_SIZE
             self.task_count += 1
             self._tiers[1][uuid] = None
             old_state: str | None = None
@@ -324,6 +276,7 @@ class MonitorState:
         # Timeline (duplicates dropped; kept in time order; bounded).
         entry = (etype, ts, hostname, clock)
         timeline = task.timeline
+        entries = len(timeline)
         if not timeline:
             timeline.append(entry)
         else:
@@ -335,18 +288,23 @@ class MonitorState:
             elif entry not in timeline:
                 timeline.append(entry)
                 timeline.sort(key=_timeline_key)
-            if len(timeline) > _TIMELINE_MAX:
-                del timeline[1 : len(timeline) - _TIMELINE_MAX + 1]
+            if len(timeline) > TIMELINE_MAX:
+                del timeline[1 : len(timeline) - TIMELINE_MAX + 1]
+        if len(timeline) != entries:
+            grown = TIMELINE_ENTRY_SIZE * (len(timeline) - entries)
+            task.size += grown
+            self.bytes += grown
 
         # Which state does this event mean, and does it win?
         new_state = TASK_EVENT_STATE.get(etype)
+        custom = new_state is None
         if new_state is None:
             new_state = etype[5:].upper() or "UNKNOWN"
             fields: tuple[str, ...] = ()
             self._custom_fields(task, event)
         else:
-            fields = _TYPE_FIELDS[etype]
-            setattr(task, _TYPE_TIME_ATTR[etype], ts)
+            fields = TYPE_FIELDS[etype]
+            setattr(task, TYPE_TIME_ATTR[etype], ts)
         current = task.state
         if current is None:
             wins = True
@@ -362,13 +320,21 @@ class MonitorState:
             else:
                 wins = (ts, clock) >= (task.timestamp or 0.0, task.clock)
         else:
-            wins = _PRECEDENCE.get(new_state, _CUSTOM_PRECEDENCE) <= _PRECEDENCE.get(
-                current, _CUSTOM_PRECEDENCE
+            wins = PRECEDENCE.get(new_state, CUSTOM_PRECEDENCE) <= PRECEDENCE.get(
+                current, CUSTOM_PRECEDENCE
             )
+        limit = self.field_limit
+        size = task.size
         if wins:
             for field in fields:
                 if field in event:
-                    setattr(task, field, _field_value(field, event[field]))
+                    old = getattr(task, field)
+                    new = field_value(field, event[field], limit)
+                    setattr(task, field, new)
+                    if new.__class__ is str:
+                        size += len(new)
+                    if old.__class__ is str:
+                        size -= len(old)
             task.state = new_state
             task.timestamp = ts
             task.clock = clock
@@ -376,7 +342,20 @@ class MonitorState:
         else:
             for field in fields:
                 if field in event and getattr(task, field) is None:
-                    setattr(task, field, _field_value(field, event[field]))
+                    new = field_value(field, event[field], limit)
+                    setattr(task, field, new)
+                    if new.__class__ is str:
+                        size += len(new)
+        if task.name is None:  # any event may carry the name (a rejection of an unknown task)
+            name = event.get("name")
+            if name.__class__ is str and name:
+                task.name = clean_key(name)
+                size += len(task.name)
+        if custom:
+            size = size_of(task)  # a custom event: its fields are counted too
+        if size != task.size:
+            self.bytes += size - task.size
+            task.size = size
         if task.runtime is None and task.started is not None and new_state in FINISHED_STATES:
             end = task.succeeded or task.failed
             if end is not None and end >= task.started:
@@ -390,20 +369,38 @@ class MonitorState:
             counts[state] = counts.get(state, 0) + 1
             if state == SUCCESS:
                 self.throughput.record(False, now)
+                self.history.finished(False, now, task.runtime)
             elif state == FAILURE:
                 self.throughput.record(True, now)
+                self.history.finished(True, now)
             old_tier = 0 if old_state == SUCCESS else 2 if old_state == FAILURE else 1
             new_tier = 0 if state == SUCCESS else 2 if state == FAILURE else 1
             if old_tier != new_tier:
                 del self._tiers[old_tier][uuid]
                 self._tiers[new_tier][uuid] = None
+        if etype in TASK_EVENT_STATE:
+            self._count(etype, task, hostname)
         if self.track_changes:
             self.changed.add(uuid)
-        if created and len(tasks) > self.max_tasks:
+        if (created and len(tasks) > self.max_tasks) or self.bytes > self.max_bytes:
             self._evict()
 
+    def _count(self, etype: str, task: Task, hostname: str) -> None:
+        kind = etype[5:]
+        exception = ""
+        if kind == "failed" and task.exception:
+            exception = task.exception.split("(", 1)[0][:80]
+        self.totals.record(
+            kind,
+            task.name or "",
+            hostname,
+            task.queue or "",
+            exception=exception,
+            runtime=task.runtime if kind == "succeeded" else None,
+        )
+
     def _custom_fields(self, task: Task, event: Mapping[str, Any]) -> None:
-        extra = {k: v for k, v in event.items() if k not in _COMMON_FIELDS}
+        extra = custom_fields(event, self.field_limit)
         if extra:
             if task.extra is None:
                 task.extra = extra
@@ -414,7 +411,9 @@ class MonitorState:
 
     def _evict(self) -> None:
         succeeded, other, failed = self._tiers
-        while len(self.tasks) > self.max_tasks:
+        while len(self.tasks) > self.max_tasks or (
+            self.bytes > self.max_bytes and len(self.tasks) > 1
+        ):
             if failed and (len(failed) > self.max_failed or not (succeeded or other)):
                 tier = failed
             elif succeeded:
@@ -425,6 +424,7 @@ class MonitorState:
                 break
             uuid, _ = tier.popitem(last=False)
             task = self.tasks.pop(uuid)
+            self.bytes -= task.size
             if task.state is not None:
                 self.counts[task.state] -= 1
             self.evicted += 1
@@ -477,13 +477,15 @@ class MonitorState:
                 continue
             self._seq += 1
             task.seq = self._seq
+            clean_restored(task, self.field_limit)
+            self.bytes += task.size
             self.tasks[task.uuid] = task
             state = task.state
             self.counts[state] = self.counts.get(state, 0) + 1
             tier = 0 if state == SUCCESS else 2 if state == FAILURE else 1
             self._tiers[tier][task.uuid] = None
             n += 1
-            if len(self.tasks) > self.max_tasks:
+            if len(self.tasks) > self.max_tasks or self.bytes > self.max_bytes:
                 self._evict()
         self.version += 1
         return n

@@ -21,8 +21,9 @@ from typing import Any
 from amqptool.errors import UsageError
 from amqptool.monitor.model import Task
 from amqptool.monitor.query import TaskFilter, search_text
+from amqptool.private import ensure_private
 
-__all__ = ["TaskRecord", "TaskStore", "record_of", "task_of"]
+__all__ = ["HistoryRow", "TaskRecord", "TaskStore", "record_of", "task_of"]
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -36,9 +37,18 @@ CREATE TABLE IF NOT EXISTS tasks (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_first_seen ON tasks (first_seen);
+CREATE TABLE IF NOT EXISTS history (
+    start INTEGER PRIMARY KEY,
+    succeeded INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    depth INTEGER,
+    p95 REAL
+);
 """
-# Every Task slot is stored except the in-memory ordering number.
-_FIELDS = tuple(f for f in Task.__slots__ if f not in ("seq",))
+#: One graph bucket: (start, succeeded, failed, queue depth, runtime p95).
+HistoryRow = tuple[int, int, int, int | None, float | None]
+# Every Task slot is stored except the in-memory ordering number and size.
+_FIELDS = tuple(f for f in Task.__slots__ if f not in ("seq", "size"))
 
 #: (uuid, name, state, worker, first_seen, search, data): one row, made on the owner thread.
 TaskRecord = tuple[str, str | None, str | None, str | None, float, str, str]
@@ -93,6 +103,8 @@ class TaskStore:
         self.path = str(path)
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        # task args and results: private to the owner (0600), a wider existing file tightened
+        self.mode_note = ensure_private(self.path, "--state", companions=("-wal", "-shm"))
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -141,6 +153,33 @@ class TaskStore:
                 self._db.execute("ROLLBACK")
                 raise
         return len(rows)
+
+    def save_history(self, rows: list[HistoryRow], keep_since: int) -> None:
+        """Insert or replace graph buckets; drop those older than ``keep_since``."""
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?)", rows)
+                self._db.execute("DELETE FROM history WHERE start < ?", (keep_since,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def load_history(self, since: int) -> list[HistoryRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT start, succeeded, failed, depth, p95 FROM history WHERE start >= ?"
+                " ORDER BY start",
+                (since,),
+            ).fetchall()
+        return [
+            (int(r[0]), int(r[1]), int(r[2]), r[3], r[4])
+            for r in rows
+            if all(isinstance(v, int | float | None) for v in r)
+        ]
 
     def _prune(self) -> None:
         self._saved_since_prune = 0

@@ -8,15 +8,18 @@ from amqptool.monitor.model import Task
 from amqptool.monitor.queues import QueueDepth
 from amqptool.monitor.selectors import WorkerRow, task_row
 from amqptool.monitor.state import MonitorState
+from amqptool.monitor.totals import TypeRow
 from amqptool.monitor.widgets import Column, GridRow, GridTable
 
 __all__ = [
     "QUEUE_GRID_COLUMNS",
     "TABLE_KEYS",
     "TASK_GRID_COLUMNS",
+    "TYPE_GRID_COLUMNS",
     "WORKER_GRID_COLUMNS",
     "queues_table",
     "tasks_table",
+    "types_table",
     "workers_table",
 ]
 
@@ -31,13 +34,15 @@ TASK_GRID_COLUMNS = (
     Column("args", "Args", min_width=8, weight=2),
 )
 WORKER_GRID_COLUMNS = (
-    Column("hostname", "Worker", min_width=12, weight=1),
+    Column("hostname", "Worker", min_width=18, weight=1),
     Column("status", "Status", width=7),
     Column("active", "Active", width=6),
-    Column("processed", "Processed", width=9),
-    Column("loadavg", "Load avg", width=14, compact=5),
+    Column("processed", "Processed", width=9, optional=4),
+    Column("succeeded", "OK", width=6, optional=1),
+    Column("failed", "Failed", width=6, optional=1),
+    Column("loadavg", "Load avg", width=14, compact=5, optional=2),
     Column("heartbeat", "Heartbeat", width=9),
-    Column("version", "Software", min_width=16, weight=1),
+    Column("version", "Software", min_width=16, weight=1, optional=3),
 )
 QUEUE_GRID_COLUMNS = (
     Column("name", "Queue", min_width=8, weight=1),
@@ -51,7 +56,8 @@ TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "move in a table"),
     ("PgUp PgDn", "page up / down"),
     ("Home End g G", "first / last row"),
-    ("Enter", "task detail (tasks table)"),
+    ("Enter", "task detail (tasks table), worker detail (workers table)"),
+    ("+ - a c l t r", "worker screen: pool grow/shrink, add/cancel consumer, limits, refresh"),
     ("Tab / Shift+Tab", "next / previous table"),
     ("click a header", "sort by that column (again: reverse)"),
 )
@@ -83,6 +89,38 @@ def workers_table() -> GridTable:
         empty_text="no workers seen yet (waiting for heartbeats)",
         id="workers",
     )
+
+
+TYPE_GRID_COLUMNS = (
+    Column("name", "Task type", min_width=16, weight=1),
+    Column("received", "Received", width=9),
+    Column("succeeded", "Succeeded", width=9),
+    Column("failed", "Failed", width=7),
+    Column("retried", "Retried", width=7),
+    Column("revoked", "Revoked", width=7),
+    Column("p50", "p50", width=8),
+    Column("p95", "p95", width=8),
+    Column("p99", "p99", width=8),
+)
+
+
+def types_table() -> GridTable:
+    """Totals since start per task type, with runtime percentiles."""
+    return GridTable(
+        TYPE_GRID_COLUMNS,
+        _type_grid_row,
+        _type_key,
+        empty_text="no task events yet",
+        id="types",
+    )
+
+
+def _type_key(row: TypeRow) -> str:
+    return row.name
+
+
+def _type_grid_row(row: TypeRow) -> GridRow:
+    return GridRow(row.name, row.cells)
 
 
 def queues_table() -> GridTable:

@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Sparkline, Static
 
+from amqptool.monitor.clean import visible
 from amqptool.monitor.selectors import HeaderView
 
 __all__ = ["Column", "GridRow", "GridTable", "MonitorHeader"]
@@ -32,9 +33,9 @@ __all__ = ["Column", "GridRow", "GridTable", "MonitorHeader"]
 STATE_STYLES: dict[str, str] = {
     "SUCCESS": "green",
     "FAILURE": "bold red",
-    "RETRY": "magenta",
-    "REVOKED": "magenta",
-    "REJECTED": "red",
+    "RETRY": "bold dark_orange",
+    "REVOKED": "bold magenta",
+    "REJECTED": "bright_red",
     "STARTED": "yellow",
     "RECEIVED": "cyan",
     "PENDING": "blue",
@@ -51,6 +52,7 @@ class Column:
     min_width: int = 6
     weight: int = 1
     compact: int | None = None  # a narrower fixed width used when the table is short of room
+    optional: int = 0  # > 0: hidden when short of room (the highest number goes first)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class GridTable(ScrollView, can_focus=True):
         self.sort_descending = True
         self.follow = True  # keep the cursor on the first row while it is there
         self._cache: dict[int, GridRow] = {}
+        self._widths_cache: tuple[int, list[int]] | None = None
 
     # ------------------------------------------------------------------ data
 
@@ -253,12 +256,32 @@ class GridTable(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ layout
 
     def _widths(self, total: int) -> list[int]:
-        cols = self.columns
-        avail = total - (len(cols) - 1)
-        fixed_widths = [c.width for c in cols]
-        needed = sum(c.width if c.width is not None else c.min_width for c in cols)
-        if needed > avail:
-            fixed_widths = [c.compact or c.width if c.width is not None else None for c in cols]
+        """Each column's width; 0 for an optional column hidden for lack of room."""
+        cached = self._widths_cache
+        if cached is not None and cached[0] == total:
+            return cached[1]
+        shown = list(self.columns)
+        fixed_widths = [c.width for c in shown]
+
+        def needed() -> int:
+            pairs = zip(shown, fixed_widths, strict=True)
+            return sum(w if w is not None else c.min_width for c, w in pairs)
+
+        if needed() > total - (len(shown) - 1):
+            fixed_widths = [c.compact or c.width if c.width is not None else None for c in shown]
+        for drop in sorted((c for c in shown if c.optional), key=lambda c: -c.optional):
+            if needed() <= total - (len(shown) - 1):
+                break
+            index = shown.index(drop)
+            del shown[index], fixed_widths[index]
+        widths = self._share(shown, fixed_widths, total - (len(shown) - 1))
+        by_key = {c.key: w for c, w in zip(shown, widths, strict=True)}
+        result = [by_key.get(c.key, 0) for c in self.columns]
+        self._widths_cache = (total, result)
+        return result
+
+    @staticmethod
+    def _share(cols: list[Column], fixed_widths: list[int | None], avail: int) -> list[int]:
         fixed = sum(w for w in fixed_widths if w is not None)
         flex = [c for c in cols if c.width is None]
         rest = max(0, avail - fixed)
@@ -282,6 +305,8 @@ class GridTable(ScrollView, can_focus=True):
         for col, width in zip(
             self.columns, self._widths(self.scrollable_content_region.width), strict=True
         ):
+            if not width:
+                continue
             if pos <= x < pos + width + 1:
                 return col.key
             pos += width + 1
@@ -309,23 +334,28 @@ class GridTable(ScrollView, can_focus=True):
         else:
             row_style = base
         segments: list[Segment] = []
-        widths = self._widths(width)
-        for i, (col, cell_width) in enumerate(zip(self.columns, widths, strict=True)):
+        # the cursor row is drawn in one colour: state colours on the accent are hard to read
+        coloured = index != self.cursor and not row.dim
+        for i, (col, cell_width) in enumerate(zip(self.columns, self._widths(width), strict=True)):
+            if not cell_width:
+                continue
+            if segments:
+                segments.append(Segment(" ", row_style))
             text = _fit(row.cells[i] if i < len(row.cells) else "", cell_width)
             style = row_style
-            if col.key == self.style_column and not row.dim:
+            if coloured and col.key == self.style_column:
                 colour = STATE_STYLES.get(row.cells[i]) if i < len(row.cells) else None
                 if colour:
                     style = row_style + Style.parse(colour)
             segments.append(Segment(text, style))
-            if i < len(widths) - 1:
-                segments.append(Segment(" ", row_style))
         return Strip(segments).crop_extend(0, width, base)
 
     def _header_strip(self, width: int) -> Strip:
         style = self.rich_style + self.get_component_rich_style("grid--header")
         parts: list[str] = []
         for col, cell_width in zip(self.columns, self._widths(width), strict=True):
+            if not cell_width:
+                continue
             title = col.title
             if col.key == self.sort_column:
                 title += " ↓" if self.sort_descending else " ↑"
@@ -334,19 +364,37 @@ class GridTable(ScrollView, can_focus=True):
 
 
 def _fit(text: str, width: int) -> str:
+    """One cell: control characters visible (a second guard: the state cleans them already)."""
     if width <= 0:
         return ""
+    text = visible(text)
     if len(text) > width:
         return text[: max(0, width - 1)] + "…" if width > 1 else text[:width]
     return text.ljust(width)
+
+
+def _pack(items: list[Text], width: int, gap: str = "   ") -> Text:
+    """Items on as many lines as ``width`` needs, never breaking one item in two."""
+    out = Text()
+    used = 0
+    for item in items:
+        if used and used + len(gap) + len(item) > width:
+            out.append("\n")
+            used = 0
+        elif used:
+            out.append(gap)
+            used += len(gap)
+        out.append_text(item)
+        used += len(item)
+    return out
 
 
 class MonitorHeader(Vertical):
     """Broker, connection state, workers, counts by state, rates and sparklines."""
 
     DEFAULT_CSS = """
-    MonitorHeader { height: 3; background: $panel; padding: 0 1; }
-    MonitorHeader > Static { height: 1; }
+    MonitorHeader { height: auto; background: $panel; padding: 0 1; }
+    MonitorHeader > Static { height: auto; }
     MonitorHeader #rates { height: 1; }
     MonitorHeader #rates > Static { width: auto; height: 1; padding-right: 1; }
     MonitorHeader Sparkline { width: 40; height: 1; margin-right: 2; }
@@ -365,7 +413,14 @@ class MonitorHeader(Vertical):
             yield Static("", id="fail-rate")
             yield Sparkline([0], id="fail-spark")
 
+    _view: HeaderView | None = None
+
+    def on_resize(self) -> None:
+        if self._view is not None:
+            self.show(self._view)
+
     def show(self, view: HeaderView) -> None:
+        self._view = view
         if view.connected:
             conn = Text("● " + view.connection, style="bold green")
         else:
@@ -374,16 +429,15 @@ class MonitorHeader(Vertical):
         if view.malformed:
             totals += f"  malformed {view.malformed}"
         title = Text.assemble(
-            ("amqptool monitor  ", "bold"), (view.broker, "dim"), "  ", conn, (totals, "dim")
+            ("amqptool monitor  ", "bold"), conn, "  ", (view.broker, "dim"), (totals, "dim")
         )
         self.query_one("#title", Static).update(title)
-        summary = Text(f"workers {view.workers_online} online / {view.workers_offline} offline   ")
+        items = [Text(f"workers {view.workers_online} online / {view.workers_offline} offline")]
         if not view.counts:
-            summary.append("no tasks yet", style="dim")
+            items.append(Text("no tasks yet", style="dim"))
         for state, n in view.counts:
-            summary.append(f"{state} ", style=STATE_STYLES.get(state, ""))
-            summary.append(f"{n}  ")
-        self.query_one("#summary", Static).update(summary)
+            items.append(Text.assemble((state, STATE_STYLES.get(state, "")), f" {n}"))
+        self.query_one("#summary", Static).update(_pack(items, max(20, self.size.width - 2)))
         self.query_one("#ok-rate", Static).update(
             Text(f"succeeded {view.ok_rate:7.1f}/s", style="green")
         )

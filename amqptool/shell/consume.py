@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["consume"]
 
 _POLL = 0.2
+_CLEANUP = 2.0
 
 
 def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage) -> Consumed:
@@ -55,8 +56,10 @@ def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage)
                 reason = "timeout"
                 break
             r.connection.process_events(min(remaining, _POLL))
+            r.watchdog.alive()  # waiting on our own timeout is not the broker being stuck
     except KeyboardInterrupt:
         reason = "interrupted"
+        r.watchdog.alive(_CLEANUP)  # settling must not hang on a connection that went quiet
     ch.cancel(consumer_tag)
     for tag in tags:
         if mode in ("ack", "no_ack"):

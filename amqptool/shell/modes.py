@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
-from amqptool.errors import ConnectionFailedError, UsageError
+from amqptool.errors import ConnectionFailedError, ExitCode, UsageError
 from amqptool.shell.names import KnownNames
 from amqptool.shell.outcome import ExitRequest
 from amqptool.shell.runner import Runner
-from amqptool.shell.session import Shell
+from amqptool.shell.session import OutputClosed, Shell
 
 if TYPE_CHECKING:
     from amqptool.cli import CliContext
@@ -58,14 +60,40 @@ def run_batch(shell: Shell, lines: Iterable[str], *, stop_on_error: bool = False
     return status
 
 
+def _without_bom(lines: Iterable[str]) -> Iterator[str]:
+    """The lines, with a UTF-8 byte-order mark at the very start dropped (Windows editors)."""
+    first = True
+    for line in lines:
+        if first:
+            line = line.removeprefix("\ufeff")
+            first = False
+        yield line
+
+
 def _open_batch(path: str, stdin: TextIO | None) -> Iterable[str]:
     if path == "-":
-        return stdin if stdin is not None else ()
+        return _without_bom(stdin if stdin is not None else ())
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            return handle.readlines()
+            return list(_without_bom(handle.readlines()))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+INTERACTIVE_HEARTBEAT = 15
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool ended by a closed pipe
+
+
+def _output_closed(shell: Shell, exc: OutputClosed) -> int:
+    """Stop as a Unix tool does: quietly with 141 on a closed pipe, one line on a closed fd."""
+    if exc.broken_pipe:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            # Point fd 1 at /dev/null so the interpreter's final flush does not complain.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    shell.info("error: cannot write the output: standard output is closed")
+    return int(ExitCode.FAILED)
 
 
 def main(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -77,28 +105,53 @@ def main(args: argparse.Namespace, ctx: CliContext) -> int:
         raise UsageError("give either a command or -f FILE, not both")
     from amqptool.transport import Connection
 
+    if args.timeout < 0:
+        raise UsageError(f"--timeout: expected a number of seconds >= 0, not {args.timeout:g}")
+    stdin: TextIO | None = sys.stdin  # None when the process has no standard input
+    interactive = not tokens and not args.file and stdin is not None and stdin.isatty()
     runner = Runner(
-        # No heartbeats: an interactive shell idles at its prompt without pumping I/O; a dead
-        # connection is found (and replaced) before the next command instead.
-        Connection(settings, name="amqptool shell", heartbeat=0),
+        # Interactive: heartbeats, sent (and checked) while the prompt waits, so a dead or
+        # half-open connection is noticed. One-shot and batch runs never idle between commands;
+        # there the per-command timeout bounds every wait.
+        Connection(
+            settings, name="amqptool shell", heartbeat=INTERACTIVE_HEARTBEAT if interactive else 0
+        ),
         names=KnownNames(),
         describe=settings.primary.redacted(),
+        timeout=args.timeout,
     )
+    from amqptool.shell.listing import Lister, client_factory
+
+    factory = client_factory(settings, args.mgmt_url)
     shell = Shell(
-        runner, stdout=ctx.stdout, stderr=ctx.stderr, json_mode=args.json, debug=ctx.debug
+        runner,
+        stdout=ctx.stdout,
+        stderr=ctx.stderr,
+        json_mode=args.json,
+        debug=ctx.debug,
+        lister=Lister(factory),
     )
     runner.notify = shell.info
-    stdin: TextIO | None = sys.stdin  # None when the process has no standard input
+    runner.stdin_is_commands = not tokens and args.file in (None, "-")
+    if ctx.stderr is not None and ctx.stderr.isatty():
+        runner.progress = shell.show_progress
     try:
-        if tokens:
-            return run_one_shot(shell, tokens)
-        if args.file:
-            return run_batch(shell, _open_batch(args.file, stdin), stop_on_error=args.stop_on_error)
-        if stdin is None or not stdin.isatty():
-            lines: Iterable[str] = stdin if stdin is not None else ()
-            return run_batch(shell, lines, stop_on_error=args.stop_on_error)
-        from amqptool.shell.repl import run_interactive
-
-        return run_interactive(shell, broker=settings.primary.redacted())
+        return _run_mode(shell, args, tokens, stdin, settings.redacted())
+    except OutputClosed as exc:
+        return _output_closed(shell, exc)
     finally:
         runner.close()
+
+
+def _run_mode(
+    shell: Shell, args: argparse.Namespace, tokens: list[str], stdin: TextIO | None, broker: str
+) -> int:
+    if tokens:
+        return run_one_shot(shell, tokens)
+    if args.file:
+        return run_batch(shell, _open_batch(args.file, stdin), stop_on_error=args.stop_on_error)
+    if stdin is None or not stdin.isatty():
+        return run_batch(shell, _open_batch("-", stdin), stop_on_error=args.stop_on_error)
+    from amqptool.shell.repl import run_interactive
+
+    return run_interactive(shell, broker=broker, ask=not args.yes)

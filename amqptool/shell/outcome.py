@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import AmqpToolError, ExitCode
 
@@ -19,6 +19,8 @@ __all__ = [
     "HelpText",
     "Outcome",
     "QueueStats",
+    "Summary",
+    "Table",
     "Value",
 ]
 
@@ -58,11 +60,29 @@ class HelpText:
 
 
 @dataclass(frozen=True)
+class Table:
+    """A listing: rows of named columns (``what`` names the objects: "queues" ...)."""
+
+    what: str
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, Any], ...]
+    vertical: bool = False  # one row shown as ``name: value`` lines (overview)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A message tool's result: one ``ok. ...`` line, and its figures for ``--json``."""
+
+    text: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ExitRequest:
     """``exit``: leave the shell (batch: stop reading)."""
 
 
-Value = Done | QueueStats | Deleted | Got | Consumed | HelpText | ExitRequest
+Value = Done | QueueStats | Deleted | Got | Consumed | HelpText | Table | Summary | ExitRequest
 
 
 @dataclass

@@ -2,8 +2,11 @@
 
 Rules:
 
-- Lines are split shell-style (:mod:`shlex`), so quoted message bodies work. A line whose first
-  non-blank character is ``#`` is a comment.
+- Lines are split shell-style (:mod:`amqptool.shell.lexer`), so quoted message bodies work. A
+  line whose first non-blank character is ``#`` is a comment, and so is the rest of a line from
+  an unquoted ``#`` followed by a space (``queue.declare q  # note``).
+- A ``NAME=VALUE`` word is an option only when ``NAME=`` is unquoted: ``'priority=5'`` is a
+  positional argument (e.g. a message body).
 - Positional arguments follow the command's signature in order; optional ones take the default
   shown as ``name:default`` in ``help``. Any argument may also be given by name (``durable=yes``).
 - Booleans accept yes/no, on/off, true/false and 1/0.
@@ -36,6 +39,7 @@ from amqptool.shell.command_table import (
     did_you_mean,
     lookup,
 )
+from amqptool.shell.lexer import SplitError, Word, split_words
 from amqptool.shell.vocab import (
     BOOL_XARGS,
     EXCHANGE_TYPES,
@@ -109,10 +113,10 @@ def is_blank_or_comment(line: str) -> bool:
 
 
 def split_line(line: str) -> list[str]:
-    """shlex-split a line; an unbalanced quote is a usage error."""
+    """Split a line into words; an unbalanced quote is a usage error."""
     try:
-        return shlex.split(line, comments=False, posix=True)
-    except ValueError as exc:
+        return list(split_words(line))
+    except SplitError as exc:
         words = line.split()
         spec = lookup(words[0]) if words else None
         hint = f"usage: {spec.signature()}" if spec else None
@@ -219,6 +223,8 @@ class _Builder:
         parts = split_option(token)
         if parts is None:
             return False
+        if isinstance(token, Word) and not token.unquoted_prefix(token.index("=")):
+            return False  # 'priority=5' typed in quotes: a positional value, not an option
         name, typ, value = parts
         kind = option_kind(self.spec, name, typ)
         if kind is None:
@@ -247,9 +253,23 @@ class _Builder:
             raise self.fail(f"{name}: name longer than {MAX_SHORTSTR} bytes")
 
     def _xarg_value(self, key: str, typ: str | None, value: str) -> Any:
+        if key == "x-stream-offset" and typ is None:
+            return self._stream_offset(value)
         if typ is None:
             typ = "int" if key in INT_XARGS else "bool" if key in BOOL_XARGS else "str"
         return self._typed(key, typ, value)
+
+    def _stream_offset(self, value: str) -> Any:
+        """first/last/next, an offset (an integer), or an interval such as 1h or 7D."""
+        text = value.strip()
+        if re.fullmatch(r"\d+", text):
+            return _int(text, "x-stream-offset", 0, _INT64[1], self)
+        if text in ("first", "last", "next") or re.fullmatch(r"\d+[YMDhms]", text):
+            return text
+        raise self.fail(
+            f"x-stream-offset: expected first, last, next, an offset or an interval "
+            f"(e.g. 1h), not {value!r}"
+        )
 
     def _typed(self, name: str, typ: str, value: str) -> Any:
         if typ == "int":

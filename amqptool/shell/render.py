@@ -14,6 +14,8 @@ from amqptool.shell.outcome import (
     HelpText,
     Outcome,
     QueueStats,
+    Summary,
+    Table,
     Value,
 )
 from amqptool.shell.parser import UnknownCommandError
@@ -42,6 +44,8 @@ def _consumed_text(value: Consumed) -> str:
     what = _plural(n, "message")
     if value.mode == "peek":
         text = f"ok. {what} received and requeued"
+    elif value.mode == "tap":
+        text = f"ok. {what} tapped"
     elif value.mode == "manual":
         tags = ", ".join(str(m.delivery_info.get("delivery_tag")) for m in value.messages)
         text = f"ok. {what} received, left unacknowledged" + (f" (tags {tags})" if n else "")
@@ -69,6 +73,12 @@ def value_text(value: Value, *, streamed: bool = True) -> str | None:
         return "\n".join([*(message_text(m) for m in value.messages), summary])
     if isinstance(value, HelpText):
         return value.text
+    if isinstance(value, Table):
+        from amqptool.shell.tables import table_text  # only for listings
+
+        return table_text(value)
+    if isinstance(value, Summary):
+        return value.text
     if isinstance(value, ExitRequest):
         return None
     raise AssertionError(f"unknown value {value!r}")
@@ -92,6 +102,10 @@ def _value_json(value: Value) -> Any:
         }
     if isinstance(value, HelpText):
         return {"help": value.text}
+    if isinstance(value, Table):
+        return {value.what: list(value.rows), "count": len(value.rows)}
+    if isinstance(value, Summary):
+        return dict(value.data)
     return {}
 
 

@@ -19,17 +19,24 @@ from amqptool.errors import (
     BrokerError,
     ChannelClosedError,
     ConnectionFailedError,
+    NoReplyError,
     UsageError,
 )
+from amqptool.shell.bodies import is_utf8, read_body
 from amqptool.shell.names import KnownNames
 from amqptool.shell.outcome import Deleted, Done, Got, QueueStats, Value
 from amqptool.shell.parser import ParsedCommand
 from amqptool.shell.ports import ChannelLike, ConnectionLike
+from amqptool.shell.watchdog import DEFAULT_TIMEOUT, CommandTimeout, Watchdog
 
 if TYPE_CHECKING:
     from amqptool.shell.messages import MessageView
 
-__all__ = ["Notify", "OnMessage", "Runner"]
+__all__ = ["PUBLISH_TIMEOUT", "Notify", "OnMessage", "Runner"]
+
+# Longest wait for the broker to confirm a basic.publish; past it (a blocked broker) the
+# command fails saying the outcome is unknown.
+PUBLISH_TIMEOUT = 10.0
 
 Notify = Callable[[str], None]
 OnMessage = Callable[["MessageView"], None]
@@ -45,8 +52,10 @@ class Runner:
         names: KnownNames | None = None,
         notify: Notify | None = None,
         describe: str = "the broker",
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.connection = connection
+        self.watchdog = Watchdog(timeout)
         self.names = names or KnownNames()
         self.notify: Notify = notify or (lambda _text: None)
         self.describe = describe
@@ -55,6 +64,8 @@ class Runner:
         self._lost_reason: str | None = None
         self.connect_failed = False
         self.unacked: set[int] = set()
+        self.progress: Notify | None = None  # long operations report here (on a terminal)
+        self.stdin_is_commands = False  # basic.publish @- cannot read the command stream
         self.qos_state: dict[bool, int] = {False: 0, True: 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -71,6 +82,7 @@ class Runner:
         self.connect_failed = False
         self._connected_once = True
         self._channel = None
+        self.describe = self.connection.connected_to()
 
     def close(self) -> None:
         self._channel = None
@@ -81,6 +93,22 @@ class Runner:
         self._lost_reason = reason
         self._channel = None
         self.connection.close()
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection at once, without waiting for the broker (it may not answer)."""
+        self._lost_reason = reason
+        self._channel = None
+        self.connection.abort()
+
+    def keepalive(self) -> None:
+        """Between commands: let the transport send and check heartbeats (never raises)."""
+        if not self.connection.is_open:
+            return
+        try:
+            self.connection.process_events(0)
+        except AmqpToolError as exc:
+            self._lost_reason = exc.message
+            self.connection.abort()
 
     def _ensure(self) -> ChannelLike:
         if self._connected_once and self.connection.is_open:
@@ -134,9 +162,20 @@ class Runner:
         if handler is None:
             raise UsageError(f"{cmd.name}: not a broker command")
         warn = warn or (lambda _text: None)
-        ch = self._ensure()
         try:
-            return handler(self, ch, cmd, on_message or (lambda _m: None), warn)
+            with self.watchdog.guard():
+                ch = self._ensure()
+                return handler(self, ch, cmd, on_message or (lambda _m: None), warn)
+        except CommandTimeout:
+            self.abort(f"no answer within {self.watchdog.seconds:g} s")
+            raise NoReplyError(
+                f"{cmd.name}: the broker did not answer within {self.watchdog.seconds:g} s",
+                hint="the connection was dropped and is reopened by the next command; "
+                "--timeout S changes the limit",
+            ) from None
+        except KeyboardInterrupt:
+            self.abort("interrupted")
+            raise
         except ChannelClosedError as exc:
             raise self._channel_failed(cmd, exc) from exc
         except ConnectionFailedError as exc:
@@ -262,17 +301,19 @@ def _publish(r: Runner, ch: ChannelLike, c: ParsedCommand, _m: OnMessage, warn: 
     v = c.values
     if v["immediate"]:
         warn("RabbitMQ does not implement 'immediate' (removed in 3.0); published without it")
+    body = read_body(v["msg"], stdin_is_commands=r.stdin_is_commands)
     props = Properties(content_type="text/plain", content_encoding="utf-8", headers=dict(c.headers))
+    if not is_utf8(body):  # a binary file: say so unless the user did
+        props.content_type, props.content_encoding = "application/octet-stream", "binary"
     for name, value in c.properties.items():
         setattr(props, name, value)
-    body = v["msg"].encode("utf-8", "surrogateescape")
     env = Envelope(
         body=body, properties=props, exchange=v["exchange"], routing_key=v["routing_key"]
     )
     try:
         # Always mandatory: an unroutable message comes back, so even without the flag the
         # user hears that nothing received it (a warning, the outcome stays ok).
-        ch.publish(env, mandatory=True)
+        ch.publish(env, mandatory=True, timeout=PUBLISH_TIMEOUT)
     except ChannelClosedError:
         raise
     except BrokerError as exc:
@@ -359,7 +400,21 @@ def _consume(
     return consume(r, ch, c, on_message)
 
 
+def _tool(name: str) -> Handler:
+    def run(r: Runner, ch: ChannelLike, c: ParsedCommand, m: OnMessage, w: Notify) -> Value:
+        from amqptool.shell import tools  # the message tools load only when used
+
+        handler: Handler = getattr(tools, name)
+        return handler(r, ch, c, m, w)
+
+    return run
+
+
 _HANDLERS: dict[str, Handler] = {
+    "queue.export": _tool("export"),
+    "queue.import": _tool("import_"),
+    "queue.move": _tool("move"),
+    "exchange.tap": _tool("tap"),
     "exchange.declare": _exchange_declare,
     "exchange.delete": _exchange_delete,
     "exchange.bind": _exchange_bind,

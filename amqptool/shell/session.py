@@ -7,22 +7,44 @@ exception: every failure becomes an :class:`Outcome` with an error.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from amqptool.errors import AmqpToolError
+from amqptool.errors import AmqpToolError, UsageError
 from amqptool.settings import redact_url
 from amqptool.shell.helptext import command_help, general_help
-from amqptool.shell.outcome import ExitRequest, HelpText, Outcome, Value
+from amqptool.shell.outcome import ExitRequest, HelpText, Outcome, Summary, Value
 from amqptool.shell.parser import ParsedCommand, is_blank_or_comment, parse_tokens, split_line
 from amqptool.shell.render import json_document, message_text, value_text
 from amqptool.shell.runner import Runner
+from amqptool.shell.toolspecs import LISTING_COMMANDS
+from amqptool.textsafe import visible
 
 if TYPE_CHECKING:
+    from amqptool.shell.listing import Lister
     from amqptool.shell.messages import MessageView
 
-__all__ = ["Shell"]
+__all__ = ["OutputClosed", "Shell"]
+
+_ASK_FIRST = {
+    "queue.purge": "delete every ready message of queue {queue!r}",
+    "queue.delete": "delete queue {queue!r} and its messages",
+}
+
+
+class OutputClosed(BaseException):
+    """Standard output is gone: a closed pipe (``| head -1``) or a closed descriptor (``>&-``).
+
+    A BaseException so that no ``except Exception`` guard on the way (a handler, the transport's
+    error translation, which takes OSError for a broker problem) mistakes it for a command's
+    failure: it ends the shell, as SIGPIPE ends a Unix tool.
+    """
+
+    def __init__(self, *, broken_pipe: bool) -> None:
+        super().__init__("standard output is closed")
+        self.broken_pipe = broken_pipe
 
 
 class Shell:
@@ -30,12 +52,16 @@ class Shell:
         self,
         runner: Runner,
         *,
-        stdout: TextIO,
-        stderr: TextIO,
+        stdout: TextIO | None,
+        stderr: TextIO | None,
         json_mode: bool = False,
         debug: bool = False,
+        lister: Lister | None = None,
     ) -> None:
         self.runner = runner
+        self.lister = lister
+        # Asked before queue.purge / queue.delete (the interactive shell sets it, unless --yes).
+        self.confirm: Callable[[str], bool] | None = None
         self.debug = debug
         self.stdout = stdout
         self.stderr = stderr
@@ -53,10 +79,29 @@ class Shell:
         stream.flush()
 
     def out(self, text: str) -> None:
-        self._write(self.stdout, text)
+        """Write a line of data; raises :class:`OutputClosed` when stdout is gone."""
+        if self.stdout is None:  # the process started with descriptor 1 closed
+            raise OutputClosed(broken_pipe=False)
+        try:
+            self._write(self.stdout, text)
+        except BrokenPipeError:
+            raise OutputClosed(broken_pipe=True) from None
+        except (OSError, ValueError):  # EBADF, or a file object closed under us
+            raise OutputClosed(broken_pipe=False) from None
+
+    def show_progress(self, text: str) -> None:
+        """Overwrite the terminal's current line on stderr ('' clears it)."""
+        if self.stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.stderr.write(f"\r{text}\x1b[K")
+                self.stderr.flush()
 
     def info(self, text: str) -> None:
-        self._write(self.stderr, redact_url(text))
+        """Write a notice on stderr (dropped when stderr itself is gone)."""
+        if self.stderr is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._write(self.stderr, visible(redact_url(text)))
 
     def _emit(self, outcome: Outcome, where: str | None) -> None:
         prefix = f"{where}: " if where else ""
@@ -69,7 +114,7 @@ class Shell:
         elif outcome.value is not None:
             text = value_text(outcome.value)
             if text is not None:
-                self.out(text)
+                self.out(visible(text))  # queue names, bodies: the broker's text
 
     # ------------------------------------------------------------------ running
 
@@ -106,9 +151,24 @@ class Shell:
         self._emit(outcome, where)
         return outcome
 
+    def _warn_peek(self, queue: str, outcome: Outcome) -> None:
+        """A peek requeues: on a quorum queue that is a delivery, counted against a limit."""
+        info = self.lister.queue_info(queue) if self.lister is not None else None
+        if info is None or info.get("type") != "quorum":
+            return
+        args = info.get("arguments") or {}
+        policy = info.get("effective_policy_definition") or {}
+        limit = args.get("x-delivery-limit", policy.get("delivery-limit"))
+        text = f"{queue} is a quorum queue: each peek requeues, which counts as a delivery"
+        if limit is not None:
+            text += (
+                f"; after x-delivery-limit={limit} deliveries a message is dead-lettered "
+                "(or dropped without a dead-letter exchange)"
+            )
+        outcome.warnings.append(text)
+
     def _trace(self, exc: BaseException) -> None:
-        self.stderr.write("".join(traceback.format_exception(exc)))
-        self.stderr.flush()
+        self.info("".join(traceback.format_exception(exc)).rstrip("\n"))
 
     def _execute(self, cmd: ParsedCommand, outcome: Outcome) -> Value:
         if cmd.name == "help":
@@ -116,9 +176,19 @@ class Shell:
             return HelpText(command_help(topic) if topic else general_help())
         if cmd.name == "exit":
             return ExitRequest()
+        if cmd.name in LISTING_COMMANDS:
+            if self.lister is None:
+                raise UsageError(f"{cmd.name}: no management API configured")
+            return self.lister.run(cmd)
+        if cmd.name in _ASK_FIRST and self.confirm is not None:
+            what = _ASK_FIRST[cmd.name].format(**cmd.values)
+            if not self.confirm(f"{what}?"):
+                return Summary("not done.", {"done": False})
+        if cmd.name == "basic.consume" and cmd.values["mode"] == "peek":
+            self._warn_peek(cmd.values["queue"], outcome)
 
         def on_message(view: MessageView) -> None:
             if not self.json_mode:
-                self.out(message_text(view))
+                self.out(visible(message_text(view)))
 
         return self.runner.execute(cmd, on_message=on_message, warn=outcome.warnings.append)

@@ -25,6 +25,7 @@ lost, :meth:`rebind` moves the unconfirmed messages to a new connection and send
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -88,10 +89,15 @@ def too_large(env: Envelope, limit: int) -> MessageTooLargeError:
 class ConfirmedPublisher:
     """Publish with confirms on a channel of its own; see the module doc."""
 
-    def __init__(self, connection: Connection, *, adopt: Any = None) -> None:
+    def __init__(
+        self, connection: Connection, *, adopt: Any = None, keep_failed: bool = False
+    ) -> None:
         """``adopt``: a pika BlockingChannel to use (a :class:`Channel` with ``confirm=True``);
-        its close is not recovered from: the messages in flight fail with the broker's reason."""
+        its close is not recovered from: the messages in flight fail with the broker's reason.
+        ``keep_failed``: collect every failed message in :attr:`failed` (for a caller that
+        does not wait, e.g. the worker's loop)."""
         self.connection = connection
+        self.failed: list[Pending] | None = [] if keep_failed else None
         self._impl: Any = None  # pika.channel.Channel in confirm mode
         self._blocking: Any = None
         self._next_tag = 1
@@ -162,6 +168,7 @@ class ConfirmedPublisher:
 
         def selected(_frame: Any) -> None:
             self._select_ok = True
+            self.connection.wake()
 
         with translate_errors("confirm.select"):
             impl.confirm_delivery(ack_nack_callback=self._on_confirm, callback=selected)
@@ -173,30 +180,44 @@ class ConfirmedPublisher:
 
     # ------------------------------------------------------------------ broker callbacks
 
+    def _fail(self, item: Pending, error: AmqpToolError) -> None:
+        item.done = True
+        item.error = error
+        if self.failed is not None:
+            self.failed.append(item)
+
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         nack = method.NAME.endswith("Nack")
         tag = int(method.delivery_tag)
         if method.multiple:
-            tags = [t for t in self._unconfirmed if t <= tag]
+            tags = list(itertools.takewhile(lambda t: t <= tag, self._unconfirmed))
         else:
             tags = [tag] if tag in self._unconfirmed else []
+        if tags:
+            self.connection.wake()
         for t in tags:
             item = self._unconfirmed.pop(t)
             item.done = True
             env = item.env
             if nack:
-                item.error = PublishError(
-                    f"basic.publish: the broker nacked the message to exchange "
-                    f"{env.exchange!r} with routing key {env.routing_key!r}",
-                    reply_text="NACK",
+                self._fail(
+                    item,
+                    PublishError(
+                        f"basic.publish: the broker nacked the message to exchange "
+                        f"{env.exchange!r} with routing key {env.routing_key!r}",
+                        reply_text="NACK",
+                    ),
                 )
             elif item.returned is not None:
-                item.error = UnroutableError(
-                    f"basic.publish: message unroutable ({item.returned}): no queue bound to "
-                    f"exchange {env.exchange!r} with routing key {env.routing_key!r}",
-                    reply_code=312,
-                    reply_text="NO_ROUTE",
+                self._fail(
+                    item,
+                    UnroutableError(
+                        f"basic.publish: message unroutable ({item.returned}): no queue bound to "
+                        f"exchange {env.exchange!r} with routing key {env.routing_key!r}",
+                        reply_code=312,
+                        reply_text="NO_ROUTE",
+                    ),
                 )
 
     def _on_return(self, _ch: Any, method: Any, _props: Any, body: bytes) -> None:
@@ -214,6 +235,7 @@ class ConfirmedPublisher:
 
     def _on_close(self, _ch: Any, reason: BaseException) -> None:
         self._close_reason = reason
+        self.connection.wake()
 
     # ------------------------------------------------------------------ recovery
 
@@ -232,9 +254,11 @@ class ConfirmedPublisher:
         self._unconfirmed = {}
         if not self._recovers:
             for item in items:
-                item.done = True
-                item.error = ChannelClosedError(
-                    f"basic.publish: {code} {text}", reply_code=code, reply_text=text
+                self._fail(
+                    item,
+                    ChannelClosedError(
+                        f"basic.publish: {code} {text}", reply_code=code, reply_text=text
+                    ),
                 )
             return
         size = _SIZE_TEXT.search(text)
@@ -266,7 +290,7 @@ class ConfirmedPublisher:
                     reply_text=text,
                 )
             if item.error is not None:
-                item.done = True
+                self._fail(item, item.error)
             else:
                 self._send(item)
 
@@ -281,9 +305,8 @@ class ConfirmedPublisher:
 
     # ------------------------------------------------------------------ waiting
 
-    def poll(self) -> None:
-        """Read what arrived (acks, returns, a close) without waiting; resend after a close."""
-        self.connection.process_events(0)
+    def recover(self) -> None:
+        """After the broker closed the channel: settle what its reason names, resend the rest."""
         self._recover()
 
     def wait(self, items: Iterable[Pending] | None = None, timeout: float | None = None) -> None:
@@ -308,7 +331,9 @@ class ConfirmedPublisher:
                     "they may or may not have gone through"
                 )
             try:
-                self.connection.process_events(min(remaining, SLICE))
+                self.connection.process_until(
+                    lambda: all(item.done for item in wanted), min(remaining, SLICE)
+                )
             except ChannelClosedError:
                 continue  # pika raises a close of our channel here too; _recover handles it
         for item in wanted:

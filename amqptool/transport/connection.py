@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import ssl
 import time
 import weakref
@@ -20,12 +21,13 @@ from typing import Any
 import pika
 import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import AmqpToolError, ConnectionFailedError
 from amqptool.settings import BrokerEndpoint, BrokerSettings
 from amqptool.transport import pikapatch
-from amqptool.transport.errors import translate, translate_errors
+from amqptool.transport.errors import translate_connect, translate_errors
 
 __all__ = ["Channel", "Connection", "QueueInfo", "envelope_from_pika", "pika_properties"]
 
@@ -36,6 +38,7 @@ for _noisy in ("pika", "pika.adapters", "pika.connection", "pika.channel"):
 
 DEFAULT_HEARTBEAT = 60
 DEFAULT_CONNECT_TIMEOUT = 4.0
+CLOSE_TIMEOUT = 1.0  # longest wait for the broker to answer our Close
 MAX_MESSAGE_SIZE_ENV = "AMQPTOOL_MAX_MESSAGE_SIZE"
 MIB = 1 << 20
 
@@ -109,7 +112,7 @@ def _parameters(
     settings: BrokerSettings, ep: BrokerEndpoint, *, heartbeat: int | None, name: str
 ) -> pika.ConnectionParameters:
     ssl_options = None
-    if ep.ssl or settings.tls.given:
+    if ep.ssl:  # TLS options with an amqp:// URL are refused when the settings are made
         ctx = ssl.create_default_context(cafile=settings.tls.ca_file)
         if settings.tls.cert_file:
             ctx.load_cert_chain(settings.tls.cert_file, settings.tls.key_file)
@@ -123,7 +126,9 @@ def _parameters(
         heartbeat=DEFAULT_HEARTBEAT if hb is None else hb,
         blocked_connection_timeout=None,  # callers bound their own waits (see blocked_reason)
         socket_timeout=ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT,
-        stack_timeout=(ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT) * 3,
+        # The whole connect (TCP, TLS, AMQP handshake) within the connect timeout: a port that
+        # accepts but does not speak AMQP is reported then, not minutes later.
+        stack_timeout=ep.connection_timeout or DEFAULT_CONNECT_TIMEOUT,
         connection_attempts=1,
         ssl_options=ssl_options,
         client_properties={"connection_name": name, "product": "amqptool"},
@@ -131,6 +136,18 @@ def _parameters(
 
 
 _CONNECTED: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+class _Wake:
+    """A no-op ready event: makes a running ``process_data_events`` return at once."""
+
+    @staticmethod
+    def dispatch() -> None:
+        return None
+
+
+class _GaveUpError(Exception):
+    """Raised inside pika's I/O loop to end a wait (see :meth:`Connection.bounded`)."""
 
 
 def _release_after_fork() -> None:
@@ -165,6 +182,7 @@ class Connection:
         self._endpoint_index = 0
         self.blocked_reason: str | None = None  # set while the broker blocks our publishes
         self.learned_max_message_size: int | None = None  # from a 406 "larger than max size"
+        self._version_max: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -176,6 +194,10 @@ class Connection:
     def is_open(self) -> bool:
         return self._conn is not None and self._conn.is_open
 
+    def connected_to(self) -> str:
+        """The endpoint in use (after a failover, the one that answered), password hidden."""
+        return self.endpoint.redacted()
+
     def connect(self) -> Connection:
         """Connect to the first endpoint that answers (one pass over the list)."""
         last: AmqpToolError | None = None
@@ -186,14 +208,17 @@ class Connection:
             try:
                 params = _parameters(self.settings, ep, heartbeat=self.heartbeat, name=self.name)
                 self._conn = BlockingConnection(params)
-            except (pex.AMQPError, OSError, ssl.SSLError) as exc:
-                last = translate(exc, where=ep.redacted())
+            except (pex.AMQPError, OSError, ssl.SSLError, AMQPConnectorException) as exc:
+                last = translate_connect(exc, ep.redacted(), f"{ep.host}:{ep.port}")
                 log.debug("connect to %s failed: %s", ep.redacted(), last)
                 continue
             self._endpoint_index = index
             self.blocked_reason = None
-            self._conn.add_on_connection_blocked_callback(self._on_blocked)
-            self._conn.add_on_connection_unblocked_callback(self._on_unblocked)
+            self._version_max = None
+            # On pika's own connection (not the blocking wrapper): heard at once, even while a
+            # close or a publish is waiting on the socket.
+            self._conn._impl.add_on_connection_blocked_callback(self._on_blocked)
+            self._conn._impl.add_on_connection_unblocked_callback(self._on_unblocked)
             _CONNECTED.add(self)
             return self
         assert last is not None
@@ -234,14 +259,14 @@ class Connection:
                     time.sleep(min(0.1, interval))
                 interval = min(interval + interval_step, interval_max)
 
-    def _on_blocked(self, _conn: Any, frame: Any) -> None:
+    def _on_blocked(self, _conn: Any, frame: Any) -> None:  # on pika's connection (no wrapper)
         reason = str(getattr(frame.method, "reason", "") or "no reason given")
         self.blocked_reason = reason
-        log.warning("the broker is blocking publishers (%s)", reason)
+        log.info("the broker is blocking publishers (%s)", reason)
 
     def _on_unblocked(self, _conn: Any, _frame: Any) -> None:
         if self.blocked_reason is not None:
-            log.warning("the broker no longer blocks publishers")
+            log.info("the broker no longer blocks publishers")
         self.blocked_reason = None
 
     @property
@@ -255,25 +280,87 @@ class Connection:
         env = os.environ.get(MAX_MESSAGE_SIZE_ENV, "").strip()
         if env.isdigit() and int(env) > 0:
             return int(env)
-        version = str(self.server_properties().get("version", "")) if self.is_open else ""
-        return default_max_message_size(version)
+        if self._version_max is None:
+            version = str(self.server_properties().get("version", "")) if self.is_open else ""
+            self._version_max = default_max_message_size(version)
+        return self._version_max
 
-    def close(self) -> None:
-        """Close; while the broker blocks us, drop the socket instead (a Close would never be
-        read, and waiting for its answer would hang until the alarm ends)."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Close, waiting at most ``timeout`` s for the broker's answer; then (or at once while
+        the broker blocks us: it reads nothing, a Close would wait for the alarm to end) drop
+        the socket. ``blocked_reason`` stays set for the caller to report."""
         if self.blocked_reason is not None:
             _CONNECTED.discard(self)
             self._release_in_child()
             return
         conn, self._conn = self._conn, None
         _CONNECTED.discard(self)
-        if conn is not None and conn.is_open:
-            with contextlib.suppress(pex.AMQPError, OSError):
-                conn.close()
+        if conn is None or not conn.is_open:
+            return
+        impl = conn._impl
+
+        def give_up() -> None:
+            with contextlib.suppress(Exception):  # a socket pika already let go of
+                impl._transport._sock.shutdown(socket.SHUT_RDWR)
+
+        self._watch(conn, timeout, give_up)
+        with contextlib.suppress(pex.AMQPError, OSError, AssertionError):
+            conn.close()
+
+    def _watch(
+        self, conn: BlockingConnection, timeout: float, give_up: Callable[[], None]
+    ) -> list[bool]:
+        """Call ``give_up`` from pika's I/O loop once ``timeout`` s pass or the broker blocks
+        us, whichever comes first (for waits on an answer the broker may never send). Setting
+        the returned flag's item to True ends the watch."""
+        impl = conn._impl
+        deadline = time.monotonic() + timeout
+        over = [False]
+
+        def watch() -> None:
+            if over[0]:
+                return
+            if self.blocked_reason is None and time.monotonic() < deadline:
+                impl._adapter_call_later(0.05, watch)
+                return
+            over[0] = True
+            give_up()
+
+        impl._adapter_call_later(0.05, watch)
+        return over
+
+    def bounded(self, op: Callable[[], None], timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Run ``op`` (a pika call waiting for the broker's answer); give up after ``timeout`` s
+        or as soon as the broker blocks us. False when it gave up (the answer may come later)."""
+
+        def give_up() -> None:
+            raise _GaveUpError
+
+        if self._conn is None:
+            op()
+            return True
+        over = self._watch(self._conn, timeout, give_up)
+        try:
+            op()
+        except _GaveUpError:
+            return False
+        finally:
+            over[0] = True
+        return True
+
+    def abort(self) -> None:
+        """Drop the connection at once: close its socket without the Close handshake.
+
+        For a connection that may be half-open (the peer stopped answering), where a polite
+        ``close()`` would wait for a Close-Ok that never comes. The broker sees the socket close
+        and requeues what was unacknowledged, as for any lost client.
+        """
+        self._release_in_child()
 
     def _release_in_child(self) -> None:
         """Forget the connection and close this process's copy of its socket (no Close frame)."""
         conn, self._conn = self._conn, None
+        _CONNECTED.discard(self)
         if conn is None:
             return
         # pika 1.x keeps the socket on its transport (``_sock``, no public accessor); detach()
@@ -307,6 +394,33 @@ class Connection:
         """Run pika's I/O loop: deliver messages, heartbeats and threadsafe callbacks."""
         with translate_errors():
             self._require().process_data_events(time_limit=time_limit)
+
+    def wake(self) -> None:
+        """From a callback of pika's own connection (same thread): end the current
+        :meth:`process_events` now (pika otherwise waits its whole time limit, since events of
+        its inner connection, such as publisher confirms, do not end the wait)."""
+        conn = self._conn
+        if conn is not None:
+            conn._ready_events.append(_Wake())
+
+    def process_until(self, done: Callable[[], bool], time_limit: float) -> None:
+        """Run pika's I/O loop until ``done()`` is true or ``time_limit`` passed, whichever is
+        first (``process_events`` always waits out its whole time limit). Callbacks that pika
+        queues for the blocking layer (deliveries of ``consume``) wait for ``process_events``."""
+        with translate_errors():
+            conn = self._require()
+            expired = False
+
+            def expire() -> None:
+                nonlocal expired
+                expired = True
+
+            ioloop = conn._impl.ioloop  # pika 1.x: the adapter's loop (no public accessor)
+            timer = ioloop.call_later(max(time_limit, 0.0), expire)
+            try:
+                conn._flush_output(done, lambda: expired)
+            finally:
+                ioloop.remove_timeout(timer)
 
     def sleep(self, seconds: float) -> None:
         with translate_errors():
@@ -347,10 +461,19 @@ class Channel:
     def is_open(self) -> bool:
         return bool(self._ch.is_open)
 
+    @property
+    def close_reason(self) -> str:
+        """Why the broker closed this channel (``"406 PRECONDITION_FAILED - ..."``), or ``""``."""
+        reason = getattr(self._ch, "_closing_reason", None)  # pika keeps it there, unexported
+        if isinstance(reason, pex.ChannelClosed):
+            return f"{reason.reply_code} {reason.reply_text}"
+        return ""
+
     def close(self) -> None:
-        if self._ch.is_open:
+        """Close; without waiting past CLOSE_TIMEOUT, or at all while the broker blocks us."""
+        if self._ch.is_open and self.connection.blocked_reason is None:
             with contextlib.suppress(pex.AMQPError, OSError):
-                self._ch.close()
+                self.connection.bounded(self._ch.close)
 
     # ------------------------------------------------------------------ topology
 

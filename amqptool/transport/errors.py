@@ -8,6 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pika.exceptions as pex
+from pika.adapters.utils.connection_workflow import (
+    AMQPConnectorException,
+    AMQPConnectorStackTimeout,
+)
 
 from amqptool.errors import (
     AmqpToolError,
@@ -18,7 +22,7 @@ from amqptool.errors import (
     PublishError,
 )
 
-__all__ = ["UnroutableError", "translate", "translate_errors"]
+__all__ = ["UnroutableError", "translate", "translate_connect", "translate_errors"]
 
 _REPLY_NAMES = {
     200: "REPLY_SUCCESS",
@@ -106,6 +110,30 @@ def translate(exc: BaseException, *, where: str | None = None) -> AmqpToolError:
     if isinstance(exc, pex.AMQPError):
         return BrokerError(f"{prefix}{type(exc).__name__}: {exc}")
     return AmqpToolError(f"{prefix}{type(exc).__name__}: {exc}")
+
+
+_PORT_HINT = "RabbitMQ's AMQP port is 5672, or 5671 with amqps://"
+
+
+def translate_connect(exc: BaseException, where: str, address: str) -> AmqpToolError:
+    """The error for a failed connect: a peer that does not speak AMQP is named as such."""
+    if isinstance(exc, AMQPConnectorStackTimeout) or (
+        isinstance(exc, pex.AMQPConnectionError)
+        and exc.args
+        and isinstance(exc.args[0], AMQPConnectorStackTimeout)
+    ):
+        return ConnectionFailedError(
+            f"handshake timed out: {address} does not speak AMQP", hint=_PORT_HINT
+        )
+    if isinstance(exc, pex.IncompatibleProtocolError | pex.StreamLostError):
+        return ConnectionFailedError(
+            f"{address} closed the connection during the AMQP handshake: it does not speak "
+            "AMQP 0-9-1 (or it refused this client)",
+            hint=_PORT_HINT,
+        )
+    if isinstance(exc, AMQPConnectorException):
+        return ConnectionFailedError(f"{where}: cannot connect to the broker: {_detail(exc)}")
+    return translate(exc, where=where)
 
 
 def _detail(exc: BaseException) -> str:

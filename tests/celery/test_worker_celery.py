@@ -76,7 +76,15 @@ def test_link_callback_gets_the_result_and_link_error_the_failed_id(peer: Any) -
     failed = peer.fail.apply_async(("x",), link_error=peer.collect.s(tag + "-err"))
     with pytest.raises(ValueError):
         failed.get(timeout=10)
-    wait_until(lambda: (failed.id, tag + "-err") in amqptool_tasks.COLLECTED, message="errback")
+    # extra.collect takes *args, so (as in a Celery worker) it is called here in the
+    # request form: (request, exc, traceback, *its own args).
+    wait_until(
+        lambda: any(
+            len(c) == 4 and c[3] == tag + "-err" and c[0].id == failed.id and c[1].args == ("x",)
+            for c in amqptool_tasks.COLLECTED
+        ),
+        message="errback",
+    )
 
 
 def test_a_chain_runs_step_by_step_and_the_client_gets_the_last_result(peer: Any) -> None:

@@ -120,6 +120,12 @@ class FakeConnection:
     def close(self) -> None:
         self.is_open = False
 
+    def abort(self) -> None:
+        self.is_open = False
+
+    def connected_to(self) -> str:
+        return "fake://"
+
     def channel(self, *, confirm: bool = False) -> FakeChannel:
         return FakeChannel(self)
 

@@ -136,3 +136,9 @@ def collect(*args: Any) -> int:
     """Records its arguments in this process (link/errback targets for in-process workers)."""
     COLLECTED.append(args)
     return len(COLLECTED)
+
+
+@task(name="extra.blob")
+def blob(size: int) -> str:
+    """A result of ``size`` characters (the publish drills' oversized result)."""
+    return "x" * size

@@ -33,6 +33,7 @@ def interact(
             input=pipe,
             output=output or DummyOutput(),
             environ={"XDG_STATE_HOME": str(state)},
+            ask=False,  # as with --yes: these sessions replay camqadm, which never asked
         )
     return code, live.stdout.getvalue(), live.stderr.getvalue()
 

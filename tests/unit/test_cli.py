@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
-from tests.harness import ROOT, modules_loaded_by, top_level
+from tests.harness import modules_loaded_by, run_amqptool_bytes, top_level
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "amqptool", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    proc = run_amqptool_bytes(*args, env=env)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_help_lists_every_subcommand_and_the_exit_codes() -> None:

@@ -52,11 +52,36 @@ def test_analysis_says_what_is_expected_at_the_cursor(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("que", ["queue.declare", "queue.delete", "queue.bind", "queue.unbind", "queue.purge"]),
+        (
+            "que",
+            [
+                "queue.declare",
+                "queue.delete",
+                "queue.bind",
+                "queue.unbind",
+                "queue.purge",
+                "queue.list",
+                "queue.export",
+                "queue.import",
+                "queue.move",
+            ],
+        ),
         ("queue.de", ["queue.declare", "queue.delete"]),
         ("dec", ["exchange.declare", "queue.declare"]),  # matches after the dot too
         ("pub", ["basic.publish"]),
-        ("ex", ["exchange.declare", "exchange.delete", "exchange.bind", "exchange.unbind", "exit"]),
+        (
+            "ex",
+            [
+                "exchange.declare",
+                "exchange.delete",
+                "exchange.bind",
+                "exchange.unbind",
+                "exchange.list",
+                "queue.export",
+                "exchange.tap",
+                "exit",
+            ],
+        ),
         ("zz", []),
     ],
 )

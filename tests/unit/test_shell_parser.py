@@ -132,7 +132,7 @@ def test_publish_properties_and_headers_are_typed() -> None:
         "basic.publish '{\"a\": 1}' ex rk content_type=application/json content_encoding=utf-8 "
         "delivery_mode=persistent priority=5 correlation_id=c1 reply_to=r1 expiration=60000 "
         "message_id=m1 type=t1 timestamp=1700000000 headers.trace=abc headers.n:int=5 "
-        "headers.f:float=0.5 headers.b:bool=yes 'headers.j:json=[1, {\"k\": null}]' "
+        "headers.f:float=0.5 headers.b:bool=yes headers.j:json='[1, {\"k\": null}]' "
         "headers.x-delay=100"
     )
     assert cmd.properties == {

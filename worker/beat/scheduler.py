@@ -37,7 +37,7 @@ from amqptool.codec.envelope import Envelope
 from amqptool.codec.tasks import TaskMessage, encode_task
 from amqptool.codec.times import format_iso, parse_iso, utcnow
 from amqptool.errors import AmqpToolError, DecodeError
-from worker.policy.revoked import atomic_write
+from amqptool.private import atomic_write, ensure_private
 from worker.task.periodic import PeriodicEntry
 
 __all__ = [
@@ -86,6 +86,9 @@ class ScheduleFile:
         self._foreign: dict[str, Any] = {}
 
     def load(self) -> dict[str, EntryState]:
+        note = ensure_private(self.path, "beat schedule", create=False)  # 0600, like --statedb
+        if note:
+            log.warning("%s", note)
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -7,7 +7,8 @@ this package registers every built-in command.
 - :mod:`worker.control.registry`: ``control_command``, the table, dispatch, the basic commands;
 - :mod:`worker.control.admin`: stats, tasks, queues and the pool;
 - :mod:`worker.control.info`: ``conf``, ``report``, memory samples and dumps;
-- :mod:`worker.control.scheduling`: revoke, terminate, hello, rate and time limits, scheduled.
+- :mod:`worker.control.scheduling`: revoke, terminate, hello, rate and time limits, scheduled;
+- :mod:`worker.control.arguments`: the argument checks every command uses (any peer may send).
 """
 
 from worker.control import admin, info, registry, scheduling

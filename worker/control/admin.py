@@ -32,6 +32,7 @@ import resource
 import time
 from typing import Any
 
+from worker.control.arguments import broker_name, task_ids
 from worker.control.info import whole_number  # also registers conf, report, memdump ...
 from worker.control.registry import Panel, control_command
 from worker.policy.queues import QueueSpec
@@ -39,6 +40,8 @@ from worker.policy.queues import QueueSpec
 __all__: list[str] = []
 
 log = logging.getLogger("worker.control")
+
+MAX_POOL_STEP = 256  # the consumer also caps the pool's size (MAX_POOL_SIZE)
 
 # --------------------------------------------------------------------------- stats
 
@@ -90,7 +93,7 @@ def stats(panel: Panel) -> Any:
 @control_command(kind="inspect", signature="[id1 [id2 [... [idN]]]]")
 def query_task(panel: Panel, ids: Any = (), **kwargs: Any) -> Any:
     """Where each task is: ``{id: [active|reserved|scheduled, request-info]}``."""
-    wanted = [ids] if isinstance(ids, str) else [str(i) for i in ids or ()]
+    wanted = task_ids(ids or None)
     if not wanted:
         return {}
     target = panel.target
@@ -126,6 +129,10 @@ def add_consumer(
 ) -> Any:
     """Declare a queue (Celery's defaults: direct exchange and routing key named like it) and
     consume from it."""
+    broker_name(queue, "queue")
+    broker_name(exchange, "exchange", empty=True)
+    broker_name(routing_key, "routing_key", empty=True)
+    broker_name(options.get("binding_key"), "binding_key", empty=True)
     spec = QueueSpec.from_options(queue, exchange, exchange_type, routing_key, **options)
     if panel.target.add_queue(spec):
         log.info("Started consuming from %s", queue)
@@ -135,7 +142,7 @@ def add_consumer(
 @control_command(signature="<queue>")
 def cancel_consumer(panel: Panel, queue: str, **kwargs: Any) -> Any:
     """Stop consuming from a queue."""
-    if panel.target.cancel_queue(str(queue)):
+    if panel.target.cancel_queue(str(broker_name(queue, "queue"))):
         log.info("Canceled queue %s", queue)
     return {"ok": f"no longer consuming from {queue}"}
 
@@ -153,13 +160,15 @@ def _resize(panel: Panel, command: str, delta: int) -> dict[str, str] | None:
 @control_command(signature="[N=1]")
 def pool_grow(panel: Panel, n: Any = 1, **kwargs: Any) -> Any:
     """Grow the pool by n threads or processes (prefetch follows)."""
-    return _resize(panel, "pool_grow", whole_number(n, "n")) or {"ok": "pool will grow"}
+    delta = whole_number(n, "n", MAX_POOL_STEP)
+    return _resize(panel, "pool_grow", delta) or {"ok": "pool will grow"}
 
 
 @control_command(signature="[N=1]")
 def pool_shrink(panel: Panel, n: Any = 1, **kwargs: Any) -> Any:
     """Shrink the pool by n threads or processes (busy ones finish their task first)."""
-    return _resize(panel, "pool_shrink", -whole_number(n, "n")) or {"ok": "pool will shrink"}
+    delta = whole_number(n, "n", MAX_POOL_STEP)
+    return _resize(panel, "pool_shrink", -delta) or {"ok": "pool will shrink"}
 
 
 @control_command(signature="[max [min]]")

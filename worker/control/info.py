@@ -28,6 +28,7 @@ from typing import Any
 
 from amqptool.settings import redact_url
 from worker.config import WorkerConfig, default_concurrency
+from worker.control.arguments import bounded_count
 from worker.control.registry import Panel, control_command
 
 __all__ = ["mask_settings", "memory_rss", "settings_table", "whole_number"]
@@ -53,14 +54,10 @@ def _bool(value: Any, name: str) -> bool:
     raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
-def whole_number(value: Any, name: str) -> int:
-    """A count argument (an int, or digits from a raw request) of at least 1; else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"{name} must be a whole number, not {value!r}")
-    n = int(value)
-    if n < 1:
-        raise ValueError(f"{name} must be at least 1, not {n}")
-    return n
+def whole_number(value: Any, name: str, most: int = 10_000) -> int:
+    """A count argument (an int, or digits from a raw request) in ``[1, most]``; else
+    ValueError."""
+    return bounded_count(value, name, most)
 
 
 def _include(tasks: Mapping[str, Any]) -> list[str]:
@@ -283,10 +280,10 @@ def objgraph(panel: Panel, num: Any = 200, max_depth: Any = 10, type: Any = "Req
     except ImportError:
         raise ImportError("Requires the objgraph library") from None
     with tempfile.NamedTemporaryFile(prefix="wobjg", suffix=".png", delete=False) as fh:
-        objects = _objgraph.by_type(str(type))[: int(num)]
+        objects = _objgraph.by_type(str(type))[: whole_number(num, "num")]
         _objgraph.show_backrefs(
             objects,
-            max_depth=int(max_depth),
+            max_depth=whole_number(max_depth, "max_depth", 100),
             highlight=lambda v: v in objects,
             filename=fh.name,
         )

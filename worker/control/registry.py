@@ -259,7 +259,8 @@ def _task_info(target: ControlTarget, name: str, task: Any, item: str) -> Any:
         return target.state.rate_limits.get(name, task.rate_limit)
     if item in ("time_limit", "soft_time_limit") and name in target.state.time_limits:
         hard, soft = target.state.time_limits[name]
-        return hard if item == "time_limit" else soft
+        value = hard if item == "time_limit" else soft
+        return int(value) if isinstance(value, float) and value.is_integer() else value
     if hasattr(task, item):
         return getattr(task, item)
     return getattr(getattr(task, "celery_task", None), item, None)  # a Celery task's own
@@ -269,11 +270,14 @@ def _task_info(target: ControlTarget, name: str, task: Any, item: str) -> Any:
 def registered(panel: Panel, taskinfoitems: Any = None, builtins: bool = False) -> Any:
     """The registered task names, annotated as Celery annotates them (``add [rate_limit=10/m]``;
     default items: exchange, routing_key, rate_limit)."""
-    items = [
-        item
-        for item in (taskinfoitems or TASK_INFO_ITEMS)
-        if isinstance(item, str) and not item.startswith("_")
-    ]
+    items = taskinfoitems or TASK_INFO_ITEMS
+    if isinstance(items, str):
+        items = (items,)
+    if not isinstance(items, list | tuple) or len(items) > 20:
+        raise ValueError("taskinfoitems must be a list of at most 20 attribute names")
+    if not all(isinstance(k, str) and k.isidentifier() for k in items):
+        raise ValueError("taskinfoitems must be attribute names")
+    items = [item for item in items if not item.startswith("_")]
     target = panel.target
     out = []
     for name in sorted(target.tasks):

@@ -19,7 +19,8 @@ replies:
 =============================  =======  ======================================================
 
 Terminating needs the prefork pool: a thread cannot be killed, so on the threads and solo
-pools ``terminate`` only revokes (the running task finishes; the reply names no task).
+pools ``terminate`` only revokes (the running task finishes) and the reply is an error saying
+the pool cannot terminate.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from worker.control.arguments import optional_seconds, signal_in_range, task_ids
+from worker.control.arguments import task_name as check_task_name
 from worker.control.registry import Panel, control_command
 from worker.policy.rate_limit import parse_rate, rate_disables
 
@@ -44,10 +47,12 @@ def signal_number(name: Any) -> int:
     if name is None or name == "":
         return int(signals.SIGTERM)
     if isinstance(name, int) and not isinstance(name, bool):
-        return name
-    text = str(name).strip().upper()
-    if text.isdigit():
-        return int(text)
+        return signal_in_range(name)
+    if not isinstance(name, str) or len(name) > 16:
+        raise ValueError(f"unknown signal {name!r}"[:100])
+    text = name.strip().upper()
+    if text.isascii() and text.isdigit():
+        return signal_in_range(int(text))
     if not text.startswith("SIG"):
         text = "SIG" + text
     number = getattr(signals, text, None)
@@ -57,11 +62,7 @@ def signal_number(name: Any) -> int:
 
 
 def _ids(task_id: Any) -> list[str]:
-    if task_id is None:
-        return []
-    if isinstance(task_id, str):
-        return [task_id]
-    return list(dict.fromkeys(str(i) for i in task_id))
+    return task_ids(task_id)
 
 
 @control_command(signature="<task_id> [task_id ...]")
@@ -69,10 +70,18 @@ def revoke(panel: Panel, task_id: Any = None, terminate: bool = False, signal: A
     """Revoke tasks by id (terminate=True also stops a running one, prefork pool)."""
     target = panel.target
     ids = _ids(task_id)
+    signum = signal_number(signal) if terminate else 0
     target.state.revoked.update(ids, time.time())
     target.revoked_changed()
     if terminate:
-        done = target.terminate(ids, signal_number(signal))
+        done = target.terminate(ids, signum)
+        pool = target.config.pool
+        if not done and pool != "prefork":
+            return {
+                "error": f"terminate: the {pool} pool cannot stop a running task; "
+                + ", ".join(ids)
+                + " only flagged as revoked (a running one runs to its end)"
+            }
         if not done:
             return {"ok": "terminate: tasks unknown"}
         return {"ok": "terminate: " + ", ".join(done)}
@@ -94,9 +103,13 @@ def revoke_by_stamped_headers(
     target = panel.target
     signum = signal_number(signal)
     if isinstance(headers, list):
-        headers = {h.split("=")[0]: h.split("=")[1] for h in map(str, headers)}
-    if not isinstance(headers, Mapping):
-        raise TypeError(f"headers must be an object or a list of 'k=v', not {headers!r}")
+        if not all(isinstance(h, str) and "=" in h for h in headers):
+            raise ValueError("headers must be an object or a list of 'key=value' strings")
+        headers = dict(h.split("=", 1) for h in headers)
+    if not isinstance(headers, Mapping) or not headers:
+        raise TypeError(f"headers must be an object or a list of 'k=v', not {headers!r}"[:200])
+    if len(headers) > 100 or not all(isinstance(k, str) for k in headers):
+        raise ValueError("headers: at most 100 keys, each a string")
     parsed = target.state.revoked.revoke_stamps(headers)
     target.revoked_changed()
     if not terminate:
@@ -120,6 +133,8 @@ def revoked(panel: Panel) -> Any:
 def hello(panel: Panel, from_node: str = "", revoked: Any = None) -> Any:
     """Mingle: merge the sender's revoked ids, answer ours and our clock (null to ourselves)."""
     target = panel.target
+    if not isinstance(from_node, str) or len(from_node) > 255 or not from_node.isprintable():
+        raise ValueError("from_node must be a node name")
     if from_node == target.nodename:
         return None
     log.info("sync with %s", from_node)
@@ -133,6 +148,7 @@ def hello(panel: Panel, from_node: str = "", revoked: Any = None) -> Any:
 def rate_limit(panel: Panel, task_name: str, rate_limit: Any) -> Any:
     """Set a task type's rate limit on this worker (0 or empty removes it)."""
     target = panel.target
+    check_task_name(task_name)
     try:
         parse_rate(rate_limit)
     except ValueError as exc:  # its text is Celery's: "Invalid rate limit string: ..."
@@ -149,21 +165,16 @@ def rate_limit(panel: Panel, task_name: str, rate_limit: Any) -> Any:
     return {"ok": "new rate limit set successfully"}
 
 
-def _seconds(value: Any) -> float | None:
-    """Seconds as sent (an int stays an int: ``inspect registered`` shows it as Celery does)."""
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else float(value)
-
-
 @control_command(signature="<task_name> <soft_secs> [hard_secs]")
 def time_limit(panel: Panel, task_name: str = "", hard: Any = None, soft: Any = None) -> Any:
     """Set a task type's hard and soft time limits on this worker (null: none)."""
     target = panel.target
+    check_task_name(task_name)
+    limits = (optional_seconds(hard, "hard"), optional_seconds(soft, "soft"))
     if task_name not in target.tasks:
         log.error("Change time limit attempt for unknown task %s", task_name)
         return {"error": "unknown task"}
-    target.state.time_limits[task_name] = (_seconds(hard), _seconds(soft))
+    target.state.time_limits[task_name] = limits
     log.info("New time limits for tasks of type %s: soft=%s hard=%s", task_name, soft, hard)
     return {"ok": "time limits set successfully"}
 

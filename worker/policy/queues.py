@@ -119,9 +119,11 @@ class QueueSpec:
             value = options.get(option)
             if value is not None:
                 try:
-                    convert(value)
-                except (TypeError, ValueError):
+                    converted = convert(value)
+                except (TypeError, ValueError, OverflowError):  # "x", NaN, infinity
                     raise ValueError(f"{option} must be a number, not {value!r}") from None
+                if isinstance(value, bool) or not 0 <= converted < 2**63:
+                    raise ValueError(f"{option} must be a number >= 0, not {value!r}")
                 limits[option] = value
         alias = options.get("alias")
         return cls(

@@ -18,10 +18,9 @@ something after a restart (Celery stamps with ``time.monotonic()``, which a rebo
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from amqptool.errors import AmqpToolError
+from amqptool.private import atomic_write, ensure_private
 
 __all__ = [
     "DEFAULT_EXPIRES",
@@ -37,9 +37,10 @@ __all__ = [
     "StateDB",
     "StateFileError",
     "WorkerState",
-    "atomic_write",
     "parse_stamp_headers",
 ]
+
+log = logging.getLogger("worker.consumer")
 
 DEFAULT_MAXLEN = 50_000
 DEFAULT_EXPIRES = 10_800.0
@@ -234,6 +235,9 @@ class StateDB:
 
     def load(self) -> WorkerState:
         """The saved state; an empty one when the file does not exist yet."""
+        note = ensure_private(self.path, "--statedb", create=False)  # revoked ids: 0600
+        if note:
+            log.warning("%s", note)
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -298,25 +302,3 @@ class StateDB:
             revoked.append((rec[0], float(rec[1])))
         stamps = {str(k): (list(v) if isinstance(v, list) else [v]) for k, v in raw_stamps.items()}
         return WorkerState(revoked=revoked, stamps=stamps, clock=clock)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so a reader sees the old or the new file, never half."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where we can
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -46,12 +46,21 @@ __all__ = [
     "use_soft_limit_error",
 ]
 
+MAX_LIMIT = 7 * 24 * 3600.0
 Limits = tuple[float | None, float | None]
 """``(hard, soft)`` in seconds; None = no limit."""
 
 
 def _positive(value: float | None) -> float | None:
-    return float(value) if value else None
+    """A usable limit, or None: a limit from a message may be anything (negative, NaN, "x",
+    1e400); what is not a finite positive number of seconds up to a week means no limit."""
+    if not value or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if 0 < seconds <= MAX_LIMIT else None
 
 
 def resolve(

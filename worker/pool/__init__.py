@@ -8,7 +8,8 @@ broker thread).
 - :mod:`worker.pool.threads`: the Pool protocol, the threads pool and ``create_pool``;
 - :mod:`worker.pool.prefork`: one forked child process per slot;
 - :mod:`worker.pool.execute`: running one task (a Job in, an Outcome out);
-- :mod:`worker.pool.callbacks`: the messages a finished task sends next (link, chain, errbacks).
+- :mod:`worker.pool.callbacks`: the messages a finished task sends next (link, chain, errbacks);
+- :mod:`worker.pool.orphans`: a prefork child dies with its parent (``PR_SET_PDEATHSIG``).
 """
 
 __all__: list[str] = []

@@ -19,22 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amqptool.codec.envelope import Envelope
-from amqptool.codec.results import (
-    FAILURE,
-    RETRY,
-    SUCCESS,
-    encode_exception,
-    encode_result,
-    result_body,
-)
+from amqptool.codec.results import FAILURE, RETRY, SUCCESS, encode_exception
 from amqptool.codec.tasks import TaskMessage, safe_repr
 from worker.pool import error_mail
 from worker.pool.callbacks import on_failure_messages, on_success_messages
 from worker.pool.celery_trace import CeleryTask, run_traced
+from worker.pool.errbacks import call_in_process
+from worker.pool.finish import chord_part, fail_chain, state_message, unencodable
+from worker.pool.results import ResultStore, store_for
 from worker.task import context
 from worker.task.context import Context, ExceptionInfo, Sink
 from worker.task.define import Task
-from worker.task.exceptions import Ignore, NotRegistered, Reject, Retry
+from worker.task.exceptions import EncodeError, Ignore, NotRegistered, Reject, Retry
 
 __all__ = ["IGNORED", "REJECTED", "Job", "Outcome", "execute"]
 
@@ -54,6 +50,8 @@ class Job:
     delivery_info: dict[str, Any]
     hostname: str
     soft_limit: float | None = None  # seconds; enforced in the pool child (prefork)
+    backend: str | None = None  # result backend URL (None / rpc://: reply messages)
+    result_expires: float | None = 86_400.0
 
 
 @dataclass(slots=True)
@@ -69,10 +67,12 @@ class Outcome:
     requeue: bool = False
 
 
-def _result(msg: TaskMessage, status: str, value: Any, **extra: Any) -> Envelope:
-    body = result_body(msg.id, status, value, parent_id=msg.parent_id, group_id=msg.group, **extra)
-    assert msg.reply_to is not None
-    return encode_result(body, reply_to=msg.reply_to, correlation_id=msg.correlation_id or msg.id)
+def _store(job: Job) -> ResultStore | None:
+    return store_for(job.backend, job.result_expires)
+
+
+def _result(job: Job, status: str, value: Any, **extra: Any) -> Envelope | None:
+    return state_message(job.message, _store(job), status, value, **extra)
 
 
 def _call_handler(task: Task, name: str, *args: Any) -> None:
@@ -88,14 +88,14 @@ def execute(job: Job, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
     task = tasks.get(job.message.task)
     if task is None:  # unregistered since it was received (the intake checks first)
         return _unknown(job)
-    out = _execute(job, task, sink)
+    out = _execute(job, task, tasks, sink)
     if out.state == FAILURE and error_mail.enabled():
         fields = next((f for kind, f in out.events if kind == "task-failed"), {})
         error_mail.report_failure(task, job.message, job.hostname, fields)
     return out
 
 
-def _execute(job: Job, task: Task, sink: Sink) -> Outcome:
+def _execute(job: Job, task: Task, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
     if isinstance(task, CeleryTask):  # Celery's tracer does it all, results included
         state, runtime, events, requeue = run_traced(job, task)
         return Outcome(job.seq, state, runtime, events=events, requeue=requeue)
@@ -106,16 +106,18 @@ def _execute(job: Job, task: Task, sink: Sink) -> Outcome:
         queue=job.queue,
         sink=sink,
     )
+    ctx.result_store = _store(job)
     context.push(task, ctx)
     try:
-        return _run(job, task)
+        return _run(job, task, tasks, ctx)
     finally:
         context.pop()
 
 
-def _run(job: Job, task: Task) -> Outcome:
+def _run(job: Job, task: Task, tasks: Mapping[str, Task], ctx: Context) -> Outcome:
     msg = job.message
-    send_result = bool(msg.reply_to) and not (msg.ignore_result or task.ignore_result)
+    store = ctx.result_store
+    send_result = bool(msg.reply_to or store) and not (msg.ignore_result or task.ignore_result)
     start = time.perf_counter()
     try:
         try:
@@ -130,15 +132,22 @@ def _run(job: Job, task: Task) -> Outcome:
     except Ignore:
         return Outcome(job.seq, IGNORED, time.perf_counter() - start)
     except BaseException as exc:  # the task's failure, whatever it is, becomes FAILURE
-        return _failed(job, task, exc, time.perf_counter() - start, send_result)
+        return _failed(job, task, exc, time.perf_counter() - start, send_result, tasks, ctx)
     runtime = time.perf_counter() - start
+    problem = unencodable(retval, task.serializer) if send_result else None
+    if problem is not None:  # as Celery: the task fails with kombu's EncodeError
+        return _failed(job, task, EncodeError(problem), runtime, send_result, tasks, ctx)
     if log.isEnabledFor(logging.INFO):  # Celery's line
         log.info("Task %s[%s] succeeded in %ss: %s", msg.task, msg.id, runtime, safe_repr(retval))
     out = Outcome(job.seq, SUCCESS, runtime)
+    children = list(ctx.children)
     if msg.callbacks or msg.chain:
-        out.followups = on_success_messages(msg, retval, job.queue)
+        applied = on_success_messages(msg, retval, job.queue, store)
+        out.followups = applied.envelopes
+        children.extend(applied.children)
     if send_result:
-        out.result = _result(msg, SUCCESS, retval)
+        out.result = _result(job, SUCCESS, retval, children=children)
+    out.followups.extend(chord_part(msg, store, SUCCESS, retval, job.queue))
     out.events.append(("task-succeeded", {"result": safe_repr(retval), "runtime": runtime}))
     _call_handler(task, "on_success", retval, msg.id, msg.args, msg.kwargs)
     _call_handler(task, "after_return", SUCCESS, retval, msg.id, msg.args, msg.kwargs, None)
@@ -149,22 +158,44 @@ def _unknown(job: Job) -> Outcome:
     msg = job.message
     exc = NotRegistered(msg.task)
     out = Outcome(job.seq, FAILURE)
-    if msg.reply_to and not msg.ignore_result:
-        out.result = _result(msg, FAILURE, encode_exception(exc))
+    if (msg.reply_to or job.backend) and not msg.ignore_result:
+        out.result = _result(job, FAILURE, encode_exception(exc))
     out.events.append(("task-failed", {"exception": safe_repr(exc)}))
     return out
 
 
-def _failed(job: Job, task: Task, exc: BaseException, runtime: float, send: bool) -> Outcome:
+def _failed(
+    job: Job,
+    task: Task,
+    exc: BaseException,
+    runtime: float,
+    send: bool,
+    tasks: Mapping[str, Task],
+    ctx: Context,
+) -> Outcome:
     msg = job.message
     einfo = ExceptionInfo(exc)
-    log.error(
-        "Task %s[%s] raised unexpected: %s\n%s", msg.task, msg.id, safe_repr(exc), einfo.traceback
-    )
+    if isinstance(exc, task.throws):
+        log.info("Task %s[%s] raised expected: %s", msg.task, msg.id, safe_repr(exc))
+    else:
+        log.error(
+            "Task %s[%s] raised unexpected: %s\n%s",
+            msg.task,
+            msg.id,
+            safe_repr(exc),
+            einfo.traceback,
+        )
     out = Outcome(job.seq, FAILURE, runtime)
+    store = ctx.result_store
+    encoded = encode_exception(exc)
     if send:
-        out.result = _result(msg, FAILURE, encode_exception(exc), traceback=einfo.traceback)
-    out.followups = on_failure_messages(msg, job.queue)
+        out.result = _result(
+            job, FAILURE, encoded, traceback=einfo.traceback, children=list(ctx.children)
+        )
+    out.followups = list(chord_part(msg, store, FAILURE, encoded, job.queue))
+    out.followups.extend(fail_chain(msg, store, encoded, einfo.traceback))
+    to_send = call_in_process(msg.errbacks or [], tasks, ctx, exc, einfo.traceback)
+    out.followups.extend(on_failure_messages(msg, job.queue, store, to_send))
     out.events.append(("task-failed", {"exception": safe_repr(exc), "traceback": einfo.traceback}))
     _call_handler(task, "on_failure", exc, msg.id, msg.args, msg.kwargs, einfo)
     _call_handler(task, "after_return", FAILURE, exc, msg.id, msg.args, msg.kwargs, einfo)
@@ -179,7 +210,7 @@ def _retried(job: Job, task: Task, retry: Retry, runtime: float, send: bool) -> 
     out = Outcome(job.seq, RETRY, runtime)
     if send:
         out.result = _result(
-            msg,
+            job,
             RETRY,
             encode_exception(cause),
             traceback=einfo.traceback,
@@ -199,7 +230,7 @@ def _rejected(job: Job, task: Task, reject: Reject, runtime: float, send: bool) 
     log.info("Task %s[%s] rejected (requeue=%s): %r", msg.task, msg.id, reject.requeue, reject)
     out = Outcome(job.seq, REJECTED, runtime, requeue=reject.requeue)
     if send and not reject.requeue:
-        out.result = _result(msg, FAILURE, encode_exception(reject), traceback=einfo.traceback)
+        out.result = _result(job, FAILURE, encode_exception(reject), traceback=einfo.traceback)
     out.events.append(
         ("task-failed", {"exception": safe_repr(reject), "traceback": einfo.traceback})
     )

@@ -48,6 +48,7 @@ from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.policy.time_limits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
 from worker.pool.execute import Job, Outcome, execute
+from worker.pool.orphans import die_with_parent
 from worker.pool.threads import Notify, Precheck
 from worker.task.define import Task
 
@@ -110,7 +111,10 @@ def _child_main(
     skip: Any,
     current: Any,
     parent_ends: Sequence[mpc.Connection | int] = (),
+    parent: int = 0,
 ) -> None:
+    if parent:  # first of all: a child never outlives its worker (kill -9, OOM)
+        die_with_parent(parent)
     _close_parent_ends(parent_ends)
     # A broken report pipe means the parent is gone: nobody to report to, nothing to run.
     with contextlib.suppress(BrokenPipeError):
@@ -180,7 +184,7 @@ class _Child:
         parent_ends = (*inherited, self.jobs, self.reports)
         self.proc = _ctx.Process(
             target=_child_main,
-            args=(job_r, rep_w, tasks, skip, self.current, parent_ends),
+            args=(job_r, rep_w, tasks, skip, self.current, parent_ends, os.getpid()),
             name=f"worker-pool-{slot + 1}",
             daemon=True,
         )

@@ -39,6 +39,7 @@ from worker.control import registry as control
 from worker.policy.queues import QueueSpec
 from worker.policy.worker_state import WorkerState
 from worker.pool.execute import Job
+from worker.pool.results import store_for
 from worker.pool.threads import Pool
 from worker.runtime.events import EventDispatcher
 from worker.runtime.link import BrokerLink, MailboxInUse
@@ -47,6 +48,7 @@ from worker.runtime.mingle import mingle
 from worker.runtime.pipeline.eta_stage import EtaStage
 from worker.runtime.pipeline.intake import Intake
 from worker.runtime.pipeline.rate_gate import RateLimitGate
+from worker.runtime.pipeline.redelivery import RedeliveryGuard
 from worker.runtime.pipeline.reports import Reports
 from worker.runtime.pipeline.watch import Watch
 from worker.runtime.request import Request
@@ -60,6 +62,7 @@ log = logging.getLogger("worker.consumer")
 MAX_POOL_SIZE = 256  # pool_grow from any peer must not ask for a million threads
 
 MAX_BLOCK = 1.0
+SETTLE_TIMEOUT = 10.0  # longest wait at shutdown for the broker to confirm the last results
 
 
 class Consumer:
@@ -104,8 +107,15 @@ class Consumer:
             else None
         )
         self.panel = control.Panel(self, control.disabled_commands(config.disable_control))
-        self.mailbox = Mailbox(self.nodename, self.clock, self.panel, self.link.reply)
+        self.mailbox = Mailbox(
+            self.nodename,
+            self.clock,
+            self.panel,
+            self.link.reply,
+            key=config.settings.control_key,
+        )
         self.intake = Intake(self)
+        self.redelivery = RedeliveryGuard(self)
         self.reports = Reports(self)
         self.ready: deque[Request] = deque()
         self.active: dict[int, Request] = {}
@@ -253,6 +263,7 @@ class Consumer:
         self.ready.clear()
         self.gate.clear()
         self.eta.clear()
+        self.redelivery.clear()
         for job in self.pool.take_unstarted():
             self.active.pop(job.seq, None)
         self.events.discard()
@@ -271,6 +282,7 @@ class Consumer:
                 self.events.flush()
                 self.events.worker("worker-offline", active=0, processed=self.processed)
                 self.link.flush()
+                self.link.settle(SETTLE_TIMEOUT)
         except AmqpToolError as exc:
             log.warning("could not say goodbye to the broker: %s", exc)
         finally:
@@ -326,10 +338,14 @@ class Consumer:
         msg = req.message
         log.info("Discarding revoked task: %s[%s] (%s)", msg.task, msg.id, reason)
         self.ack(req)
-        if msg.reply_to and not (msg.ignore_result or req.task.ignore_result):
+        if (msg.reply_to or self.config.stores_results) and not (
+            msg.ignore_result or req.task.ignore_result
+        ):
             exc = {"exc_type": "TaskRevokedError", "exc_message": [reason]}
             exc["exc_module"] = "celery.exceptions"
-            self.publish_state(msg.reply_to, msg.correlation_id or msg.id, msg.id, REVOKED, exc)
+            self.publish_state(
+                msg.reply_to or "", msg.correlation_id or msg.id, msg.id, REVOKED, exc
+            )
         fields = {
             "terminated": reason == "terminated",
             "signum": signum,
@@ -350,6 +366,8 @@ class Consumer:
                 req.delivery_info(),
                 self.nodename,
                 self.watch.dispatched(req),
+                backend=self.config.result_backend,
+                result_expires=self.config.result_expires,
             )
             active[req.seq] = req
             pid = pool.apply(job)
@@ -369,9 +387,10 @@ class Consumer:
         msg = req.message
         self.events.task("task-started", msg.id)
         task = req.task
-        if task.track_started and msg.reply_to and not (msg.ignore_result or task.ignore_result):
+        wanted = not (msg.ignore_result or task.ignore_result)
+        if task.track_started and (msg.reply_to or self.config.stores_results) and wanted:
             self.publish_state(
-                msg.reply_to,
+                msg.reply_to or "",
                 msg.correlation_id or msg.id,
                 msg.id,
                 STARTED,
@@ -398,6 +417,10 @@ class Consumer:
         self, reply_to: str, correlation_id: str, task_id: str, status: str, value: Any
     ) -> None:
         body = result_body(task_id, status, value)
+        store = store_for(self.config.result_backend, self.config.result_expires)
+        if store is not None:
+            store.store(body)  # retried, else logged with the task id
+            return
         self._publish(encode_result(body, reply_to=reply_to, correlation_id=correlation_id))
 
     def _schedule_heartbeat(self) -> None:

@@ -5,9 +5,14 @@
   channel with a global prefetch), carries the acks and rejects (batched through
   :class:`~worker.runtime.acks.AckTracker`);
 - **publish channel**: results, events, callbacks and retries (queued, flushed once per loop),
-  all to exchanges that surely exist (the default one, ``celeryev``);
-- **follow-up channel**: messages to any other exchange (a callback whose options name one):
-  if that exchange is missing the broker closes this channel, not the one carrying results;
+  all to exchanges that surely exist (the default one, ``celeryev``), with publisher confirms
+  (:class:`~amqptool.transport.ConfirmedPublisher`, pipelined: the loop never waits for them).
+  A channel the broker closes is reopened and its unconfirmed messages sent again; after a lost
+  connection they are sent on the new one. A result bigger than the broker accepts is replaced
+  by a FAILURE result saying so, so the client gets an answer;
+- **follow-up channel**: messages to any other exchange (a callback whose options name one),
+  also confirmed: if that exchange is missing the broker closes this channel, not the one
+  carrying results;
 - **control channel**: the pidbox queue ``<nodename>.celery.pidbox`` (no ack) and its replies.
 
 Declarations follow Celery's topology exactly, so Celery clients and workers can share them.
@@ -27,8 +32,15 @@ from amqptool.codec.control import CONTROL_EXCHANGE, QUEUE_ARGUMENTS, REPLY_EXCH
 from amqptool.codec.control import node_queue_name as pidbox_queue_name
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import EVENT_EXCHANGE
-from amqptool.errors import AmqpToolError, BrokerError, ChannelClosedError, ConnectionFailedError
-from amqptool.transport import Channel, Connection, coalesce, fasttable, nowait
+from amqptool.codec.results import too_large_failure
+from amqptool.errors import (
+    AmqpToolError,
+    BrokerError,
+    ChannelClosedError,
+    ConnectionFailedError,
+    MessageTooLargeError,
+)
+from amqptool.transport import Channel, ConfirmedPublisher, Connection, coalesce, fasttable, nowait
 from amqptool.transport.existing import inspect_queue
 from worker.config import WorkerConfig
 from worker.policy.queues import QueueSpec
@@ -40,6 +52,10 @@ __all__ = ["BrokerLink", "MailboxInUse"]
 log = logging.getLogger("worker.broker")
 
 MAX_QOS = 65535
+CONSUMER_TIMEOUT_HINT = (
+    " (the broker's consumer_timeout: a task ran longer than it without an ack; the worker "
+    "reconnects, and a redelivered copy of a task still running here waits for that run)"
+)
 
 fasttable.install()  # header tables are most of the cost of receiving a task
 coalesce.install()  # one send() per loop iteration rather than one per frame
@@ -59,8 +75,8 @@ class BrokerLink:
         self.connection_name = f"amqptool-worker {config.nodename}"
         self.conn: Connection | None = None
         self.task_ch: Channel | None = None
-        self.pub_ch: Channel | None = None
-        self.aux_ch: Channel | None = None
+        self.pub: ConfirmedPublisher | None = None  # kept across reconnects (see connect)
+        self.aux: ConfirmedPublisher | None = None
         self.ctl_ch: Channel | None = None
         self.generation = 0
         self.acks = AckTracker()
@@ -103,8 +119,14 @@ class BrokerLink:
         self.task_ch = conn.channel()
         self.cancelled = ""
         nowait.on_cancelled(self.task_ch, self._on_cancelled)
-        self.pub_ch = conn.channel()
-        self.pub_ch.exchange_declare(EVENT_EXCHANGE, "topic", durable=True)
+        self.task_ch.exchange_declare(EVENT_EXCHANGE, "topic", durable=True)
+        for pub in (self.pub, self.aux):
+            if pub is not None:  # messages the broker never confirmed before the loss
+                if pub.in_flight:
+                    log.warning("sending again %d unconfirmed message(s)", pub.in_flight)
+                pub.rebind(conn)
+        if self.pub is None:
+            self.pub = ConfirmedPublisher(conn, keep_failed=True)
         self.open_control(on_control)
         self._on_task = on_task
         for spec in self.queues.values():
@@ -246,10 +268,6 @@ class BrokerLink:
         ch.queue_bind(name, CONTROL_EXCHANGE, "")
         ch.consume(name, on_control, no_ack=True)
 
-    def reopen_publish(self) -> None:
-        assert self.conn is not None
-        self.pub_ch = self.conn.channel()
-
     def redacted(self) -> str:
         return self.config.settings.redacted()
 
@@ -276,14 +294,20 @@ class BrokerLink:
         a task consumer (its queue was deleted): the worker reconnects and declares again, rather
         than answering pings while it consumes nothing. Reopen the other channels."""
         if self.task_ch is None or not self.task_ch.is_open:
-            raise ConnectionFailedError("the task channel was closed by the broker")
+            reason = self.task_ch.close_reason if self.task_ch is not None else ""
+            raise ConnectionFailedError(
+                "the task channel was closed by the broker"
+                + (f": {reason}" if reason else "")
+                + (CONSUMER_TIMEOUT_HINT if "acknowledgement" in reason else "")
+            )
         if self.cancelled:
             raise ConnectionFailedError(
                 f"the broker cancelled the consumer of queue {self.cancelled!r} (deleted?)"
             )
-        if self.pub_ch is None or not self.pub_ch.is_open:
-            log.warning("publish channel was closed; reopening it")
-            self.reopen_publish()
+        for pub in (self.pub, self.aux):
+            if pub is not None:
+                pub.recover()
+                self._settle_failures(pub)
         if self.ctl_ch is None or not self.ctl_ch.is_open:
             log.warning("control channel was closed; reopening it")
             self.open_control(on_control)
@@ -302,25 +326,47 @@ class BrokerLink:
 
     def publish(self, env: Envelope) -> None:
         """Queue a publish (see the module doc for which channel carries it)."""
+        if self.conn is None or self.pub is None:
+            raise ConnectionFailedError("not connected to the broker")
         if env.exchange and env.exchange != EVENT_EXCHANGE:
-            self._publish_elsewhere(env)
-            return
-        if self.pub_ch is None:
-            raise ConnectionFailedError("not connected to the broker")
-        nowait.publish(self.pub_ch, env)
-
-    def _publish_elsewhere(self, env: Envelope) -> None:
-        if self.conn is None:
-            raise ConnectionFailedError("not connected to the broker")
+            if self.aux is None:
+                self.aux = ConfirmedPublisher(self.conn, keep_failed=True)
+            pub = self.aux
+        else:
+            pub = self.pub
         try:
-            if self.aux_ch is None or not self.aux_ch.is_open:
-                self.aux_ch = self.conn.channel()
-            nowait.publish(self.aux_ch, env)
-        except BrokerError as exc:  # the channel closed (404): the message is lost, not more
-            if not self.conn.is_open:
-                raise ConnectionFailedError(f"connection lost: {exc}") from exc
-            log.error("cannot publish to exchange %r: %s", env.exchange, exc)
-            self.aux_ch = None
+            pub.publish(env)
+        except MessageTooLargeError as exc:
+            self._too_large(pub, env, exc.limit)
+
+    def _too_large(self, pub: ConfirmedPublisher, env: Envelope, limit: int) -> None:
+        failure = too_large_failure(env, limit)
+        if failure is None:
+            log.error(
+                "cannot publish a message of %d bytes to exchange %r, routing key %r: the "
+                "broker accepts %d",
+                len(env.body),
+                env.exchange,
+                env.routing_key,
+                limit,
+            )
+            return
+        log.error(
+            "result for %s is %d bytes, the broker accepts %d: sending a FAILURE instead",
+            env.properties.correlation_id,
+            len(env.body),
+            limit,
+        )
+        pub.publish(failure)
+
+    def _settle_failures(self, pub: ConfirmedPublisher) -> None:
+        """Messages the broker refused after the fact (a 406 for size, a 404, a nack)."""
+        failed, pub.failed = pub.failed or [], []
+        for item in failed:
+            if isinstance(item.error, MessageTooLargeError):
+                self._too_large(pub, item.env, item.error.limit)
+            else:
+                log.error("the broker did not take a message: %s", item.error)
 
     def reply(self, env: Envelope) -> None:
         """Publish a control reply, declaring its (direct, non-durable) exchange first."""
@@ -351,9 +397,20 @@ class BrokerLink:
         if self.conn is not None and self.conn.is_open:
             self.conn.process_events(0)
 
+    def settle(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for the broker to confirm what was published (shutdown)."""
+        for pub in (self.pub, self.aux):
+            if pub is None or not pub.in_flight or self.conn is None or not self.conn.is_open:
+                continue
+            try:
+                pub.wait(timeout=timeout)
+            except AmqpToolError as exc:
+                log.warning("results not confirmed before shutdown: %s", exc)
+            self._settle_failures(pub)
+
     def close(self) -> None:
         conn, self.conn = self.conn, None
-        self.task_ch = self.pub_ch = self.aux_ch = self.ctl_ch = None
+        self.task_ch = self.ctl_ch = None
         if conn is not None:
             conn.close()
 

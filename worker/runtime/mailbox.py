@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from amqptool.codec.control import decode_request, encode_reply
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import LamportClock
+from amqptool.codec.signing import Verifier, sign
 from amqptool.errors import AmqpToolError, BrokerError
 from worker.control import registry as control
 
@@ -31,12 +33,19 @@ class Mailbox:
         clock: LamportClock,
         panel: control.Panel,
         reply: Callable[[Envelope], None],
+        key: bytes | None = None,
     ) -> None:
         self.nodename = nodename
         self.clock = clock
         self.mailbox_clock = LamportClock()
         self.panel = panel
-        self.reply = reply
+        self._send = reply
+        self.key = key
+        self.verifier = Verifier(key) if key is not None else None
+        self.refused = 0  # requests refused for their signature
+
+    def reply(self, env: Envelope) -> None:
+        self._send(sign(env, self.key) if self.key is not None else env)
 
     def on_message(self, env: Envelope) -> None:
         try:
@@ -48,7 +57,16 @@ class Mailbox:
         self.clock.forward()
         if not req.matches(self.nodename):
             return
-        reply = control.dispatch(self.panel, req.method, req.arguments)
+        refused = self.verifier.check(env) if self.verifier is not None else ""
+        if refused:
+            self.refused += 1
+            log.warning("Refused control command %r: %s", req.method, refused)
+            reply: Any = {
+                "error": f"control command refused: {refused} (this worker needs "
+                "commands signed with its control key)"
+            }
+        else:
+            reply = control.dispatch(self.panel, req.method, req.arguments)
         if reply is control.NO_REPLY or not req.wants_reply or req.reply_to is None:
             return
         assert req.ticket is not None

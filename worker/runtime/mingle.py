@@ -30,6 +30,7 @@ from amqptool.codec.control import (
 )
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import LamportClock
+from amqptool.codec.signing import Verifier, sign
 from amqptool.errors import AmqpToolError, DecodeError
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection, UnroutableError
@@ -54,7 +55,14 @@ def mingle(
     replies: dict[str, object] = {}
     last_reply = [0.0]
 
+    key = settings.control_key
+    verifier = Verifier(key) if key is not None else None
+
     def on_reply(env: Envelope) -> None:
+        refused = verifier.check(env) if verifier is not None else ""
+        if refused:  # with a control key, only keyed workers may feed us revoked ids
+            log.warning("mingle: ignoring a reply: %s", refused)
+            return
         try:
             body = decode_reply(env)
         except DecodeError as exc:
@@ -77,6 +85,8 @@ def mingle(
         req = new_request("hello", {"from_node": nodename, "revoked": revoked.ids()}, reply_oid=oid)
         started = time.monotonic()
         env = encode_request(req, clock=clock.forward(), expires=time.time() + timeout)
+        if key is not None:
+            env = sign(env, key)
         try:
             ch.publish(env, mandatory=True)
         except UnroutableError:

@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from amqptool.codec.envelope import Envelope
-from amqptool.codec.tasks import TaskMessage
+from amqptool.codec.tasks import TaskMessage, encode_task
+from amqptool.codec.times import format_iso
 
 __all__ = ["Context", "ExceptionInfo", "Sink", "current", "pop", "push"]
 
@@ -47,6 +48,8 @@ class Context:
         self.sink = sink
         self.called_directly = message is None
         self.is_eager = False
+        self.children: list[Any] = []  # result tuples of tasks this task sent
+        self.result_store: Any = None  # worker.pool.results.ResultStore when results are stored
 
     @property
     def id(self) -> str | None:
@@ -73,8 +76,33 @@ class Context:
         return None if self.message is None else self.message.eta
 
     @property
-    def expires(self) -> datetime | None:
-        return None if self.message is None else self.message.expires
+    def expires(self) -> str | None:
+        """The expiry time as Celery's request gives it: the ISO 8601 text of the header."""
+        when = None if self.message is None else self.message.expires
+        return None if when is None else format_iso(when)
+
+    @property
+    def headers(self) -> dict[str, Any] | None:
+        """The custom headers sent with the task (``apply_async(headers=...)``), as Celery."""
+        return None if self.message is None else dict(self.message.extra_headers)
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """The message's AMQP properties, ``application_headers`` holding every header."""
+        if self.message is None:
+            return {}
+        env = encode_task(self.message)
+        props = env.properties.as_dict()
+        props.pop("headers", None)
+        props["application_headers"] = dict(env.headers or {})
+        return props
+
+    def __getattr__(self, name: str) -> Any:
+        # Custom headers are request attributes too (request.x_custom), as in Celery.
+        message = self.__dict__.get("message")
+        if message is not None and name in message.extra_headers:
+            return message.extra_headers[name]
+        raise AttributeError(name)
 
     @property
     def reply_to(self) -> str | None:

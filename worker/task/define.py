@@ -27,15 +27,15 @@ runs it here and now; ``delay``/``apply_async`` send it through :mod:`amqptool.c
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from amqptool.codec.results import encode_result, result_body
 from amqptool.codec.times import utcnow
-from worker.task import context
+from worker.task import context, sending
+from worker.task.argcheck import ArgCheck as _ArgCheck
 from worker.task.context import Context, ExceptionInfo
 from worker.task.exceptions import AlreadyRegistered, NotRegistered, Retry
 from worker.task.retry_message import publish_retry
@@ -48,9 +48,12 @@ from worker.task.retry_plan import (
     should_autoretry,
 )
 
+if TYPE_CHECKING:
+    from amqptool.client.signature import Signature
+
 __all__ = ["TASK_OPTIONS", "Task", "TaskRegistry", "registry", "task"]
 
-log = logging.getLogger("worker.tasks")
+log = logging.getLogger("worker.task.define")
 
 TASK_OPTIONS = frozenset(
     {
@@ -76,43 +79,9 @@ TASK_OPTIONS = frozenset(
         "queue",
         "typing",
         "disable_error_emails",
+        "throws",
     }
 )
-
-
-class _ArgCheck:
-    """A fast check that ``args``/``kwargs`` fit a callable (falls back to Signature.bind)."""
-
-    def __init__(self, fun: Callable[..., Any]) -> None:
-        try:
-            self.sig: inspect.Signature | None = inspect.signature(fun)
-        except (TypeError, ValueError):  # builtins without a signature: accept anything
-            self.sig = None
-            return
-        params = list(self.sig.parameters.values())
-        kinds = inspect.Parameter
-        positional = [
-            p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
-        ]
-        self.varargs = any(p.kind is kinds.VAR_POSITIONAL for p in params)
-        self.max_pos = len(positional)
-        self.min_pos = sum(1 for p in positional if p.default is kinds.empty)
-        self.required_kwonly = any(
-            p.kind is kinds.KEYWORD_ONLY and p.default is kinds.empty for p in params
-        )
-
-    def problem(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str | None:
-        if self.sig is None:
-            return None
-        if not kwargs and not self.required_kwonly:
-            n = len(args)
-            if n >= self.min_pos and (self.varargs or n <= self.max_pos):
-                return None
-        try:
-            self.sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            return str(exc)
-        return None
 
 
 class Task:
@@ -143,6 +112,7 @@ class Task:
     queue: ClassVar[str | None] = None
     typing: ClassVar[bool] = True
     disable_error_emails: ClassVar[bool] = False  # no error e-mail when it fails
+    throws: ClassVar[tuple[type[BaseException], ...]] = ()  # expected: logged without traceback
 
     _argcheck: _ArgCheck | None = None
 
@@ -208,13 +178,23 @@ class Task:
     ) -> None:
         """Send a state (``PROGRESS`` with ``meta``...) to the caller's result queue."""
         req = self.request
-        if req.sink is None or not req.reply_to or req.ignore_result or self.ignore_result:
+        store = req.result_store
+        if (
+            req.sink is None
+            or not (req.reply_to or store)
+            or req.ignore_result
+            or self.ignore_result
+        ):
             if req.sink is None:
                 log.debug("update_state(%s) outside a worker: ignored", state)
             return
         tid = task_id or req.id
         assert tid is not None
         body = result_body(tid, state or "PENDING", meta)
+        if store is not None:
+            store.store(body)
+            return
+        assert req.reply_to is not None
         env = encode_result(body, reply_to=req.reply_to, correlation_id=tid)
         req.sink.publish(env)
 
@@ -298,8 +278,20 @@ class Task:
         kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Any:
-        """Send this task through :mod:`amqptool.client` and return its result object."""
-        req = self.request
+        """Send this task through :mod:`amqptool.client` and return its result object.
+
+        Called while a worker runs a task (any task), the new one is that task's child: it
+        keeps the family tree (``parent_id``, ``root_id``), is listed in the sender's
+        ``children`` and goes through the worker's broker to its default queue.
+        """
+        from worker.task.eager import conf as eager_conf
+
+        problem = self.check_arguments(tuple(args or ()), dict(kwargs or {}))
+        if problem is not None:  # typing=True, as Celery: a wrong call raises before sending
+            raise TypeError(f"{self.name}: {problem}")
+        if eager_conf.task_always_eager:
+            return self.apply(args, kwargs, task_id=options.get("task_id"))
+        req = context.current()
         if req.id is not None:  # called from a running task: keep the family tree
             options.setdefault("parent_id", req.id)
             options.setdefault("root_id", req.root_id or req.id)
@@ -309,12 +301,36 @@ class Task:
             options.setdefault("ignore_result", True)
         if self.serializer != "json":
             options.setdefault("serializer", self.serializer)
-        client = _client_module().default_client()
-        return client.send_task(self.name, tuple(args or ()), dict(kwargs or {}), **options)
+        client = sending.client() if req.id is not None else None
+        if client is not None and "queue" not in options and sending.default_queue():
+            options["queue"] = sending.default_queue()
+        client = client or _client_module().default_client()
+        result = client.send_task(self.name, tuple(args or ()), dict(kwargs or {}), **options)
+        if req.id is not None:
+            req.children.append(result.as_tuple())  # the sender's result lists it (children)
+        return result
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         """``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Run here and now; an EagerResult (see :mod:`worker.task.eager`)."""
+        from worker.task import eager
+
+        return eager.apply(self, args, kwargs, **options)
+
+    def replace(self, sig: Mapping[str, Any]) -> Exception:
+        """Send ``sig`` in this task's place (same id); raise what it returns: ``raise
+        self.replace(other.s(...))``."""
+        from worker.pool.replace import replace
+
+        raise replace(self.request, sig)
 
     def signature(
         self,
@@ -323,21 +339,35 @@ class Task:
         *,
         immutable: bool = False,
         **options: Any,
-    ) -> dict[str, Any]:
-        """The wire signature (PROTOCOL.md §1.4) of a call of this task."""
-        sig: dict[str, Any] = _client_module().signature(
-            self.name, tuple(args), dict(kwargs or {}), immutable=immutable, options=options
-        )
-        return sig
+    ) -> Signature:
+        """A signature of a call of this task: the wire dict, which can be sent and chained."""
+        from amqptool.client.signature import Signature
 
-    def s(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        inside = context.current().id is not None  # made in a running task: the worker's client
+        app = sending.client() if inside else None
+        return Signature(str(self.name), args, kwargs, options, immutable=immutable, app=app)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
         return self.signature(args, kwargs)
 
-    def si(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
         return self.signature(args, kwargs, immutable=True)
 
+    def map(self, it: Sequence[Any]) -> Signature:
+        """``celery.map``: this task called once per item, in one task."""
+        return _client_module().xmap(self.s(), it)  # type: ignore[no-any-return]  # lazy module
+
+    def starmap(self, it: Sequence[Sequence[Any]]) -> Signature:
+        """``celery.starmap``: this task called with each item's arguments, in one task."""
+        return _client_module().xstarmap(self.s(), it)  # type: ignore[no-any-return]  # lazy
+
+    def chunks(self, it: Sequence[Sequence[Any]], n: int) -> Signature:
+        """A group of ``celery.starmap`` tasks over ``n`` items each."""
+        return _client_module().chunks(self.s(), it, n)  # type: ignore[no-any-return]  # lazy
+
     def AsyncResult(self, task_id: str) -> Any:  # Celery's method name
-        return _client_module().default_client().AsyncResult(task_id)
+        client = sending.client() if context.current().id is not None else None
+        return (client or _client_module().default_client()).AsyncResult(task_id)
 
     def __repr__(self) -> str:
         return f"<@task: {self.name}>"
@@ -429,7 +459,7 @@ def task(
         base: type[Task] = opts.pop("base", None) or Task
         bind = bool(opts.pop("bind", False))
         name = opts.pop("name", None) or f"{f.__module__}.{f.__name__}"
-        for key in ("autoretry_for", "dont_autoretry_for"):
+        for key in ("autoretry_for", "dont_autoretry_for", "throws"):
             if key in opts:
                 opts[key] = tuple(opts[key])
         attrs: dict[str, Any] = {

@@ -31,6 +31,7 @@ from amqptool.errors import UsageError
 
 __all__ = [
     "AlreadyRegistered",
+    "EncodeError",
     "Ignore",
     "MaxRetriesExceededError",
     "NotRegistered",
@@ -125,3 +126,12 @@ class TimeLimitExceeded(Exception):
 
     def __str__(self) -> str:
         return f"TimeLimitExceeded{self.args}"
+
+
+class EncodeError(Exception):
+    """A task's return value the result serializer cannot carry (a ``set`` in JSON...).
+
+    Reported under kombu's name, as a Celery worker reports it.
+    """
+
+    __amqptool_module__ = "kombu.exceptions"

@@ -128,6 +128,8 @@ class Intake:
                 log.info("Task %s[%s] received", msg.task, msg.id)  # Celery's line
             if c.events.task_events:
                 c.events.task("task-received", msg.id, req.received_fields())
+        if req.redelivered and c.redelivery.hold(req):
+            return
         c.accept(req, env)
 
     def _bad(
@@ -150,9 +152,9 @@ class Intake:
         if not task_id or error is None:
             return
         reply_to = env.properties.reply_to
-        if reply_to and result:
+        if (reply_to or c.config.stores_results) and result:
             c.publish_state(
-                reply_to, env.properties.correlation_id or task_id, task_id, FAILURE, error
+                reply_to or "", env.properties.correlation_id or task_id, task_id, FAILURE, error
             )
         message = error["exc_message"][0] if error["exc_message"] else ""
         c.events.task("task-failed", task_id, {"exception": f"{error['exc_type']}({message!r})"})

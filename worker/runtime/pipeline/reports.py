@@ -64,7 +64,10 @@ class Reports:
         c = self.c
         c.pool.job_done(seq)
         req = c.active.pop(seq, None)
-        if req is None or c.watch.settled(seq):  # settled: announced by the watch already
+        if req is None:
+            return
+        if c.watch.settled(seq):  # settled: announced by the watch already
+            c.redelivery.finished(req, run_again=False)
             return
         for env in outcome.followups:
             c.link.publish(env)
@@ -77,8 +80,10 @@ class Reports:
             if not req.acknowledged and req.generation == c.link.generation:
                 req.acknowledged = True
                 c.link.reject(req.delivery_tag, requeue=outcome.requeue)
+            c.redelivery.finished(req, run_again=outcome.requeue)
             return
         c.ack(req)
+        c.redelivery.finished(req, run_again=False)
 
     def _skipped(self, seq: int, reason: str) -> None:
         c = self.c
@@ -90,6 +95,7 @@ class Reports:
             c.return_to_queue(req)
         else:
             c.revoke(req, reason)
+        c.redelivery.finished(req, run_again=reason == "unstarted")
 
     def _child_died(self, slot: int, exitcode: int | None) -> None:
         c = self.c
@@ -111,6 +117,7 @@ class Reports:
         c = self.c
         del c.active[req.seq]
         if c.watch.settled(req.seq):  # killed on purpose (time limit, terminate): announced
+            c.redelivery.finished(req, run_again=False)
             return
         msg = req.message
         why = f"Worker exited prematurely: exitcode {exitcode}."
@@ -123,10 +130,21 @@ class Reports:
             c.link.reject(req.delivery_tag, requeue=True)
             c.events.task("task-rejected", msg.id, {"requeue": True})
             return
+        if req.task.reject_on_worker_lost and c.redelivery.held.get(msg.id):
+            log.error("Task %s[%s]: %s Its redelivered copy runs.", msg.task, msg.id, why)
+            c.redelivery.finished(req, run_again=True)
+            return
         log.error("Task %s[%s] failed: WorkerLostError(%r)", msg.task, msg.id, why)
-        if msg.reply_to and not (msg.ignore_result or req.task.ignore_result):
+        if (msg.reply_to or c.config.stores_results) and not (
+            msg.ignore_result or req.task.ignore_result
+        ):
             c.publish_state(
-                msg.reply_to, msg.correlation_id or msg.id, msg.id, FAILURE, WorkerLostError(why)
+                msg.reply_to or "",
+                msg.correlation_id or msg.id,
+                msg.id,
+                FAILURE,
+                WorkerLostError(why),
             )
         c.events.task("task-failed", msg.id, {"exception": f"WorkerLostError({why!r})"})
         c.ack(req)
+        c.redelivery.finished(req, run_again=False)

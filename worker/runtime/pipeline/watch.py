@@ -123,8 +123,10 @@ class Watch:
         msg = req.message
         for env in on_failure_messages(msg, req.queue):
             c.link.publish(env)
-        if msg.reply_to and not (msg.ignore_result or req.task.ignore_result):
-            c.publish_state(msg.reply_to, msg.correlation_id or msg.id, msg.id, FAILURE, exc)
+        if (msg.reply_to or c.config.stores_results) and not (
+            msg.ignore_result or req.task.ignore_result
+        ):
+            c.publish_state(msg.reply_to or "", msg.correlation_id or msg.id, msg.id, FAILURE, exc)
         c.events.task("task-failed", msg.id, {"exception": safe_repr(exc), "traceback": None})
         c.ack(req)
 

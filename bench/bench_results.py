@@ -1,0 +1,142 @@
+"""Results through Redis: our worker against a real Celery 5.7 worker, same broker, same Redis.
+
+Each run fills a fresh queue with N ``res.add`` tasks (Celery 5.7 v2 messages built by our
+codec), starts the worker as a subprocess with its result backend on the local Redis, and waits
+until all N results are stored (``celery-task-meta-<id>`` keys, read with MGET). The rate is
+``(N - 1)`` divided by the time between the first and the last stored result's ``date_done``
+(written by the worker), so start-up is not counted. Both workers run ``-P threads -c 4`` and
+``-P solo``, log at WARNING; rounds are interleaved. Prints medians and ours/Celery ratios.
+
+Run: ``.venv/bin/python -m bench.bench_results [-n 2000] [-r 3]``. Never asserts on numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from amqptool.codec.tasks import TaskMessage, encode_task  # noqa: E402  # after the path fix
+from amqptool.settings import BrokerSettings  # noqa: E402
+from amqptool.transport import Connection  # noqa: E402
+from tests import harness  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CASES = [
+    ("celery", "threads", 4),
+    ("ours", "threads", 4),
+    ("celery", "solo", 1),
+    ("ours", "solo", 1),
+]
+
+
+def fill(url: str, queue: str, n: int) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    with Connection(BrokerSettings.from_url(url, environ={}), name="bench-results").connect() as c:
+        ch = c.channel()
+        ch.exchange_declare(queue, "direct", durable=True)
+        ch.queue_declare(queue, durable=True)
+        ch.queue_bind(queue, queue, queue)
+        for i, tid in enumerate(ids):
+            msg = TaskMessage(task="res.add", id=tid, args=[i, 1], reply_to="bench-none")
+            ch.publish(encode_task(msg, routing_key=queue))
+    return ids
+
+
+@contextmanager
+def worker(kind: str, pool: str, conc: int, url: str, queue: str) -> Iterator[None]:
+    env = dict(os.environ, AMQP_URL=url, PEER_QUEUE=queue, PEER_RESULT_BACKEND=REDIS_URL)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("CELERY_BROKER_URL", None)
+    common = ["-Q", queue, "-P", pool, "-c", str(conc), "-n", f"bres-{uuid.uuid4().hex[:6]}@h"]
+    if kind == "celery":
+        cmd = [sys.executable, "-m", "celery", "-A", "tests.peers.results_celery", "worker"]
+        cmd += [*common, "-l", "WARNING", "--without-mingle", "--without-gossip"]
+    else:
+        cmd = [sys.executable, "-m", "worker", "-A", "tests.peers.results_tasks", *common]
+        cmd += ["--result-backend", REDIS_URL, "-l", "WARNING"]
+    with tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+            Path(log.name).unlink(missing_ok=True)
+
+
+def wait_results(ids: list[str], timeout: float) -> float:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = [f"celery-task-meta-{i}" for i in ids]
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            values = client.mget(keys)
+            if all(v is not None for v in values):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{sum(v is None for v in values)} results missing")
+            time.sleep(0.2)
+        done = sorted(datetime.fromisoformat(json.loads(v)["date_done"]) for v in values)
+        client.delete(*keys)
+    finally:
+        client.close()
+    return (done[-1] - done[0]).total_seconds()
+
+
+def run(kind: str, pool: str, conc: int, url: str, n: int) -> float:
+    queue = f"bres-{uuid.uuid4().hex[:8]}"
+    ids = fill(url, queue, n)
+    with worker(kind, pool, conc, url, queue):
+        seconds = wait_results(ids, timeout=max(120.0, n / 20))
+    return (n - 1) / seconds if seconds > 0 else float("inf")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=2000, help="tasks per run (default 2000)")
+    parser.add_argument("-r", "--repeats", type=int, default=3, help="rounds (default 3)")
+    args = parser.parse_args()
+    harness.ensure_broker()
+    vhost = harness.create_vhost("amqptool-bench-results")
+    url = harness.url_for(vhost)
+    rates: dict[tuple[str, str, int], list[float]] = {c: [] for c in CASES}
+    try:
+        for _ in range(args.repeats):
+            for case in CASES:
+                rates[case].append(run(*case, url, args.n))
+    finally:
+        harness.delete_vhost(vhost)
+    print(f"results stored in Redis, {args.n} res.add tasks, median of {args.repeats} rounds")
+    med = {c: statistics.median(v) for c, v in rates.items()}
+    for (kind, pool, conc), value in med.items():
+        print(f"  {kind:7s} -P {pool:8s} -c {conc}: {value:8.0f} tasks/s")
+    for pool, conc in {(p, c) for _, p, c in CASES}:
+        ratio = med[("ours", pool, conc)] / med[("celery", pool, conc)]
+        print(f"  ratio ours/celery (-P {pool} -c {conc}): {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
