@@ -9,6 +9,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from amqptool.codec.envelope import Envelope, Properties
+from amqptool.errors import ChannelClosedError
 from amqptool.settings import BrokerSettings
 from amqptool.shell.listing import Lister, client_factory
 from amqptool.shell.outcome import Outcome
@@ -81,6 +83,20 @@ def live_shell(
         yield live
     finally:
         live.runner.close()
+
+
+def fill_queue(url: str, queue: str, bodies: list[bytes], props: Properties | None = None) -> None:
+    """Publish ``bodies`` to ``queue`` (declared as a plain queue unless it exists), each one
+    confirmed, from another connection."""
+    settings = BrokerSettings.from_url(url, environ={})
+    with Connection(settings, name="amqptool test feeder") as conn:
+        try:
+            conn.channel().queue_declare(queue, passive=True)
+        except ChannelClosedError:
+            conn.channel().queue_declare(queue)
+        ch = conn.channel(confirm=True)
+        for body in bodies:
+            ch.publish(Envelope(body=body, properties=props or Properties(), routing_key=queue))
 
 
 def run_cli(

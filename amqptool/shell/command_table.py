@@ -7,7 +7,7 @@ camqadm never had are added after them. Pure: imports nothing from pika or promp
 
 from __future__ import annotations
 
-from amqptool.shell.spec import ArgKind, ArgSpec, CommandSpec, OptionGroup, flag
+from amqptool.shell.spec import IDLE_TIMEOUT, ArgKind, ArgSpec, CommandSpec, OptionGroup, flag
 from amqptool.shell.toolspecs import TOOL_SPECS
 from amqptool.shell.vocab import ACK_MODES
 
@@ -195,14 +195,7 @@ _SPECS = (
                 minimum=1,
                 maximum=65535,
             ),
-            ArgSpec(
-                "timeout",
-                ArgKind.FLOAT,
-                "5",
-                "stop after this many seconds without a message",
-                minimum=0.001,
-                maximum=86400,
-            ),
+            IDLE_TIMEOUT,
             ArgSpec(
                 "mode",
                 ArgKind.CHOICE,

@@ -9,6 +9,7 @@ messages, after ``timeout`` seconds without one, or on Ctrl-C.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from amqptool.codec.envelope import Envelope
@@ -18,15 +19,33 @@ from amqptool.shell.parser import ParsedCommand
 
 if TYPE_CHECKING:
     from amqptool.shell.ports import ChannelLike
-    from amqptool.shell.runner import OnMessage, Runner
+    from amqptool.shell.runner import Notify, OnMessage, Runner
 
-__all__ = ["consume"]
+__all__ = ["consume", "wait_for"]
 
 _POLL = 0.2
 _CLEANUP = 2.0
 
 
-def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage) -> Consumed:
+def wait_for(r: Runner, enough: Callable[[], bool], deadline: Callable[[], float]) -> str:
+    """Deliver messages until ``enough()`` ("count"), ``deadline()`` passes ("timeout") or
+    Ctrl-C ("interrupted"); the callbacks move the deadline on as messages arrive."""
+    try:
+        while not enough():
+            remaining = deadline() - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            r.connection.process_events(min(remaining, _POLL))
+            r.watchdog.alive()  # waiting on our own timeout is not the broker being stuck
+    except KeyboardInterrupt:
+        r.watchdog.alive(_CLEANUP)  # settling must not hang on a connection that went quiet
+        return "interrupted"
+    return "count"
+
+
+def consume(
+    r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, warn: Notify
+) -> Consumed:
     queue: str = c.values["queue"]
     count: int = c.values["count"]
     timeout: float = c.values["timeout"]
@@ -48,18 +67,7 @@ def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage)
     ch.qos(count, global_qos=False)  # taken per consumer when it starts
     consumer_tag = ch.consume(queue, on_envelope, arguments=c.arguments)
     ch.qos(r.qos_state[False], global_qos=False)  # the user's setting again, for later ones
-    reason = "count"
-    try:
-        while len(views) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                reason = "timeout"
-                break
-            r.connection.process_events(min(remaining, _POLL))
-            r.watchdog.alive()  # waiting on our own timeout is not the broker being stuck
-    except KeyboardInterrupt:
-        reason = "interrupted"
-        r.watchdog.alive(_CLEANUP)  # settling must not hang on a connection that went quiet
+    reason = wait_for(r, lambda: len(views) >= count, lambda: deadline)
     ch.cancel(consumer_tag)
     for tag in tags:
         if mode in ("ack", "no_ack"):
@@ -69,4 +77,9 @@ def consume(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage)
         else:
             r.unacked.add(tag)
     r.sync(ch)
+    if mode == "peek" and any("x-delivery-count" in v.properties.get("headers", {}) for v in views):
+        warn(  # the broker counts deliveries of this queue (quorum): say so even without the API
+            "these messages carry x-delivery-count: each peek's requeue counts as a delivery "
+            "against the queue's delivery limit"
+        )
     return Consumed(tuple(views), mode, reason)

@@ -94,7 +94,7 @@ class NameRefresher:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=1)  # a daemon: a request still waiting does not hold us
 
     def refresh_once(self) -> bool:
         try:

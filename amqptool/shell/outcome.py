@@ -75,6 +75,7 @@ class Summary:
 
     text: str
     data: dict[str, Any]
+    on_stderr: bool = False  # the data itself went to stdout (export to '-'): keep it clean
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,9 @@ class Runner:
         except AmqpToolError as exc:
             self._lost_reason = exc.message
             self.connection.abort()
+        except Exception as exc:  # the prompt must survive anything pika raises here
+            self._lost_reason = f"{type(exc).__name__} while idle"
+            self.connection.abort()
 
     def _ensure(self) -> ChannelLike:
         if self._connected_once and self.connection.is_open:
@@ -392,12 +395,12 @@ def _qos(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Value:
 
 
 def _consume(
-    r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, _w: Notify
+    r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, warn: Notify
 ) -> Value:
     from amqptool.shell.consume import consume  # the codec loads only when needed
 
     r.names.add_queue(c.values["queue"])
-    return consume(r, ch, c, on_message)
+    return consume(r, ch, c, on_message, warn)
 
 
 def _tool(name: str) -> Handler:

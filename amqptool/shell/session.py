@@ -111,6 +111,8 @@ class Shell:
             self.info(f"error: {prefix}{outcome.error.user_line()}")
         if self.json_mode:
             self.out(json_document(outcome))
+        elif isinstance(outcome.value, Summary) and outcome.value.on_stderr:
+            self.info(outcome.value.text)
         elif outcome.value is not None:
             text = value_text(outcome.value)
             if text is not None:

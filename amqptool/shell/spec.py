@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["ArgKind", "ArgSpec", "CommandSpec", "OptionGroup", "flag"]
+__all__ = ["IDLE_TIMEOUT", "ArgKind", "ArgSpec", "CommandSpec", "OptionGroup", "flag"]
 
 
 class ArgKind(Enum):
@@ -89,3 +89,13 @@ _OPTION_HINT = {
 
 def flag(name: str, help: str, default: str = "no") -> ArgSpec:
     return ArgSpec(name, ArgKind.BOOL, default, help)
+
+
+IDLE_TIMEOUT = ArgSpec(
+    "timeout",
+    ArgKind.FLOAT,
+    "5",
+    "stop after this many seconds without a message",
+    minimum=0.001,
+    maximum=86400,
+)

@@ -17,6 +17,7 @@ and tell the watchdog they are alive after every message.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Iterator
@@ -24,10 +25,11 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from amqptool.codec.envelope import Envelope
-from amqptool.errors import UsageError
+from amqptool.errors import AmqpToolError, UsageError
 from amqptool.private import create_private
 from amqptool.shell.jsonl import envelope_from_line, line_from_envelope
 from amqptool.shell.outcome import Consumed, Summary
+from amqptool.shell.runner import PUBLISH_TIMEOUT
 
 if TYPE_CHECKING:
     from amqptool.shell.parser import ParsedCommand
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["export", "import_", "move", "tap"]
 
 _PROGRESS_EVERY = 100
-_POLL = 0.2
 
 
 def _ready(ch: ChannelLike, queue: str) -> int:
@@ -79,7 +80,12 @@ def move(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
             if env is None or env.delivery_tag is None:
                 break
             copy = Envelope(body=env.body, properties=env.properties, exchange="", routing_key=dst)
-            ch.publish(copy, mandatory=True)  # returns once the broker confirmed the copy
+            try:  # returns once the broker confirmed the copy
+                ch.publish(copy, mandatory=True, timeout=PUBLISH_TIMEOUT)
+            except AmqpToolError:
+                with contextlib.suppress(AmqpToolError):  # the source keeps it (maybe twice)
+                    ch.nack(env.delivery_tag, requeue=True)
+                raise
             ch.ack(env.delivery_tag)
             progress.step()
     finally:
@@ -136,11 +142,14 @@ def export(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
     return Summary(
         f"ok. {n} message{'s' if n != 1 else ''} exported to {path} ({kept} {queue}).",
         {"exported": n, "queue": queue, "file": path, "removed": bool(remove)},
+        on_stderr=path == "-",
     )
 
 
-def _lines(path: str) -> list[str]:
+def _lines(r: Runner, path: str) -> list[str]:
     if path == "-":
+        if r.stdin_is_commands:
+            raise UsageError("queue.import: '-' reads stdin, but the commands come from stdin")
         return sys.stdin.readlines()
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
@@ -153,7 +162,7 @@ def import_(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
     path, dest = c.values["file"], c.values["destination"]
     envs = [
         envelope_from_line(line, f"queue.import: {path} line {n}")
-        for n, line in enumerate(_lines(path), 1)
+        for n, line in enumerate(_lines(r, path), 1)
         if line.strip()
     ]
     exchange = dest[len("exchange:") :] if dest.startswith("exchange:") else None
@@ -172,7 +181,7 @@ def import_(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
                     exchange=exchange,
                     routing_key=env.routing_key,
                 )
-            ch.publish(env, mandatory=True)
+            ch.publish(env, mandatory=True, timeout=PUBLISH_TIMEOUT)
             progress.step()
     finally:
         progress.finish()
@@ -184,6 +193,7 @@ def import_(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
 
 
 def tap(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, _w: Any) -> Consumed:
+    from amqptool.shell.consume import wait_for
     from amqptool.shell.messages import MessageView, view_message
 
     exchange, key = c.values["exchange"], c.values["routing_key"]
@@ -205,18 +215,7 @@ def tap(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, _w:
         on_message(view)
 
     tag = ch.consume(queue, on_envelope, no_ack=True, exclusive=True)
-    reason = "count"
-    try:
-        while len(views) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                reason = "timeout"
-                break
-            r.connection.process_events(min(remaining, _POLL))
-            r.watchdog.alive()
-    except KeyboardInterrupt:
-        reason = "interrupted"
-        r.watchdog.alive(2.0)
+    reason = wait_for(r, lambda: len(views) >= count, lambda: deadline)
     ch.cancel(tag)
     ch.queue_delete(queue)
     return Consumed(tuple(views), "tap", reason)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amqptool.shell.spec import ArgKind, ArgSpec, CommandSpec, flag
+from amqptool.shell.spec import IDLE_TIMEOUT, ArgKind, ArgSpec, CommandSpec, flag
 
 __all__ = ["LISTING_COMMANDS", "TOOL_SPECS"]
 
@@ -78,14 +78,7 @@ _TOOLS = (
             ArgSpec("exchange", ArgKind.EXCHANGE, None, "exchange to listen to"),
             ArgSpec("routing_key", ArgKind.ROUTING_KEY, "#", "binding key ('#': all on topic)"),
             ArgSpec("count", ArgKind.INT, "10", "stop after this many", minimum=1, maximum=10**6),
-            ArgSpec(
-                "timeout",
-                ArgKind.FLOAT,
-                "5",
-                "stop after this many seconds without a message",
-                minimum=0.001,
-                maximum=86400,
-            ),
+            IDLE_TIMEOUT,
         ),
         "Show copies of what an exchange routes (a temporary exclusive queue; nothing taken).",
     ),

@@ -1,5 +1,6 @@
 """Issue 18's command-line defects against the real broker: BOM, EPIPE, closed stdout,
-a non-AMQP port, a URL without a password, TLS options on amqp://, the failover banner."""
+a non-AMQP port, a URL without a password, TLS options on amqp://, the failover banner, and
+the per-command timeout of a batch on a half-open connection."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from amqptool.settings import BrokerSettings
 from amqptool.shell.repl import run_interactive
 from tests.brokers import free_port
 from tests.harness import ROOT
-from tests.netfakes import http_answering, silent_port
+from tests.netfakes import TcpProxy, http_answering, silent_port
 from tests.shell_support import live_shell, new_shell, run_cli
 
 
@@ -138,3 +139,38 @@ def test_the_failover_banner_names_the_url_that_answered(broker_url: str, tmp_pa
     good = BrokerSettings.from_url(broker_url, environ={}).primary.redacted()
     assert live.stdout.getvalue().splitlines()[1] == f"-> connected to {good}."
     assert isinstance(live.stdout, io.StringIO)
+
+
+def test_a_batch_on_a_half_open_connection_fails_by_its_timeout_exit_69(
+    broker_url: str, cli_env: dict[str, str], unique_name: str
+) -> None:
+    with TcpProxy(5672) as proxy:
+        args = ["shell", "--timeout", "2", "-b", proxy.url(broker_url), "-f", "-"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "amqptool", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env,
+            cwd=ROOT,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(f"queue.declare {unique_name} auto_delete=yes\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith(f"ok. queue:{unique_name}")
+        proxy.freeze()
+        proc.stdin.write(f"queue.declare {unique_name} passive=yes\n")
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == 69
+    assert one_line(err).startswith(
+        "error: line 2: queue.declare: the broker did not answer within 2 s"
+    )

@@ -14,23 +14,14 @@ import pytest
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection
+from tests.brokers import free_port
 from tests.harness import unique
-from tests.shell_support import LiveShell, live_shell, run_cli
+from tests.shell_support import LiveShell, fill_queue, live_shell, run_cli
 
 
 def depth(sh: LiveShell, queue: str) -> int:
     out = sh.ok(f"queue.declare {queue} passive=yes")
     return int(out.split("messages:")[1].split()[0])
-
-
-def publish_many(
-    url: str, queue: str, bodies: list[bytes], props: Properties | None = None
-) -> None:
-    settings = BrokerSettings.from_url(url, environ={})
-    with Connection(settings, name="i18-feeder") as conn:
-        ch = conn.channel(confirm=True)
-        for body in bodies:
-            ch.publish(Envelope(body=body, properties=props or Properties(), routing_key=queue))
 
 
 def drain(url: str, queue: str) -> list[Envelope]:
@@ -48,7 +39,7 @@ def test_queue_move_moves_the_count_asked_then_the_rest(broker_url: str) -> None
     with live_shell(broker_url) as sh, live_shell(broker_url, json_mode=True) as js:
         sh.ok(f"queue.declare {src}")
         sh.ok(f"queue.declare {dst}")
-        publish_many(broker_url, src, [f"m{i}".encode() for i in range(300)])
+        fill_queue(broker_url, src, [f"m{i}".encode() for i in range(300)])
         assert sh.ok(f"queue.move {src} {dst} 100") == (
             f"ok. 100 messages moved from {src} to {dst}.\n"
         )
@@ -92,7 +83,7 @@ def test_export_then_import_keeps_bodies_properties_and_headers(
     with live_shell(broker_url) as sh:
         sh.ok(f"queue.declare {q}")
         sh.ok(f"queue.declare {back}")
-        publish_many(broker_url, q, bodies, props)
+        fill_queue(broker_url, q, bodies, props)
         assert sh.ok(f"queue.export {q} {path}") == (
             f"ok. 3 messages exported to {path} (left in {q}).\n"
         )
@@ -204,8 +195,33 @@ def test_stream_offsets_are_typed(broker_url: str, offset: str, expected: int) -
     q = unique("i18-stream")
     with live_shell(broker_url) as sh:
         sh.ok(f"queue.declare {q} durable=yes x-queue-type=stream")
-        publish_many(broker_url, q, [b"s0", b"s1", b"s2"])
+        fill_queue(broker_url, q, [b"s0", b"s1", b"s2"])
         out = sh.ok(f"basic.consume {q} 3 2 manual x-stream-offset={offset}")
         assert out.count("'body': 's") == expected
         assert "expected first, last, next" in sh.fail(f"basic.consume {q} x-stream-offset=x").err
         sh.ok(f"queue.delete {q}")
+
+
+def test_without_the_api_a_second_peek_still_warns(broker_url: str) -> None:
+    q = unique("i18-quorum-noapi")
+    with live_shell(broker_url, mgmt_url=f"http://127.0.0.1:{free_port()}") as sh:
+        sh.ok(f"queue.declare {q} durable=yes x-queue-type=quorum x-delivery-limit=5")
+        sh.ok(f"basic.publish keep '' {q}")
+        first = sh.run(f"basic.consume {q} 1 5 peek")
+        assert first.outcome.ok and "warning" not in first.err
+        second = sh.run(f"basic.consume {q} 1 5 peek")
+        assert second.outcome.ok and "carry x-delivery-count" in second.err
+        sh.ok(f"queue.delete {q}")
+
+
+def test_export_to_stdout_keeps_stdout_to_the_json_lines(
+    broker_url: str, cli_env: dict[str, str]
+) -> None:
+    q = unique("i18-stdout")
+    fill_queue(broker_url, q, [b"a", b"b"])
+    proc = run_cli("queue.export", q, "-", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["body"] for line in proc.stdout.splitlines()] == ["a", "b"]
+    assert proc.stderr == f"ok. 2 messages exported to - (left in {q}).\n"
+    proc = run_cli("queue.delete", q, env=cli_env)
+    assert proc.stdout == "ok. 2 messages deleted.\n"

@@ -66,7 +66,9 @@ class FakeChannel:
 
     queue_unbind = queue_bind
 
-    def publish(self, env: Envelope, *, mandatory: bool = False) -> None:
+    def publish(
+        self, env: Envelope, *, mandatory: bool = False, timeout: float | None = None
+    ) -> None:
         self._check(env.exchange)
 
     def _message(self) -> Envelope:

@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 
-from amqptool.codec.envelope import Envelope
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection
 from tests.harness import ROOT, unique, wait_until
+from tests.shell_support import fill_queue
 
 TOTAL = 2000
 
@@ -19,12 +19,10 @@ TOTAL = 2000
 def test_a_move_killed_midway_loses_nothing(broker_url: str, cli_env: dict[str, str]) -> None:
     src, dst = unique("i18-crash-src"), unique("i18-crash-dst")
     settings = BrokerSettings.from_url(broker_url, environ={})
+    fill_queue(broker_url, src, [f"m{i}".encode() for i in range(TOTAL)])
+    fill_queue(broker_url, dst, [])
     with Connection(settings, name="i18-crash-witness") as conn:
-        ch = conn.channel(confirm=True)
-        ch.queue_declare(src)
-        ch.queue_declare(dst)
-        for i in range(TOTAL):
-            ch.publish(Envelope(body=f"m{i}".encode(), routing_key=src))
+        ch = conn.channel()
         proc = subprocess.Popen(
             [sys.executable, "-m", "amqptool", "shell", "queue.move", src, dst],
             env=cli_env,

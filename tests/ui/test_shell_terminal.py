@@ -8,16 +8,15 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from amqptool.codec.envelope import Envelope
-from amqptool.settings import BrokerSettings
-from amqptool.transport import Connection
 from tests.harness import ROOT, unique
 from tests.netfakes import TcpProxy
+from tests.shell_support import fill_queue
 
 PASTE_START, PASTE_END, CTRL_C, CTRL_D = "\x1b[200~", "\x1b[201~", "\x03", "\x04"
 
@@ -60,18 +59,22 @@ def proxy() -> Iterator[TcpProxy]:
         yield p
 
 
-def start(url: str, tmp_path: Path, *extra: str) -> Term:
-    term = Term(url, tmp_path, *extra)
-    term.prompt(1)
-    return term
+@contextmanager
+def session(url: str, tmp_path: Path, *extra: str, ask: bool = False) -> Iterator[Term]:
+    """A started shell (at its first prompt), closed afterwards; ``--yes`` unless ``ask``."""
+    term = Term(url, tmp_path, *extra, *([] if ask else ["--yes"]))
+    try:
+        term.prompt(1)
+        yield term
+    finally:
+        term.close()
 
 
 def test_ctrl_c_aborts_a_command_stuck_on_a_half_open_connection(
     broker_url: str, proxy: TcpProxy, tmp_path: Path
 ) -> None:
     q = unique("i18-stuck")
-    term = start(proxy.url(broker_url), tmp_path)
-    try:
+    with session(proxy.url(broker_url), tmp_path) as term:
         term.line(f"queue.declare {q}")
         term.expect(f"ok. queue:{q} messages:0")
         term.prompt(2)
@@ -89,16 +92,13 @@ def test_ctrl_c_aborts_a_command_stuck_on_a_half_open_connection(
         term.expect("-> reconnected.")
         term.expect("ok. 0 messages deleted.")
         term.prompt(4)
-    finally:
-        term.close()
 
 
 def test_the_command_timeout_fires_on_a_half_open_connection(
     broker_url: str, proxy: TcpProxy, tmp_path: Path
 ) -> None:
     q = unique("i18-timeout")
-    term = start(proxy.url(broker_url), tmp_path, "--timeout", "2")
-    try:
+    with session(proxy.url(broker_url), tmp_path, "--timeout", "2") as term:
         proxy.freeze()
         term.line(f"queue.declare {q}")
         term.expect("error: queue.declare: the broker did not answer within 2 s")
@@ -108,16 +108,13 @@ def test_the_command_timeout_fires_on_a_half_open_connection(
         term.expect("-> connection lost (no answer within 2 s); reconnecting")
         term.expect("ok.")
         term.prompt(3)
-    finally:
-        term.close()
 
 
 def test_a_dead_peer_is_noticed_at_the_idle_prompt_through_heartbeats(
     broker_url: str, proxy: TcpProxy, tmp_path: Path
 ) -> None:
     q = unique("i18-idle")
-    term = start(proxy.url(broker_url) + "?heartbeat=2", tmp_path)
-    try:
+    with session(proxy.url(broker_url) + "?heartbeat=2", tmp_path) as term:
         proxy.freeze()
         # The shell, idle at its prompt, finds the silent peer by itself and hangs up.
         assert proxy.client_hung_up.wait(60)
@@ -127,14 +124,11 @@ def test_a_dead_peer_is_noticed_at_the_idle_prompt_through_heartbeats(
         term.expect("-> reconnected.")
         term.expect(f"ok. queue:{q}")
         term.prompt(2)
-    finally:
-        term.close()
 
 
 def test_a_bracketed_paste_of_two_lines_runs_two_commands(broker_url: str, tmp_path: Path) -> None:
     a, b = unique("i18-paste-a"), unique("i18-paste-b")
-    term = start(broker_url, tmp_path)
-    try:
+    with session(broker_url, tmp_path) as term:
         term.child.send(f"{PASTE_START}queue.declare {a}\rqueue.declare {b}\r{PASTE_END}\r")
         term.expect(f"ok. queue:{a} messages:0 consumers:0.")
         term.expect(f"ok. queue:{b} messages:0 consumers:0.")
@@ -143,14 +137,11 @@ def test_a_bracketed_paste_of_two_lines_runs_two_commands(broker_url: str, tmp_p
         term.prompt(4)
         term.line(f"queue.delete {b}")
         term.prompt(5)
-    finally:
-        term.close()
 
 
 def test_purge_and_delete_ask_first_unless_yes(broker_url: str, tmp_path: Path) -> None:
     q = unique("i18-ask")
-    term = start(broker_url, tmp_path)
-    try:
+    with session(broker_url, tmp_path, ask=True) as term:
         term.line(f"queue.declare {q}")
         term.prompt(2)
         term.line(f"basic.publish one '' {q}")
@@ -165,28 +156,17 @@ def test_purge_and_delete_ask_first_unless_yes(broker_url: str, tmp_path: Path) 
         term.line("y")
         term.expect("ok. 1 messages deleted.")
         term.prompt(5)
-    finally:
-        term.close()
-    term = start(broker_url, tmp_path, "--yes")
-    try:
+    with session(broker_url, tmp_path) as term:
         term.line(f"queue.delete {q}")
         term.expect("ok. 0 messages deleted.")
         term.prompt(2)
-    finally:
-        term.close()
 
 
 def test_a_long_move_shows_progress_and_a_final_count(broker_url: str, tmp_path: Path) -> None:
     src, dst = unique("i18-prog-src"), unique("i18-prog-dst")
-    settings = BrokerSettings.from_url(broker_url, environ={})
-    with Connection(settings, name="i18-progress-feeder") as conn:
-        ch = conn.channel(confirm=True)
-        ch.queue_declare(src)
-        ch.queue_declare(dst)
-        for i in range(1000):
-            ch.publish(Envelope(body=f"p{i}".encode(), routing_key=src))
-    term = start(broker_url, tmp_path, "--yes")
-    try:
+    fill_queue(broker_url, src, [f"p{i}".encode() for i in range(1000)])
+    fill_queue(broker_url, dst, [])
+    with session(broker_url, tmp_path) as term:
         term.line(f"queue.move {src} {dst}")
         term.expect("moved 100/1000")
         term.expect(f"ok. 1000 messages moved from {src} to {dst}.")
@@ -195,5 +175,3 @@ def test_a_long_move_shows_progress_and_a_final_count(broker_url: str, tmp_path:
         term.prompt(3)
         term.line(f"queue.delete {dst}")
         term.expect("ok. 1000 messages deleted.")
-    finally:
-        term.close()

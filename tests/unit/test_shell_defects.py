@@ -10,8 +10,9 @@ import pytest
 from kombu.connection import Connection as KombuConnection
 
 from amqptool.cli import camqadm_main
-from amqptool.errors import SettingsError
+from amqptool.errors import SettingsError, UsageError
 from amqptool.settings import BrokerSettings, TLSOptions
+from amqptool.shell.jsonl import envelope_from_line
 from amqptool.shell.lexer import split_words
 from amqptool.shell.modes import _without_bom
 from amqptool.shell.parser import parse_line
@@ -110,3 +111,10 @@ def test_the_watchdog_puts_back_an_alarm_it_found() -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_line_that_is_not_an_exported_message_names_its_place() -> None:
+    with pytest.raises(UsageError, match=r"^f line 3: not an exported message"):
+        envelope_from_line('{"properties": {"priority": "high"}}', "f line 3")
+    env = envelope_from_line('{"body_base64": "/wA=", "routing_key": "k"}', "f line 1")
+    assert (env.body, env.routing_key) == (b"\xff\x00", "k")
