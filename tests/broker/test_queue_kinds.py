@@ -163,3 +163,28 @@ def test_near_eta_and_rate_limits_keep_working_on_a_quorum_queue(vhost_url: str)
         assert later.get(timeout=WAIT) == 2 and now.get(timeout=WAIT) == 4
         stamps = [r.get(timeout=WAIT) for r in limited]
     assert len(stamps) == 12 and stamps == sorted(stamps)
+
+
+def test_x_delivery_limit_is_respected(vhost_url: str) -> None:
+    """A task whose pool process always dies is requeued (reject_on_worker_lost) until the
+    quorum queue's x-delivery-limit dead-letters it, instead of looping for ever."""
+    import tests.projects.ourtasks  # noqa: F401  # registers ourtasks.always_dies
+
+    queue, dead = unique("quorum"), unique("dead")
+    with connect(vhost_url) as conn:
+        ch = conn.channel()
+        ch.queue_declare(dead, durable=True)
+        args = {"x-queue-type": "quorum", "x-delivery-limit": 1}
+        args |= {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead}
+        ch.queue_declare(queue, durable=True, arguments=args)
+    with (
+        in_process_worker(vhost_url, queues=[queue], pool="prefork", concurrency=1) as worker,
+        Client(url=vhost_url) as client,
+    ):
+        doomed = client.send_task("ourtasks.always_dies", queue=queue, ignore_result=True)
+        with connect(vhost_url) as conn:
+            ch = conn.channel()
+            got = wait_until(lambda: ch.get(dead, no_ack=True), WAIT, message="a dead letter")
+        assert got.headers["id"] == doomed.id
+        assert client.send_task("peer.add", (1, 2), queue=queue).get(timeout=WAIT) == 3
+        assert worker.error is None

@@ -47,3 +47,11 @@ def logs(text: str) -> str:
 @task(name="ourtasks.slowly", rate_limit="1/h")
 def slowly(n: int) -> int:
     return n
+
+
+@task(name="ourtasks.always_dies", acks_late=True, reject_on_worker_lost=True)
+def always_dies() -> None:
+    """Kills its pool process every time: requeued again and again (reject_on_worker_lost)."""
+    import os
+
+    os._exit(5)
