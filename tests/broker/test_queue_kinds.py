@@ -185,6 +185,6 @@ def test_x_delivery_limit_is_respected(vhost_url: str) -> None:
         with connect(vhost_url) as conn:
             ch = conn.channel()
             got = wait_until(lambda: ch.get(dead, no_ack=True), WAIT, message="a dead letter")
-        assert got.headers["id"] == doomed.id
+        assert got is not None and got.headers["id"] == doomed.id
         assert client.send_task("peer.add", (1, 2), queue=queue).get(timeout=WAIT) == 3
         assert worker.error is None
