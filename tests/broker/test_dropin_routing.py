@@ -81,3 +81,15 @@ def test_control_reads_the_broker_from_the_config_module(
         proc = amqptool("control", "--config", "ctlconf", "ping", env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert worker.config.nodename in proc.stdout
+
+
+def test_call_with_a_celery_app_routes_by_its_task_routes(
+    fresh_vhost_url: str, tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path)
+    env["PROJ_BROKER_URL"] = fresh_vhost_url  # the app's broker_url; no AMQP_URL
+    with worker_running("-A", "proj", "-P", "threads", env=env, cwd=tmp_path):
+        proc = amqptool(
+            "call", "-A", "proj", "proj.tasks.where_am_i", "--wait", env=env, cwd=tmp_path
+        )
+    assert (proc.returncode, proc.stdout.strip()) == (0, "proj.quorum"), proc.stderr
