@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from amqptool.errors import UsageError
 
-__all__ = ["SETTINGS", "Setting", "parse_text"]
+__all__ = ["SETTINGS", "Setting", "milliseconds", "parse_text"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,10 @@ def parse_text(setting: Setting, text: str, where: str) -> Any:
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{where}: {text!r} is not a valid {setting.name} ({exc})") from exc
     return text
+
+
+def milliseconds(seconds: Any, default: int) -> int:
+    """A duration setting (seconds, or a ``timedelta`` as Celery allows) in milliseconds."""
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    return int(float(seconds) * 1000) if seconds else default

@@ -23,11 +23,11 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from amqptool.backends.urls import backend_from_url, is_rpc
 from amqptool.celeryconf.routing import Destination, Router
+from amqptool.celeryconf.table import milliseconds
 from amqptool.client.calls import task_messages
 from amqptool.client.link import RESULT_EXPIRES_MS, ClientLink
 from amqptool.client.options import RetryPolicy, When, build_message
@@ -95,11 +95,8 @@ class Client(ClientLink):
         if default_queue is not None:  # the caller's default queue wins over the config's
             routing["task_default_queue"] = default_queue
         self.router = Router(routing)
-        expires: Any = (config or {}).get("result_expires")
-        if isinstance(expires, timedelta):  # as Celery allows
-            expires = expires.total_seconds()
-        # the result queue's x-expires (Celery's result_expires)
-        self.result_expires_ms = int(float(expires) * 1000) if expires else RESULT_EXPIRES_MS
+        expires = routing.get("result_expires")  # the result queue's x-expires
+        self.result_expires_ms = milliseconds(expires, RESULT_EXPIRES_MS)
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
         self.publish_timeout = publish_timeout

@@ -36,7 +36,7 @@ from worker.policy.time_limits import async_raise
 from worker.pool.execute import Job, Outcome, execute
 from worker.task.define import Task
 
-__all__ = ["POOLS", "Notify", "Pool", "ThreadPool", "create_pool"]
+__all__ = ["POOLS", "Notify", "Pool", "ThreadPool", "create_pool", "pool_stats"]
 
 log = logging.getLogger("worker.pool")
 
@@ -301,3 +301,21 @@ def create_pool(
         # one job queued per child beyond the running one
         return PreforkPool(tasks, concurrency, max_tasks_per_child=max_tasks_per_child)
     raise ValueError(f"unknown pool {name!r} (choose from {', '.join(POOLS)})")
+
+
+def pool_stats(
+    pool: Pool, max_tasks_per_child: int | None, limits: tuple[float | None, float | None]
+) -> dict[str, Any]:
+    """``stats``' ``pool`` object, with Celery's fields (``writes`` for prefork, as Celery's)."""
+    stats: dict[str, Any] = {
+        "implementation": pool.implementation,
+        "max-concurrency": pool.concurrency,
+        "processes": pool.processes(),
+        "max-tasks-per-child": max_tasks_per_child or "N/A",
+        "put-guarded-by-semaphore": False,
+        "timeouts": [limits[0] or 0, limits[1] or 0],
+    }
+    writes = getattr(pool, "writes", None)  # prefork only
+    if writes is not None:
+        stats["writes"] = writes()
+    return stats

@@ -40,7 +40,7 @@ from worker.policy.queues import QueueSpec
 from worker.policy.worker_state import WorkerState
 from worker.pool.execute import Job
 from worker.pool.results import store_for
-from worker.pool.threads import Pool
+from worker.pool.threads import Pool, pool_stats
 from worker.runtime.events import EventDispatcher
 from worker.runtime.link import BrokerLink, MailboxInUse
 from worker.runtime.mailbox import Mailbox
@@ -93,13 +93,8 @@ class Consumer:
             ack=self.ack,
             threshold=config.eta_park_threshold,
         )
-        self.gate = RateLimitGate(
-            self.state,
-            tasks,
-            self.timer,
-            self._gate_release,
-            disabled=config.disable_rate_limits,
-        )
+        self.gate = RateLimitGate(self.state, tasks, self.timer, self._gate_release)
+        self.gate.disabled = config.disable_rate_limits
         self.watch = Watch(self)
         self.keeper = (
             RevokedKeeper(config.statedb, self.state.revoked, self.clock, self.timer)
@@ -457,18 +452,8 @@ class Consumer:
         return self.link.queue_infos()
 
     def pool_stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = {
-            "implementation": self.pool.implementation,
-            "max-concurrency": self.pool.concurrency,
-            "processes": self.pool.processes(),
-            "max-tasks-per-child": self.config.max_tasks_per_child or "N/A",
-            "put-guarded-by-semaphore": False,
-            "timeouts": [self.config.soft_time_limit or 0, self.config.time_limit or 0],
-        }
-        writes = getattr(self.pool, "writes", None)  # prefork only, as in Celery
-        if writes is not None:
-            stats["writes"] = writes()
-        return stats
+        limits = (self.config.soft_time_limit, self.config.time_limit)
+        return pool_stats(self.pool, self.config.max_tasks_per_child, limits)
 
     def broker_stats(self) -> dict[str, Any]:
         return self.link.broker_stats()

@@ -37,10 +37,8 @@ class RateLimitGate:
         tasks: Mapping[str, Task],
         timer: Timer,
         release: Callable[[Request], None],
-        *,
-        disabled: bool = False,
     ) -> None:
-        self.disabled = disabled  # worker_disable_rate_limits: every request passes at once
+        self.disabled = False  # worker_disable_rate_limits: every request passes at once
         self.state = state
         self.tasks = tasks
         self.timer = timer
