@@ -93,3 +93,17 @@ def test_call_with_a_celery_app_routes_by_its_task_routes(
             "call", "-A", "proj", "proj.tasks.where_am_i", "--wait", env=env, cwd=tmp_path
         )
     assert (proc.returncode, proc.stdout.strip()) == (0, "proj.quorum"), proc.stderr
+
+
+def test_control_with_a_celery_app_or_a_config_after_the_command(
+    fresh_vhost_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "ctlconf2.py").write_text(f"broker_url = {fresh_vhost_url!r}\n")
+    env = clean_env(tmp_path)
+    env["PROJ_BROKER_URL"] = fresh_vhost_url  # the app's broker_url; no AMQP_URL
+    with in_process_worker(fresh_vhost_url) as worker:
+        by_app = amqptool("control", "-A", "proj", "ping", env=env, cwd=tmp_path)
+        by_config = amqptool("control", "ping", "--config", "ctlconf2", env=env, cwd=tmp_path)
+    for proc in (by_app, by_config):
+        assert proc.returncode == 0, proc.stderr
+        assert worker.config.nodename in proc.stdout
