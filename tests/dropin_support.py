@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.harness import ROOT, wait_until
+from tests.harness import ROOT, stop_process, wait_until
 
 __all__ = ["PROJECT", "amqptool", "clean_env", "worker_running"]
 
@@ -53,10 +53,4 @@ def worker_running(*argv: str, env: dict[str, str], cwd: Path) -> Iterator[Path]
             raise RuntimeError(f"the worker exited {proc.returncode}:\n{log.read_text()[-3000:]}")
         yield log
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_process(proc, 30)
