@@ -394,17 +394,36 @@ def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
     ]
     ctx.info("\n".join(banner))
 
+    send_signal = celery_worker_signal if ctx.app is not None else _no_signal
+
     def on_ready() -> None:
         ctx.info(f"{cfg.nodename} ready.")
         logging.getLogger("worker").info("%s ready.", cfg.nodename)
         notifier.ready(alive=lambda: w.exit_code is None)
+        send_signal("worker_ready")
 
     w.consumer.on_ready = on_ready
     w.on_stopping = notifier.stopping
+    send_signal("worker_init")  # before the pool's children are forked, as in Celery
     try:
         return w.run()
     finally:
         notifier.stopping()
+        send_signal("worker_shutdown")
+
+
+def _no_signal(name: str) -> None:
+    """No Celery app: no Celery signals."""
+
+
+def celery_worker_signal(name: str) -> None:
+    """Send Celery's worker signal ``name`` (``worker_init``, ``worker_ready``,
+    ``worker_shutdown``) to a Celery app's handlers; a raising handler is logged."""
+    from celery import signals
+
+    for _receiver, result in getattr(signals, name).send_robust(sender=None):
+        if isinstance(result, Exception):
+            logging.getLogger("worker").error("%s handler raised: %r", name, result)
 
 
 def _version() -> str:

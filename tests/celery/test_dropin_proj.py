@@ -159,6 +159,11 @@ def test_a_soft_time_limit_is_celerys_exception(client: Any) -> None:
     assert client.send_task("proj.tasks.soft_limited").get(timeout=WAIT) == "cleaned up"
 
 
+def test_worker_init_is_sent_before_the_pool_starts(client: Any) -> None:
+    seen = client.send_task("proj.tasks.worker_signals_seen").get(timeout=WAIT)
+    assert "worker_init" in seen  # in the process (or forked child) running the task
+
+
 def test_task_signals(client: Any) -> None:
     ok = client.send_task("proj.tasks.add", (1, 1))
     ok.get(timeout=WAIT)
@@ -219,6 +224,7 @@ EXPECTED_REGISTERED = sorted(
         "proj.tasks.urgent",
         "proj.tasks.where_am_i",
         "proj.tasks.whoami",
+        "proj.tasks.worker_signals_seen",
     ]
 )
 POOL_KEYS = {

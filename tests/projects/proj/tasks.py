@@ -4,11 +4,29 @@ import time
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import task_failure, task_postrun, task_prerun, task_retry, task_success
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    task_success,
+    worker_init,
+    worker_ready,
+)
 
 from .celery import app
 
 SEEN: list[list[str]] = []  # the task signals this worker process received
+
+
+@worker_init.connect
+def _worker_init(**_kw):
+    SEEN.append(["worker_init"])
+
+
+@worker_ready.connect
+def _worker_ready(**_kw):
+    SEEN.append(["worker_ready"])
 
 
 @task_prerun.connect
@@ -102,6 +120,11 @@ def spawn(self):
 @app.task
 def signals_seen(task_id):
     return [entry for entry in SEEN if task_id in entry]
+
+
+@app.task
+def worker_signals_seen():
+    return sorted({entry[0] for entry in SEEN if entry[0].startswith("worker_")})
 
 
 class Greet(Task):
