@@ -108,3 +108,29 @@ def test_a_bad_config_module_is_refused(tmp_path: Path, text: str, expected: str
     (tmp_path / "dropin_badconf.py").write_text(text)
     proc = _worker(tmp_path, "-A", "proj", "--config", "dropin_badconf")
     assert _one_error_line(proc) == expected
+
+
+def test_our_own_task_modules_need_no_celery(tmp_path: Path) -> None:
+    """With celery, kombu and billiard unimportable, a worker for our task modules is built
+    (tasks loaded, nothing refused) and the CLI parses: Celery is an optional extra."""
+    code = (
+        "import sys\n"
+        "for name in ('celery', 'kombu', 'billiard'):\n"
+        "    sys.modules[name] = None\n"
+        "from worker.daemon import Worker\n"
+        f"w = Worker('tests.peers.amqptool_tasks', settings={NOWHERE!r}, pool='threads')\n"
+        "print(sorted(n for n in w.tasks if n.startswith('peer.'))[:2])\n"
+        "print(w.celery_app)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('celery.', 'kombu.'))))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["['peer.add', 'peer.echo']", "None", "[]"]
