@@ -20,6 +20,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check amqptool worker tests bench scripts
 	$(VENV)/bin/ruff format --check amqptool worker tests bench scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 test: $(STAMP)
 	$(PY) scripts/ensure_broker.py

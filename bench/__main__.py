@@ -15,6 +15,7 @@ BENCHES = [
     "bench_shell",
     "bench_control",
     "bench_monitor",
+    "bench_monitor_keys",
     "bench_worker",
     "bench_client",
     "bench_results",

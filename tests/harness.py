@@ -198,6 +198,15 @@ class CeleryPeer:
         self.stop()
 
 
+def run_amqptool(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """``python -m amqptool ARGS`` from the checkout; output decoded (UTF-8), never raises."""
+    proc = run_amqptool_bytes(*args, env=env, timeout=timeout)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def modules_loaded_by(code: str, *, env: dict[str, str] | None = None) -> set[str]:
     """Top-level and dotted names in ``sys.modules`` after running ``code`` in a fresh Python.
 

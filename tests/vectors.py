@@ -1,4 +1,4 @@
-"""Golden vectors: messages captured from a real Celery 5.7 worker (../shared/PROTOCOL.md)."""
+"""Golden vectors: messages captured from a real Celery 5.7 worker (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""``python -m worker``: the same as ``amqptool worker``."""
+"""``python -m worker``: the same as ``amqptool worker`` (same options, help and exit codes)."""
 
 import sys
 
-from amqptool.cli import main
+from amqptool.entrypoint import run_one
+from worker import cli
 
-sys.exit(main(["worker", *sys.argv[1:]]))
+sys.exit(run_one("amqptool worker", cli.SUMMARY, cli, sys.argv[1:]))

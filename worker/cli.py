@@ -12,16 +12,19 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from amqptool.entrypoint import quiet_pika
 from amqptool.errors import UsageError
 from amqptool.textsafe import escape_table
 from worker.config import DEFAULT_SCHEDULE_FILE
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
+    from amqptool.entrypoint import CliContext
     from amqptool.settings import BrokerSettings
 
-__all__ = ["configure", "run"]
+__all__ = ["SUMMARY", "configure", "run"]
+
+SUMMARY = "run a Celery-compatible task worker"  # the line `amqptool --help` shows too
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -252,6 +255,7 @@ def _setup_logging(level: str, logfile: str | None = None) -> None:
             handler = logging.FileHandler(os.path.expanduser(logfile), encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--logfile {logfile}: cannot open it: {exc}") from exc
+    quiet_pika(handler)
     handler.setFormatter(
         RecordFormatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
     )

@@ -1,4 +1,4 @@
-"""Worker options as one validated value, and node names (``-n``, PROTOCOL.md §5.7)."""
+"""Worker options as one validated value, and node names (``-n``, docs/protocol.md §5.7)."""
 
 from __future__ import annotations
 

@@ -41,8 +41,8 @@ from worker.celery_app import WorkerTasks, find_app, import_target, user_task_na
 from worker.config import WorkerConfig
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
 from worker.policy.queues import QueueSpec
+from worker.pool import create_pool
 from worker.pool.results import check_backend
-from worker.pool.threads import create_pool
 from worker.runtime.consumer import Consumer
 from worker.task import periodic, sending
 from worker.task.define import Task, registry

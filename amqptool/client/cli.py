@@ -16,8 +16,8 @@ from amqptool.errors import AmqpToolError, ExitCode, NoReplyError, UsageError
 from amqptool.textsafe import json_visible, visible
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
     from amqptool.client.result import AsyncResult
+    from amqptool.entrypoint import CliContext
 
 __all__ = ["configure", "parse_arg", "parse_kwargs", "run", "seconds", "wait_and_print"]
 
@@ -147,7 +147,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.debug:
         import logging
 
+        from amqptool.entrypoint import quiet_pika
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            quiet_pika(handler)
     from amqptool.client.client import PUBLISH_TIMEOUT, Client
 
     wait = bool(args.wait or args.timeout is not None)

@@ -40,7 +40,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ResultMeta:
-    """One state message of the ``rpc://`` backend (PROTOCOL.md §2.2), decoded."""
+    """One state message of the ``rpc://`` backend (docs/protocol.md §2.2), decoded."""
 
     task_id: str
     status: str

@@ -16,7 +16,7 @@ from amqptool.errors import NoReplyError, UsageError
 from amqptool.textsafe import json_visible, visible
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
+    from amqptool.entrypoint import CliContext
 
 __all__ = ["configure", "run"]
 

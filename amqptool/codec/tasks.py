@@ -1,4 +1,4 @@
-"""Celery task messages: protocol v2 encode/decode, protocol v1 decode (PROTOCOL.md §1).
+"""Celery task messages: protocol v2 encode/decode, protocol v1 decode (docs/protocol.md §1).
 
 A message is v2 when its header table holds ``task``; otherwise a body object with ``task`` is
 v1; anything else is not a task message (:class:`NotATaskMessage`).
@@ -151,9 +151,6 @@ class TaskMessage:
             "chord": self.chord,
         }
 
-    def is_expired(self, now: datetime | None = None) -> bool:
-        return self.expires is not None and (now or utcnow()) >= self.expires
-
 
 def is_v2(headers: Mapping[str, Any] | None) -> bool:
     return bool(headers) and "task" in headers  # type: ignore[operator]  # guarded by bool()
@@ -199,7 +196,7 @@ def encode_task(
     exchange: str = "",
     routing_key: str = "celery",
 ) -> Envelope:
-    """A protocol v2 message exactly shaped like Celery 5.7's (PROTOCOL.md §1.6)."""
+    """A protocol v2 message exactly shaped like Celery 5.7's (docs/protocol.md §1.6)."""
     headers = task_headers(msg)
     body, ctype, cenc = dumps([list(msg.args), dict(msg.kwargs), msg.embed()], serializer)
     if compression:

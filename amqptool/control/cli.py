@@ -28,7 +28,7 @@ from amqptool.errors import ExitCode, NoReplyError, UsageError
 from amqptool.textsafe import visible
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
+    from amqptool.entrypoint import CliContext
 
 __all__ = ["configure", "run"]
 

@@ -7,7 +7,7 @@
         client.call("rate_limit", {"task_name": "t.add", "rate_limit": "10/m"})
         client.cast("shutdown", destination=["w1@host"])    # fire and forget
 
-Wire (PROTOCOL.md §4, §6.5): before the first publish the client declares ``celery.pidbox``
+Wire (docs/protocol.md §4, §6.5): before the first publish the client declares ``celery.pidbox``
 (fanout) and ``reply.celery.pidbox`` (direct), both non-durable, and its own reply queue
 ``<oid>.reply.celery.pidbox`` (auto_delete, exclusive, ``x-expires`` 10 s, ``x-message-ttl``
 300 s) bound to the reply exchange with routing key ``<oid>``, consumed without acks. Requests

@@ -14,7 +14,7 @@ The rule (``amqptool control`` and :meth:`ControlClient.call`):
    every reply).
 
 Celery, by contrast, always waits ``timeout`` after the last reply even when every expected
-node has answered (ANCHORS B.1, K3).
+node has answered (docs/protocol.md §4.4).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ whether required), the variadic argument that takes the left-over words, its own
 signature text, its help line and whether a reply is expected. Help, ``commands``, argument
 validation and "did you mean" are all generated from it.
 
-Words map to ``arguments`` exactly as Celery's CLI maps them (PROTOCOL.md §4.5): positional
+Words map to ``arguments`` exactly as Celery's CLI maps them (docs/protocol.md §4.5): positional
 words are converted in order, left-over words go to the variadic argument as a list (also when
 empty), and a command without arguments sends ``{}``. Aliases resolve to the canonical Celery
 name, which every worker (Celery's and ours) understands.

@@ -4,8 +4,7 @@ The app talks to workers through :class:`ControlPort`, a small interface of our 
 inject a fake that records calls. :class:`BrokerControl` is the real one, over
 :class:`amqptool.control.client.ControlClient` (imported when first used, so this module stays
 light and pure). :func:`perform` runs one action and *never raises*: a failed or unanswered
-action becomes an :class:`Outcome` the app shows as a notification (``celery events`` dies here,
-ANCHORS.md A2.1).
+action becomes an :class:`Outcome` the app shows as a notification (``celery events`` dies here).
 """
 
 from __future__ import annotations

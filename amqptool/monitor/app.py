@@ -1,7 +1,7 @@
 """The Textual front end of ``amqptool monitor``: a thin adapter over state + selectors.
 
-Threads (STYLE.md rule 8): the event feed, the queue poller, control actions and the SQLite
-store run in thread workers and *post past-tense messages*; the UI thread owns the
+Threads (docs/architecture.md, Threads): the event feed, the queue poller, control actions and the
+SQLite store run in thread workers and *post past-tense messages*; the UI thread owns the
 :class:`MonitorState`, folds each batch in one call, and redraws at a capped rate
 (``refresh_hz``) only what changed. Nothing here reads the clock directly: ``clock`` is given
 (tests freeze it).

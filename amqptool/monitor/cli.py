@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from amqptool.errors import UsageError
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
+    from amqptool.entrypoint import CliContext
 
 DESCRIPTION = """\
 Watch workers and tasks live, from the events Celery-protocol workers send (start workers

@@ -1,9 +1,10 @@
 """The monitor's event consumer: its own queue on ``celeryev``, batches, reconnects.
 
 Runs on a thread of its own (never the UI thread) and owns its :class:`Connection` there
-(STYLE.md rule 2). Other threads only call :meth:`EventFeed.stop`, which sets a flag.
+(one connection per thread: docs/architecture.md, Threads). Other threads only call
+:meth:`EventFeed.stop`, which sets a flag.
 
-On every (re)connect it declares, exactly as Celery's ``EventReceiver`` does (PROTOCOL.md §3.6,
+On every (re)connect it declares, exactly as Celery's ``EventReceiver`` does (docs/protocol.md §3.6,
 §6.4):
 
 * exchange ``celeryev``: topic, durable, not auto-delete;

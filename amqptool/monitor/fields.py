@@ -69,7 +69,7 @@ PRECEDENCE: dict[str, int] = {
 }
 CUSTOM_PRECEDENCE = 3  # progress-style custom states happen while a task runs
 
-# The fields each event type carries into the task (PROTOCOL.md §3.4).
+# The fields each event type carries into the task (docs/protocol.md §3.4).
 _RECEIVED_FIELDS = (
     "name",
     "args",

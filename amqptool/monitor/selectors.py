@@ -1,9 +1,9 @@
 """Pure view selectors: what each widget shows, computed from :class:`MonitorState`.
 
-Widgets draw from these values and never touch the state (STYLE.md rule 8). Every function
-takes the time it needs as an argument (``now``) and the time zone used for wall-clock columns
-(``tz``), so views are reproducible in tests and snapshots. The filter language and sort order
-live in :mod:`amqptool.monitor.query`, cell formatting in :mod:`amqptool.monitor.formatting`.
+Widgets draw from these values and never touch the state (docs/architecture.md, Threads). Every
+function takes the time it needs as an argument (``now``) and the time zone used for wall-clock
+columns (``tz``), so views are reproducible in tests and snapshots. The filter language and sort
+order live in :mod:`amqptool.monitor.query`, cell formatting in :mod:`amqptool.monitor.formatting`.
 """
 
 from __future__ import annotations

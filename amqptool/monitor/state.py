@@ -1,6 +1,6 @@
 """The monitor's event-state model: a pure fold of Celery events with explicit time.
 
-``MonitorState.apply(event, now)`` folds one event (a decoded body, PROTOCOL.md §3) into the
+``MonitorState.apply(event, now)`` folds one event (a decoded body, docs/protocol.md §3) into the
 workers and tasks it knows; ``now`` is the local receipt time and the model never reads a clock.
 It imports nothing from pika or textual, so it is tested with a fake clock and benchmarked alone.
 

@@ -3,7 +3,7 @@
 The monitor saves the tasks that changed every couple of seconds (from a thread, never the UI
 thread), loads the newest ones back on start, and searches the file when a filter is applied,
 so a restart keeps what was seen and tasks evicted from memory can still be found (Flower's
-users ask for this, ANCHORS.md B.5). The file is bounded too: beyond ``max_rows`` the oldest
+users ask for this). The file is bounded too: beyond ``max_rows`` the oldest
 rows are pruned.
 
 Pure core: no pika, no textual. One connection guarded by a lock, usable from any thread.

@@ -10,7 +10,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
+    from amqptool.entrypoint import CliContext
 
 __all__ = ["configure", "run"]
 

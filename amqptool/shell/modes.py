@@ -16,7 +16,7 @@ from amqptool.shell.runner import Runner
 from amqptool.shell.session import OutputClosed, Shell
 
 if TYPE_CHECKING:
-    from amqptool.cli import CliContext
+    from amqptool.entrypoint import CliContext
 
 __all__ = ["main", "run_batch", "run_one_shot"]
 

@@ -1,34 +1,31 @@
-"""Send the frames queued since the last write in one ``send()`` call.
+"""Send the frames queued since the last write in one ``send()`` call, on one connection.
 
 pika queues every frame (a published message is three: method, header, body) as its own
 buffer and its transport then calls ``socket.send()`` once per buffer. A worker that publishes
 a result, a batch of events and an ack per loop iteration therefore makes several system calls
-per task. :func:`install` wraps pika's ``_AsyncTransportBase._produce`` so that, when more than
-one buffer is waiting, they are joined first (the byte count is unchanged, partial sends work
-as before). Opt-in (the worker installs it); behaviour on the wire is identical.
+per task. :func:`coalesce_sends` wraps the ``_produce`` of one connection's transport (the
+instance, not pika's class: other connections in the process are untouched) so that, when more
+than one buffer is waiting, they are joined first (the byte count is unchanged, partial sends
+work as before). Opt-in (the worker's link uses it, again after each reconnect); behaviour on
+the wire is identical.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from amqptool.transport.connection import Connection
 
-from pika.adapters.utils import io_services_utils
-
-__all__ = ["install"]
+__all__ = ["coalesce_sends"]
 
 _MAX_JOIN = 1 << 20  # bytes: beyond this, leave the rest for the next round
-_installed = False
 
 
-def install() -> None:
-    global _installed
-    if _installed:
-        return
-    base = io_services_utils._AsyncTransportBase
-    original = base._produce
+def coalesce_sends(connection: Connection) -> None:
+    """Join queued frames before each send on this (connected) connection."""
+    transport = connection._require()._impl._transport
+    original = transport._produce  # the bound method of this transport
+    buffers = transport._tx_buffers
 
-    def _produce(self: Any) -> None:
-        buffers = self._tx_buffers
+    def _produce() -> None:
         if len(buffers) > 1:
             joined: list[bytes] = []
             size = 0
@@ -37,7 +34,6 @@ def install() -> None:
                 joined.append(chunk)
                 size += len(chunk)
             buffers.appendleft(b"".join(joined))
-        original(self)
+        original()
 
-    base._produce = _produce
-    _installed = True
+    transport._produce = _produce

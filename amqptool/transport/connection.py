@@ -26,15 +26,12 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import AmqpToolError, ConnectionFailedError
 from amqptool.settings import BrokerEndpoint, BrokerSettings
-from amqptool.transport import pikapatch
 from amqptool.transport.errors import translate_connect, translate_errors
+from amqptool.transport.frames import AmqpProperties, read_own_frames
 
 __all__ = ["Channel", "Connection", "QueueInfo", "envelope_from_pika", "pika_properties"]
 
 log = logging.getLogger("amqptool.transport")
-pikapatch.install()
-for _noisy in ("pika", "pika.adapters", "pika.connection", "pika.channel"):
-    logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
 DEFAULT_HEARTBEAT = 60
 DEFAULT_CONNECT_TIMEOUT = 4.0
@@ -61,8 +58,9 @@ class QueueInfo:
 
 
 def pika_properties(props: Properties) -> pika.BasicProperties:
-    """pika's BasicProperties for our Properties; content type/encoding always set."""
-    return pika.BasicProperties(
+    """pika's BasicProperties for our Properties (floats in headers kept, see
+    :mod:`amqptool.transport.frames`); content type/encoding always set."""
+    return AmqpProperties(
         content_type=props.content_type or "application/octet-stream",
         content_encoding=props.content_encoding or "binary",
         headers=props.headers or None,
@@ -208,6 +206,7 @@ class Connection:
             try:
                 params = _parameters(self.settings, ep, heartbeat=self.heartbeat, name=self.name)
                 self._conn = BlockingConnection(params)
+                read_own_frames(self._conn)  # this connection only: pika stays stock
             except (pex.AMQPError, OSError, ssl.SSLError, AMQPConnectorException) as exc:
                 last = translate_connect(exc, ep.redacted(), f"{ep.host}:{ep.port}")
                 log.debug("connect to %s failed: %s", ep.redacted(), last)

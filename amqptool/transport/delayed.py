@@ -1,4 +1,4 @@
-"""Broker-side parking of far-off ETA tasks (ANCHORS.md B.15).
+"""Broker-side parking of far-off ETA tasks (docs/protocol.md §5.3).
 
 Celery keeps every ETA task unacknowledged in worker memory, which runs into RabbitMQ's
 ``consumer_timeout`` (30 min by default) and overflows prefetch. Instead, a task due later than

@@ -8,10 +8,11 @@ with one loop that does the same, field type for field type:
 
 - the same value types as pika (``str`` when UTF-8, else ``bytes``; ``bool``; ``int``;
   ``Decimal``; aware UTC ``datetime`` for timestamps; ``list``; ``dict``; ``None``);
-- real floats for ``d``/``f`` (pika truncates them to ints; :mod:`pikapatch` fixes that too);
+- real floats for ``d``/``f`` (pika truncates them to ints);
 - pika's ``InvalidFieldTypeException`` for an unknown field type.
 
-Opt-in (the worker installs it); pinned against pika's own decoder by a property-based test.
+Used by our own connections only (:mod:`amqptool.transport.frames`); pika's decoder is left as
+it is. Pinned against pika's own decoder by a property-based test.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from typing import Any
 import pika.data
 import pika.exceptions
 
-__all__ = ["PIKA_DECODE_TABLE", "decode_table", "install"]
+__all__ = ["PIKA_DECODE_TABLE", "decode_table"]
 
 PIKA_DECODE_TABLE = pika.data.decode_table
-"""pika's own decoder, as it was before :func:`install` (for comparison)."""
+"""pika's own decoder (for comparison)."""
 
 _u32 = struct.Struct(">I").unpack_from
 _i32 = struct.Struct(">i").unpack_from
@@ -133,8 +134,3 @@ def decode_table(data: bytes, offset: int) -> tuple[dict[Any, Any], int]:
         else:
             result[name], offset = value_of(data, offset)
     return result, offset
-
-
-def install() -> None:
-    """Make pika decode header tables with :func:`decode_table` (idempotent)."""
-    pika.data.decode_table = decode_table

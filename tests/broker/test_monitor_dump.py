@@ -19,7 +19,7 @@ from amqptool.settings import BrokerSettings
 from tests import harness
 from tests.broker.test_monitor_feed import OUR_TASKS, queue_rows, send_tasks
 
-# Captured Celery 5.7 bodies (PROTOCOL.md §3.5).
+# Captured Celery 5.7 bodies (docs/protocol.md §3.5).
 RECEIVED = {
     "hostname": "proto1@vm",
     "utcoffset": 0.0,

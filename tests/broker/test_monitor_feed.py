@@ -243,7 +243,7 @@ def test_the_feed_shows_a_real_celery_worker_online_tasks_and_offline(broker_url
 def test_the_heartbeat_cast_makes_a_running_celery_worker_answer_at_once(
     broker_url: str, celery_peer: harness.CeleryPeer
 ) -> None:
-    # A heartbeat forced by the `heartbeat` control command carries freq 5 (PROTOCOL.md §3.4).
+    # A heartbeat forced by the `heartbeat` control command carries freq 5 (docs/protocol.md §3.4).
     with running_feed(broker_url) as (_feed, rec):
         forced = rec.wait_for(
             lambda e: (

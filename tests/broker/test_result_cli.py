@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -12,19 +11,11 @@ import pytest
 
 from amqptool.backends import backend_from_url, result_document
 from tests.backend_support import REDIS_URL, forget_redis_keys
-from tests.harness import ROOT
+from tests.harness import run_amqptool
 
 
 def result(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "amqptool", "result", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_amqptool("result", *args, env=env)
 
 
 @pytest.fixture

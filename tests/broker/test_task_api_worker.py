@@ -109,3 +109,29 @@ def test_revoke_through_the_result(client: Client) -> None:
         queued.get(timeout=T)
     assert type(info.value).__name__ == "TaskRevokedError"
     assert queued.state == "REVOKED"
+
+
+def test_a_task_with_its_own_result_backend_stores_there(client: Client, broker_url: str) -> None:
+    from amqptool.backends import backend_from_url
+
+    url = "db+sqlite:////tmp/amqptool-api-elsewhere.db"
+    r = client.send_task("api.elsewhere", (21,))
+    elsewhere = backend_from_url(url)
+    try:
+        assert elsewhere.wait_for(r.id, timeout=T)["result"] == 42
+        assert client.AsyncResult(r.id).state == "PENDING"  # not in the worker's Redis
+        elsewhere.forget(r.id)
+    finally:
+        elsewhere.close()
+
+
+def test_prefork_children_store_results(broker_url: str) -> None:
+    with (
+        in_process_worker(broker_url, pool="prefork", concurrency=2, result_backend=REDIS_URL) as w,
+        Client(url=broker_url, backend=REDIS_URL, default_queue=w.config.queues[0]) as c,
+    ):
+        results = [c.send_task("api.add", (i, i)) for i in range(6)]
+        try:
+            assert [r.get(timeout=T) for r in results] == [0, 2, 4, 6, 8, 10]
+        finally:
+            forget_redis_keys(r.id for r in results)

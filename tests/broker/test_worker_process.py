@@ -76,14 +76,16 @@ def test_a_cut_connection_is_reestablished_and_unacked_tasks_are_redelivered(
 ) -> None:
     with in_process_worker(broker_url, pool="solo") as w, Collector(broker_url) as replies:
         q = w.config.queues[0]
-        # Long enough that the cut (two rabbitmqctl calls) lands while it runs and the second
-        # task still waits, unacked, in the pool's lookahead.
-        busy = publish_task(broker_url, q, "peer.sleep", 4.0, reply_to=replies.name)
+        # Long enough that the cut (two rabbitmqctl calls, seconds each on a loaded machine)
+        # lands while it runs and the second task still waits, unacked, in the pool's lookahead.
+        busy = publish_task(broker_url, q, "peer.sleep", 10.0, reply_to=replies.name)
         queued = publish_task(broker_url, q, "extra.whoami", reply_to=replies.name)
         wait_until(lambda: w.consumer.active.get(1) and w.consumer.active[1].started)
+        # and the second was delivered (on a loaded machine it can come after the cut otherwise)
+        wait_until(lambda: 2 in w.consumer.active, message="the second task to be delivered")
         close_connection_named(w.connection_name)
-        assert replies.wait_result(busy.id, timeout=20)["status"] == "SUCCESS"
-        again = replies.wait_result(queued.id, timeout=20)
+        assert replies.wait_result(busy.id, timeout=30)["status"] == "SUCCESS"
+        again = replies.wait_result(queued.id, timeout=30)
         assert again["status"] == "SUCCESS"
         assert again["result"]["delivery_info"]["redelivered"] is True
         assert w.consumer.link.generation == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from amqptool.client import Client, chain, chord, chunks, group, xmap, xstarmap
 from amqptool.errors import TaskTimeoutError
 from tests.backend_support import REDIS_URL
-from tests.harness import ROOT, wait_until
+from tests.harness import run_amqptool, wait_until
 from tests.results_support import ResultsSetup, all_ids
 
 pytestmark = pytest.mark.celery
@@ -133,24 +132,7 @@ def test_errbacks_in_both_forms(our_client: Client, results_setup: ResultsSetup)
 
 
 def amqptool_result(setup: ResultsSetup, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amqptool",
-            "-b",
-            setup.broker_url,
-            "result",
-            *args,
-            "--backend",
-            setup.backend,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=90,
-        check=False,
-    )
+    return run_amqptool("-b", setup.broker_url, "result", *args, "--backend", setup.backend)
 
 
 def test_progress_then_result_read_by_id_from_another_process(

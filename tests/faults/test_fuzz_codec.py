@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from amqptool.codec import control, events, serialization, tasks
 from amqptool.codec.envelope import Envelope, Properties
+from amqptool.codec.times import utcnow
 from amqptool.errors import DecodeError
+from worker.policy.eta import is_expired
 
 FUZZ = settings(
     max_examples=250,
@@ -239,7 +241,8 @@ def test_decode_task_with_valid_names_and_random_fields_returns_or_raises_decode
     out = decodes_or_decode_error(tasks.decode_task, env)
     if isinstance(out, tasks.TaskMessage):
         assert (out.task, out.id) == ("t.fuzz", "id-1")
-        out.is_expired()  # the decoded times are usable
+        assert all(t is None or t.tzinfo is not None for t in (out.eta, out.expires))
+        is_expired(out.expires, utcnow())  # the decoded times are usable (the worker's check)
         tasks.encode_task(out)  # and the message can be sent on (e.g. a retry)
 
 

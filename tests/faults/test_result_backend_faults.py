@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from amqptool.backends import backend_from_url
-from tests.harness import ROOT, unique, wait_until
+from tests.harness import run_amqptool, unique, wait_until
 from tests.worker_support import in_process_worker
 
 PORT = 6393
@@ -79,27 +78,8 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 
 def worker_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amqptool",
-            "worker",
-            "-A",
-            "tests.peers.amqptool_tasks",
-            "-Q",
-            unique("wq"),
-            "-P",
-            "solo",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    tasks, queue = "tests.peers.amqptool_tasks", unique("wq")
+    return run_amqptool("worker", "-A", tasks, "-Q", queue, "-P", "solo", *args, env=env)
 
 
 @pytest.mark.parametrize(

@@ -44,3 +44,8 @@ def aset() -> Any:
 def block(key: str) -> str:
     wait_for_key(key)
     return "unblocked"
+
+
+@task(name="api.elsewhere", result_backend="db+sqlite:////tmp/amqptool-api-elsewhere.db")
+def elsewhere(x: int) -> int:
+    return x * 2

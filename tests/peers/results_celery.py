@@ -7,6 +7,7 @@ Configured from the environment: ``AMQP_URL``, ``PEER_QUEUE``, ``PEER_RESULT_BAC
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from celery import Celery
@@ -65,3 +66,14 @@ def errback_old(task_id: str) -> str:
 @app.task(name="res.errback_new")
 def errback_new(request: Any, exc: BaseException, traceback: Any) -> None:
     errback_key(request.id, exc)
+
+
+@app.task(name="res.tag")
+def tag(x: int) -> list[Any]:
+    time.sleep(0.1)
+    return [x, "celery"]
+
+
+@app.task(name="res.tagsum")
+def tagsum(items: list[list[Any]]) -> dict[str, Any]:
+    return {"sum": sum(i[0] for i in items), "by": sorted({i[1] for i in items}), "body": "celery"}

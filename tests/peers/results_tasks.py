@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.peers.results_common import errback_key, wait_for_key
@@ -48,3 +49,14 @@ def errback_old(task_id: str) -> str:
 @task(name="res.errback_new")
 def errback_new(request: Any, exc: BaseException, traceback: Any) -> None:
     errback_key(request.id, exc)
+
+
+@task(name="res.tag")
+def tag(x: int) -> list[Any]:
+    time.sleep(0.1)
+    return [x, "ours"]
+
+
+@task(name="res.tagsum")
+def tagsum(items: list[list[Any]]) -> dict[str, Any]:
+    return {"sum": sum(i[0] for i in items), "by": sorted({i[1] for i in items}), "body": "ours"}

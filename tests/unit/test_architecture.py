@@ -19,6 +19,15 @@ CORE = [
     "amqptool.codec.control",
     "amqptool.codec.serialization",
     "amqptool.cli",
+    "amqptool.entrypoint",
+    "worker",
+    "worker.task.define",
+    "worker.task.periodic",
+    "worker.policy.eta",
+    "worker.policy.rate_limit",
+    "worker.policy.revoked",
+    "worker.policy.time_limits",
+    "worker.control",
 ]
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.harness import modules_loaded_by, run_amqptool_bytes, top_level
+from tests.harness import modules_loaded_by, run_amqptool, top_level
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = run_amqptool_bytes(*args, env=env)
-    out, err = proc.stdout.decode(), proc.stderr.decode()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return run_amqptool(*args, env=env, timeout=60)
 
 
 def test_help_lists_every_subcommand_and_the_exit_codes() -> None:

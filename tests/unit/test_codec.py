@@ -1,4 +1,4 @@
-"""The wire codec against the golden vectors captured from Celery 5.7 (PROTOCOL.md)."""
+"""The wire codec against the golden vectors captured from Celery 5.7 (docs/protocol.md)."""
 
 from __future__ import annotations
 

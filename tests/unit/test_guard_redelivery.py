@@ -7,9 +7,10 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from amqptool.codec.tasks import TaskMessage
-from worker.runtime.consumer import Consumer
+from worker.runtime.link import BrokerLink
 from worker.runtime.pipeline.redelivery import RedeliveryGuard
 from worker.runtime.request import Request
+from worker.runtime.settle import Settle
 from worker.task.define import Task
 
 NOOP = cast(Task, SimpleNamespace(name="guard.unit_noop", acks_late=True))  # only carried
@@ -44,7 +45,8 @@ def _req(seq: int, task_id: str, generation: int, *, redelivered: bool) -> Reque
 
 def _guard() -> tuple[RedeliveryGuard, StandIn]:
     c = StandIn()
-    return RedeliveryGuard(cast(Consumer, c)), c
+    guard = RedeliveryGuard(cast(BrokerLink, c.link), c.active, cast(Settle, c), admit=c.accept)
+    return guard, c
 
 
 def test_a_copy_is_held_only_while_an_earlier_delivery_of_the_same_task_runs() -> None:

@@ -33,7 +33,7 @@ _clock = itertools.count(1)
 def ev(
     etype: str, *, host: str = "w1@host", ts: float | None = None, **fields: Any
 ) -> dict[str, Any]:
-    """An event body as a Celery 5.7 worker sends it (PROTOCOL.md §3.2)."""
+    """An event body as a Celery 5.7 worker sends it (docs/protocol.md §3.2)."""
     body: dict[str, Any] = {
         "hostname": host,
         "utcoffset": 0.0,

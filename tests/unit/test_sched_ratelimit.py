@@ -46,7 +46,8 @@ NOT_FINITE = BAD + 'ValueError("a rate limit must be a finite number >= 0: {}")'
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        # the exact text Celery 5.7 replies to the rate_limit control command (PROTOCOL.md §4.7)
+        # the exact text Celery 5.7 replies to the rate_limit control command (docs/protocol.md
+        # §4.7)
         ("bogus", NOT_FLOAT.format("'bogus'")),
         ("/m", NOT_FLOAT.format("''")),
         ("5/x", BAD + "ValueError(\"unknown rate unit 'x' (use s, m or h)\")"),

@@ -2,7 +2,7 @@
 
 Registered in :mod:`worker.control.registry`'s one table with
 :func:`~worker.control.registry.control_command`, with Celery's names, arguments and reply shapes
-(PROTOCOL.md §4.6):
+(docs/protocol.md §4.6):
 
 ==================  =========  ============================================================
 ``stats``           inspect    the keys Flower reads (total, broker without password, pool,

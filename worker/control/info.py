@@ -1,7 +1,7 @@
 """What the worker tells about itself: ``conf``, ``report``, ``memsample``, ``memdump``, objgraph.
 
 Registered in :mod:`worker.control.registry`'s table like every command, with Celery's names,
-arguments and reply shapes (PROTOCOL.md §4.6):
+arguments and reply shapes (docs/protocol.md §4.6):
 
 - ``conf`` (``dump_conf``): the worker's settings under Celery's names (ours where Celery has
   none), censored like Celery's: secret-looking keys become ``********`` and URLs lose their
@@ -111,7 +111,7 @@ def settings_table(
     current: dict[str, Any] = {
         "broker_url": config.settings.redacted(),
         "include": _include(tasks),
-        "result_backend": "rpc://",
+        "result_backend": _result_backend(config),
         "accept_content": sorted(config.accept),
         "task_serializer": "json",
         "result_serializer": "json",
@@ -288,3 +288,10 @@ def objgraph(panel: Panel, num: Any = 200, max_depth: Any = 10, type: Any = "Req
             filename=fh.name,
         )
     return {"filename": fh.name}
+
+
+def _result_backend(config: WorkerConfig) -> str:
+    """The worker's result backend URL as ``conf`` shows it (password hidden)."""
+    from amqptool.backends.urls import redact
+
+    return redact(config.result_backend) if config.result_backend else "rpc://"

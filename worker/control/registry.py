@@ -1,4 +1,4 @@
-"""Remote control commands the worker answers (PROTOCOL.md §4.3, §4.6): one registry.
+"""Remote control commands the worker answers (docs/protocol.md §4.3, §4.6): one registry.
 
 A command is a function ``handler(panel, **arguments) -> reply`` registered with
 :func:`control_command`::
@@ -45,7 +45,6 @@ from amqptool.errors import UsageError
 from worker.config import WorkerConfig
 from worker.policy.queues import QueueSpec
 from worker.policy.worker_state import WorkerState
-from worker.runtime.events import EventDispatcher
 from worker.task.define import Task
 
 __all__ = [
@@ -53,6 +52,7 @@ __all__ = [
     "NO_REPLY",
     "ControlCommand",
     "ControlTarget",
+    "EventSwitch",
     "Panel",
     "control_command",
     "disabled_commands",
@@ -68,6 +68,16 @@ NO_REPLY: Any = object()
 Handler = Callable[..., Any]
 
 
+class EventSwitch(Protocol):
+    """The part of the worker's event sender that control commands use."""
+
+    task_events: bool
+
+    def flush(self) -> None: ...
+
+    def forced_heartbeat(self) -> dict[str, Any]: ...
+
+
 class ControlTarget(Protocol):
     """What control handlers may read and do on the running worker (broker thread only)."""
 
@@ -76,8 +86,10 @@ class ControlTarget(Protocol):
     clock: LamportClock
     state: WorkerState
     tasks: Mapping[str, Task]
-    events: EventDispatcher
     started_at: float
+
+    @property
+    def events(self) -> EventSwitch: ...
 
     def request_infos(self, which: str, *, safe: bool = False) -> list[dict[str, Any]]: ...
 

@@ -1,4 +1,4 @@
-"""Remote control commands that decide when and whether tasks run (PROTOCOL.md §4.6, §5.4-5.6).
+"""Remote control commands that decide when and whether tasks run (docs/protocol.md §4.6, §5.4-5.6).
 
 Registered in :mod:`worker.control.registry`'s one table, with Celery's names, arguments and
 replies:

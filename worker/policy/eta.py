@@ -3,9 +3,9 @@
 Pure: every call takes the time as an explicit, timezone-aware ``now`` (naive values are taken
 as UTC, like Celery 5).
 
-The policy (:func:`decide`), fixing ANCHORS.md B.15 (RabbitMQ's ``consumer_timeout``, 30 min by
-default, kills a channel that holds a message unacknowledged too long; many held ETA tasks
-overflow prefetch):
+The policy (:func:`decide`), fixing the trap of docs/protocol.md §5.3 (RabbitMQ's
+``consumer_timeout``, 30 min by default, kills a channel that holds a message unacknowledged too
+long; many held ETA tasks overflow prefetch):
 
 - ``"run"``: no eta, or it has passed: hand the request to the pool now.
 - ``"hold"``: due within ``threshold`` seconds (default 600, well under the consumer timeout):
@@ -74,7 +74,7 @@ def decide(
 
 
 def is_expired(expires: datetime | None, now: datetime) -> bool:
-    """True when a request with this ``expires`` must not run at ``now`` (PROTOCOL.md §1.5)."""
+    """True when a request with this ``expires`` must not run at ``now`` (docs/protocol.md §1.5)."""
     return expires is not None and _aware(now) >= _aware(expires)
 
 
@@ -160,7 +160,7 @@ class EtaSchedule(Generic[T]):
     def items(self, describe: Callable[[T], Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The ``scheduled`` inspect reply: ``{"eta", "priority": 6, "request"}`` per request.
 
-        ``describe`` gives the request-info object (PROTOCOL.md §4.6).
+        ``describe`` gives the request-info object (docs/protocol.md §4.6).
         """
         return [
             {

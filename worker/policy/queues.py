@@ -7,7 +7,7 @@ name, its type to ``direct``, the routing key to the queue's name; ``durable``/`
 apply to both the exchange and the queue unless ``exchange_*``/``queue_*`` say otherwise;
 ``expires``/``message_ttl`` (seconds) and ``max_length``/``max_length_bytes``/``max_priority``
 become the ``x-*`` queue arguments. :meth:`QueueSpec.as_celery_dict` is the item of
-``inspect active_queues`` (PROTOCOL.md §4.6).
+``inspect active_queues`` (docs/protocol.md §4.6).
 """
 
 from __future__ import annotations

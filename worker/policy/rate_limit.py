@@ -3,7 +3,7 @@
 Pure: every method takes the time as an explicit ``now`` (seconds on a monotonic clock, e.g.
 ``time.monotonic()``). :class:`RateLimiter` reads its ``clock`` only when ``now`` is left out.
 
-Semantics (as Celery's worker, PROTOCOL.md §5.5):
+Semantics (as Celery's worker, docs/protocol.md §5.5):
 
 - A rate is ``"N/s"``, ``"N/m"``, ``"N/h"`` or a number (per second); ``0``, ``"0"``, ``None``
   and ``""`` mean *unlimited*. Anything else raises ``ValueError`` whose text is what Celery
@@ -89,7 +89,7 @@ def rate_disables(value: RateSpec) -> bool:
 
     Celery answers ``"rate limit disabled successfully"`` only for a falsy JSON value (``0``,
     ``null``, ``""``); the string ``"0"`` also removes the limit but is answered with
-    ``"new rate limit set successfully"`` (PROTOCOL.md §4.6).
+    ``"new rate limit set successfully"`` (docs/protocol.md §4.6).
     """
     return not value
 

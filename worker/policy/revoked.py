@@ -5,7 +5,7 @@ values in **wall-clock seconds** (``time.time()``), so the stamps in a state fil
 something after a restart (Celery stamps with ``time.monotonic()``, which a reboot resets).
 
 - At most ``maxlen`` ids (default 50 000), each kept ``expires`` seconds (default 10 800 = 3 h)
-  after it was (last) added; the oldest go first when the set is full (PROTOCOL.md §5.4).
+  after it was (last) added; the oldest go first when the set is full (docs/protocol.md §5.4).
 - :meth:`RevokedSet.merge` takes what Celery's ``hello`` carries: a list of ids (5.7) or the
   ≤5.6 object ``{id: [insert_time, id]}``. Foreign stamps come from another host's clock, so
   merged ids are stamped with the local ``now`` (as Celery 5.7 does).

@@ -1,7 +1,7 @@
 """What the worker knows about its tasks: revoked ids, counters, limits (broker thread only).
 
 ``revoked`` is a :class:`~worker.policy.revoked.RevokedSet`: bounded like Celery's ``LimitedSet``
-(PROTOCOL.md §5.4: at most 50 000 ids, each kept 3 hours, oldest evicted first), stamped with
+(docs/protocol.md §5.4: at most 50 000 ids, each kept 3 hours, oldest evicted first), stamped with
 wall-clock times so that ``--statedb`` can keep it across restarts, plus the revokes by stamped
 header. ``rate_limits`` and ``time_limits`` are what the ``rate_limit`` and ``time_limit``
 control commands set, by task name; they override the tasks' own options on this worker.

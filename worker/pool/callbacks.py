@@ -1,4 +1,5 @@
-"""Callbacks, errbacks and chains (``docs/protocol.md`` §1.4): what a finished task sends next.
+"""Callbacks, errbacks and chains (docs/protocol.md §1.4, docs/results.md): what a finished
+task sends next.
 
 - ``callbacks`` (``link=``): on success, each signature is applied with the result prepended to
   its args (unless immutable).

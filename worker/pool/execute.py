@@ -26,11 +26,12 @@ from worker.pool.callbacks import on_failure_messages, on_success_messages
 from worker.pool.celery_trace import CeleryTask, run_traced
 from worker.pool.errbacks import call_in_process
 from worker.pool.finish import chord_part, fail_chain, state_message, unencodable
+from worker.pool.replace import replacement_messages
 from worker.pool.results import ResultStore, store_for
 from worker.task import context
 from worker.task.context import Context, ExceptionInfo, Sink
 from worker.task.define import Task
-from worker.task.exceptions import EncodeError, Ignore, NotRegistered, Reject, Retry
+from worker.task.exceptions import EncodeError, Ignore, NotRegistered, Reject, Replaced, Retry
 
 __all__ = ["IGNORED", "REJECTED", "Job", "Outcome", "execute"]
 
@@ -67,12 +68,21 @@ class Outcome:
     requeue: bool = False
 
 
-def _store(job: Job) -> ResultStore | None:
-    return store_for(job.backend, job.result_expires)
+def _store(job: Job, task: Task | None = None) -> ResultStore | None:
+    """The task's own result backend when it names one, else the worker's."""
+    if task is not None and task.result_backend:
+        expires = task.result_expires if task.result_expires is not None else job.result_expires
+        return store_for(task.result_backend, expires)
+    expires = job.result_expires
+    if task is not None and task.result_expires is not None:
+        expires = task.result_expires
+    return store_for(job.backend, expires)
 
 
 def _result(job: Job, status: str, value: Any, **extra: Any) -> Envelope | None:
-    return state_message(job.message, _store(job), status, value, **extra)
+    return state_message(
+        job.message, context.current().result_store or _store(job), status, value, **extra
+    )
 
 
 def _call_handler(task: Task, name: str, *args: Any) -> None:
@@ -106,7 +116,7 @@ def _execute(job: Job, task: Task, tasks: Mapping[str, Task], sink: Sink) -> Out
         queue=job.queue,
         sink=sink,
     )
-    ctx.result_store = _store(job)
+    ctx.result_store = _store(job, task)
     context.push(task, ctx)
     try:
         return _run(job, task, tasks, ctx)
@@ -129,6 +139,10 @@ def _run(job: Job, task: Task, tasks: Mapping[str, Task], ctx: Context) -> Outco
         return _retried(job, task, retry, time.perf_counter() - start, send_result)
     except Reject as reject:
         return _rejected(job, task, reject, time.perf_counter() - start, send_result)
+    except Replaced as replaced:  # its replacement carries on under the same id
+        out = Outcome(job.seq, IGNORED, time.perf_counter() - start)
+        out.followups = replacement_messages(ctx, replaced.sig)
+        return out
     except Ignore:
         return Outcome(job.seq, IGNORED, time.perf_counter() - start)
     except BaseException as exc:  # the task's failure, whatever it is, becomes FAILURE

@@ -2,16 +2,16 @@
 
 Each child has two pipes: jobs in, reports out. The broker thread keeps at most ``depth`` jobs
 (the running one plus one queued, by default) in each child's pipe, so a child never waits for a
-round trip to the parent between two tasks. A child reports ``("started", seq, pid)`` before
-running a job (the parent acks then), then ``("done", seq, outcome)``. A reader thread in the
+round trip to the parent between two tasks. A child reports ``Started(seq, pid)`` before
+running a job (the parent acks then), then ``Done(seq, outcome)``. A reader thread in the
 parent waits on every report pipe and process sentinel and forwards what it reads to
 ``notify``.
 
 Jobs dispatched before :meth:`PreforkPool.take_unstarted` (warm shutdown, connection lost) are
 skipped by the child (a shared "skip up to" sequence number) and reported
-``("skipped", seq, "unstarted")``, so the parent gives their messages back unacked.
+``Skipped(seq, "unstarted")``, so the parent gives their messages back unacked.
 
-When a child dies, the reader reports ``("died", slot, exitcode)``; the broker thread calls
+When a child dies, the reader reports ``Died(slot, exitcode)``; the broker thread calls
 :meth:`PreforkPool.child_died`, which forks a replacement and returns the jobs the dead child
 still held: the started one is lost (``WorkerLostError``, or requeued with
 ``reject_on_worker_lost``), the others simply run elsewhere.
@@ -47,9 +47,19 @@ from typing import Any
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.policy.time_limits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
+from worker.pool.base import (
+    Died,
+    Done,
+    Event,
+    Notify,
+    Precheck,
+    Publish,
+    Report,
+    Skipped,
+    Started,
+)
 from worker.pool.execute import Job, Outcome, execute
 from worker.pool.orphans import die_with_parent
-from worker.pool.threads import Notify, Precheck
 from worker.task.define import Task
 
 __all__ = ["PreforkPool"]
@@ -66,10 +76,10 @@ class _PipeSink:
         self.seq = 0
 
     def publish(self, env: Envelope) -> None:
-        self.out.send([("publish", self.seq, env)])
+        self.out.send([Publish(self.seq, env)])
 
     def event(self, event_type: str, fields: dict[str, Any]) -> None:
-        self.out.send([("event", self.seq, (event_type, fields))])
+        self.out.send([Event(self.seq, event_type, fields)])
 
 
 def _close_parent_ends(ends: Sequence[mpc.Connection | int]) -> None:
@@ -134,7 +144,7 @@ def _serve(
     sink = _PipeSink(reports)
     pid = os.getpid()
     jobs_fd = [jobs.fileno()]
-    out: list[tuple[Any, ...]] = []  # reports sent together with the next job's "started"
+    out: list[Report] = []  # reports sent together with the next job's "started"
     while True:
         if out and not select.select(jobs_fd, [], [], 0)[0]:
             reports.send(out)
@@ -146,9 +156,9 @@ def _serve(
         if job is None:
             break
         if job.seq <= skip.value:
-            out.append(("skipped", job.seq, "unstarted"))
+            out.append(Skipped(job.seq, "unstarted"))
             continue
-        out.append(("started", job.seq, pid))
+        out.append(Started(job.seq, pid))
         reports.send(out)
         out = []
         sink.seq = job.seq
@@ -163,7 +173,7 @@ def _serve(
             log.exception("pool child: executing job %s failed", job.seq)
             outcome = Outcome(job.seq, FAILURE)
         current.value = 0
-        out.append(("done", job.seq, outcome))
+        out.append(Done(job.seq, outcome))
     if out:
         reports.send(out)
 
@@ -290,7 +300,7 @@ class PreforkPool:
     def _read_ready(self, ready: list[tuple[selectors.SelectorKey, int]]) -> bool:
         """Forward what the children said; True when the set of children changed."""
         changed = False
-        items: list[tuple[Any, ...]] = []
+        items: list[Report] = []
         died: list[_Child] = []
         for key, _events in ready:
             if key.data is None:
@@ -307,14 +317,14 @@ class PreforkPool:
             self._drain(child, items)
             child.dead = True
             child.proc.join(0.5)
-            items.append(("died", child.slot, child.proc.exitcode))
+            items.append(Died(child.slot, child.proc.exitcode))
             changed = True
         if items:
             self._notify(items)
         return changed
 
     @staticmethod
-    def _read_one(child: _Child, items: list[tuple[Any, ...]]) -> None:
+    def _read_one(child: _Child, items: list[Report]) -> None:
         # One message per readiness event: Connection.poll() would build a selector each call.
         try:
             items.extend(child.reports.recv())
@@ -324,7 +334,7 @@ class PreforkPool:
             log.exception("pool: unreadable report from child %s", child.pid)
 
     @staticmethod
-    def _drain(child: _Child, items: list[tuple[Any, ...]]) -> None:
+    def _drain(child: _Child, items: list[Report]) -> None:
         try:
             while child.reports.poll():
                 items.extend(child.reports.recv())
@@ -446,22 +456,9 @@ class PreforkPool:
     def processes(self) -> list[int]:
         return [c.pid for c in self._children if not c.dead]
 
-    def writes(self) -> dict[str, Any]:
-        """``stats``' ``pool.writes`` as Celery's prefork pool reports it (jobs per child)."""
-        values = [self.write_stats.get(c.slot, 0) for c in self._children if not c.dead]
-        total = sum(values)
-
-        def share(value: float) -> str:
-            return f"{(float(value) / total) if value else 0:.2f}"
-
-        return {
-            "total": total,
-            "avg": share(total / len(values) if total and values else 0),
-            "all": ", ".join(share(v) for v in values),
-            "raw": ", ".join(str(v) for v in values),
-            "strategy": "fair",
-            "inqueues": {"total": len(values), "active": 0},
-        }
+    def writes(self) -> list[int]:
+        """The jobs written to each live child (``stats``' ``pool.writes``, as Celery's)."""
+        return [self.write_stats.get(c.slot, 0) for c in self._children if not c.dead]
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask children to exit once their pipes are empty, wait, terminate stragglers."""

@@ -2,7 +2,7 @@
 
 As in Celery, the replacement takes over the running task's id (its result is the task's
 result), its group, chord, callbacks, errbacks and remaining chain; the running task then ends
-without a result of its own (``Ignore``).
+without a result of its own (``Replaced`` is an ``Ignore``).
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from amqptool.codec.envelope import Envelope
 from worker.pool.canvas import apply_signature
 from worker.task.context import Context
-from worker.task.exceptions import Ignore
 
-__all__ = ["replace"]
+__all__ = ["replacement_messages"]
 
 
-def replace(request: Context, sig: Mapping[str, Any]) -> Ignore:
-    """Send ``sig`` in place of the running request; returns the Ignore to raise."""
+def replacement_messages(request: Context, sig: Mapping[str, Any]) -> list[Envelope]:
+    """The messages that send ``sig`` in place of the running request."""
     msg = request.message
-    if msg is None or request.sink is None:
-        raise RuntimeError("Task.replace() can only be called while a worker runs the task")
+    assert msg is not None
     options = dict(sig.get("options") or {})
     options.update(task_id=msg.id, reply_to=msg.reply_to)
     for key, value in (
@@ -40,6 +39,4 @@ def replace(request: Context, sig: Mapping[str, Any]) -> Ignore:
     applied = apply_signature(
         replacement, (), parent, request.queue or "celery", request.result_store, chain=msg.chain
     )
-    for env in applied.envelopes:
-        request.sink.publish(env)
-    return Ignore(f"replaced by {sig.get('task')}")
+    return applied.envelopes

@@ -1,24 +1,8 @@
-"""Execution pools: where task code runs (never on the thread that owns the broker connection).
+"""The ``threads`` and ``solo`` pools: task code on threads of this process.
 
-A pool takes :class:`~worker.pool.execute.Job` objects from the broker thread (:meth:`Pool.apply`,
-only while :meth:`Pool.can_accept`) and reports back through ``notify(items)``, a thread-safe
-callable given to :meth:`Pool.start`. Items are tuples, in order per job:
-
-``("started", seq, pid)``
-    the job began (unless ``apply`` returned the pid, which means "started now");
-``("skipped", seq, reason)``
-    the job was not run: ``precheck`` said ``"revoked"``/``"expired"`` just before it started;
-``("publish", seq, Envelope)`` / ``("event", seq, (type, fields))``
-    a running task's ``update_state``/``retry``/``send_event``;
-``("done", seq, Outcome)``
-    the job finished;
-``("died", slot, exitcode)``
-    a prefork child exited; the broker thread calls :meth:`Pool.child_died`, which returns
-    the jobs that child still had (started ones are lost, the others can run elsewhere).
-
-Bookkeeping (which slots are busy) belongs to the broker thread: it calls :meth:`Pool.job_done`
-for every finished job. Pools: ``threads`` (N threads), ``solo`` (one thread) and ``prefork``
-(:mod:`worker.pool.prefork`).
+Jobs wait in one queue; each thread takes the next, asks ``precheck`` (revoked? expired?) just
+before starting it, and reports through ``notify`` (see :mod:`worker.pool.base` for the
+reports). Time limits are raised in the task's thread (:mod:`worker.policy.time_limits`).
 """
 
 from __future__ import annotations
@@ -27,56 +11,19 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.policy.time_limits import async_raise
+from worker.pool.base import Done, Event, Notify, Precheck, Publish, Skipped, Started
 from worker.pool.execute import Job, Outcome, execute
 from worker.task.define import Task
 
-__all__ = ["POOLS", "Notify", "Pool", "ThreadPool", "create_pool", "pool_stats"]
+__all__ = ["ThreadPool"]
 
 log = logging.getLogger("worker.pool")
-
-Notify = Callable[[list[tuple[Any, ...]]], None]
-Precheck = Callable[[Job], str | None]
-
-
-class Pool(Protocol):
-    name: str
-    implementation: str
-    concurrency: int
-    handles_soft_limits: bool  # True: the pool raises SoftTimeLimitExceeded by itself
-
-    def start(self, notify: Notify, precheck: Precheck | None = None) -> None: ...
-
-    def can_accept(self) -> bool: ...
-
-    def apply(self, job: Job) -> int | None: ...
-
-    def job_done(self, seq: int) -> None: ...
-
-    def child_died(self, slot: int, exitcode: int | None) -> list[int]: ...
-
-    def take_unstarted(self) -> list[Job]: ...
-
-    def hold(self) -> None: ...
-
-    def kill_job(self, seq: int, signum: int) -> bool: ...
-
-    def raise_in_job(self, seq: int, exc_type: type[BaseException]) -> bool: ...
-
-    def grow(self, n: int) -> None: ...
-
-    def shrink(self, n: int) -> None: ...
-
-    def processes(self) -> list[int]: ...
-
-    def stop(self, timeout: float = 10.0) -> None: ...
-
-    def terminate(self) -> None: ...
 
 
 class _ThreadSink:
@@ -87,10 +34,10 @@ class _ThreadSink:
         self.notify = notify
 
     def publish(self, env: Envelope) -> None:
-        self.notify([("publish", self.seq, env)])
+        self.notify([Publish(self.seq, env)])
 
     def event(self, event_type: str, fields: dict[str, Any]) -> None:
-        self.notify([("event", self.seq, (event_type, fields))])
+        self.notify([Event(self.seq, event_type, fields)])
 
 
 class ThreadPool:
@@ -180,21 +127,21 @@ class ThreadPool:
             if job is None:
                 return
             if self._held:  # shutting down: a job that has not started goes back to its queue
-                notify([("skipped", job.seq, "unstarted")])
+                notify([Skipped(job.seq, "unstarted")])
                 continue
             if precheck is not None:
                 reason = precheck(job)
                 if reason is not None:
-                    notify([("skipped", job.seq, reason)])
+                    notify([Skipped(job.seq, reason)])
                     continue
-            notify([("started", job.seq, pid)])
+            notify([Started(job.seq, pid)])
             try:
                 outcome = self._run(job, tasks, notify)
             except BaseException:  # execute() handles task errors; this is a bug of ours
                 # (or a time-limit exception that landed just after the task returned)
                 log.exception("pool thread: executing job %s failed", job.seq)
                 outcome = Outcome(job.seq, FAILURE)
-            notify([("done", job.seq, outcome)])
+            notify([Done(job.seq, outcome)])
 
     def _run(self, job: Job, tasks: Mapping[str, Task], notify: Notify) -> Outcome:
         seq = job.seq
@@ -236,7 +183,7 @@ class ThreadPool:
         return []
 
     def hold(self) -> None:
-        """Start no more jobs: threads report each waiting job ``("skipped", seq, "unstarted")``.
+        """Start no more jobs: threads report each waiting job ``Skipped(seq, "unstarted")``.
 
         Only sets a flag, so a signal handler may call it: a warm shutdown stops new starts at
         once, not when the broker thread next wakes up.
@@ -276,46 +223,3 @@ class ThreadPool:
         for _ in self._threads:
             self._queue.put(None)
         self._threads = []
-
-
-POOLS = ("prefork", "threads", "solo")
-
-
-def create_pool(
-    name: str,
-    tasks: Mapping[str, Task],
-    concurrency: int,
-    *,
-    lookahead: int | None = None,
-    max_tasks_per_child: int | None = None,
-) -> Pool:
-    """A pool by name; ``lookahead`` bounds the jobs queued beyond the running ones;
-    ``max_tasks_per_child`` replaces a prefork child after that many tasks."""
-    if name == "threads":
-        return ThreadPool(tasks, concurrency, name="threads", lookahead=lookahead)
-    if name == "solo":
-        return ThreadPool(tasks, 1, name="solo", lookahead=lookahead)
-    if name == "prefork":
-        from worker.pool.prefork import PreforkPool
-
-        # one job queued per child beyond the running one
-        return PreforkPool(tasks, concurrency, max_tasks_per_child=max_tasks_per_child)
-    raise ValueError(f"unknown pool {name!r} (choose from {', '.join(POOLS)})")
-
-
-def pool_stats(
-    pool: Pool, max_tasks_per_child: int | None, limits: tuple[float | None, float | None]
-) -> dict[str, Any]:
-    """``stats``' ``pool`` object, with Celery's fields (``writes`` for prefork, as Celery's)."""
-    stats: dict[str, Any] = {
-        "implementation": pool.implementation,
-        "max-concurrency": pool.concurrency,
-        "processes": pool.processes(),
-        "max-tasks-per-child": max_tasks_per_child or "N/A",
-        "put-guarded-by-semaphore": False,
-        "timeouts": [limits[0] or 0, limits[1] or 0],
-    }
-    writes = getattr(pool, "writes", None)  # prefork only
-    if writes is not None:
-        stats["writes"] = writes()
-    return stats

@@ -12,6 +12,7 @@ every lower layer (``control``, ``pool``, ``policy``, ``task``).
 - :mod:`worker.runtime.mingle`: learning other workers' revokes at startup;
 - :mod:`worker.runtime.revoked_keeper`: ``--statedb`` loading and saving;
 - :mod:`worker.runtime.request`: a received task as the broker thread tracks it;
+- :mod:`worker.runtime.settle`: settle-once (ack, reject, requeue, revoke) and task states;
 - :mod:`worker.runtime.pipeline`: the stages a delivery goes through.
 """
 

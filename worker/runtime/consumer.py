@@ -26,21 +26,23 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.events import LamportClock
-from amqptool.codec.results import REVOKED, STARTED, encode_result, result_body
+from amqptool.codec.results import STARTED
 from amqptool.codec.tasks import TaskMessage
 from amqptool.codec.times import utcnow
 from amqptool.errors import AmqpToolError, BrokerError, ConnectionFailedError
 from worker.config import WorkerConfig
 from worker.control import registry as control
+from worker.policy.eta import is_expired
 from worker.policy.queues import QueueSpec
 from worker.policy.worker_state import WorkerState
+from worker.pool import pool_stats
+from worker.pool.base import Pool, Report, SkipReason
 from worker.pool.execute import Job
 from worker.pool.results import store_for
-from worker.pool.threads import Pool, pool_stats
 from worker.runtime.events import EventDispatcher
 from worker.runtime.link import BrokerLink, MailboxInUse
 from worker.runtime.mailbox import Mailbox
@@ -53,6 +55,7 @@ from worker.runtime.pipeline.reports import Reports
 from worker.runtime.pipeline.watch import Watch
 from worker.runtime.request import Request
 from worker.runtime.revoked_keeper import RevokedKeeper
+from worker.runtime.settle import Settle
 from worker.runtime.timer import Timer
 from worker.task.define import Task
 
@@ -84,18 +87,33 @@ class Consumer:
             task_events=config.task_events,
             freq=config.heartbeat_interval,
         )
+        self.settle = Settle(
+            self.link,
+            self.events,
+            stores_results=config.stores_results,
+            result_store=lambda: store_for(config.result_backend, config.result_expires),
+        )
         self.timer = Timer()
+        self.ready: deque[Request] = deque()
+        self.active: dict[int, Request] = {}
         self.eta = EtaStage(
             self.timer,
             self.link,
             release=self._eta_due,
             on_count=self._eta_count,
-            ack=self.ack,
+            ack=self.settle.ack,
             threshold=config.eta_park_threshold,
         )
         self.gate = RateLimitGate(self.state, tasks, self.timer, self._gate_release)
         self.gate.disabled = config.disable_rate_limits
-        self.watch = Watch(self)
+        self.watch = Watch(
+            pool,
+            self.timer,
+            self.active,
+            self.settle,
+            task_limits=self.state.time_limits,
+            defaults=(config.time_limit, config.soft_time_limit),
+        )
         self.keeper = (
             RevokedKeeper(config.statedb, self.state.revoked, self.clock, self.timer)
             if config.statedb
@@ -109,13 +127,30 @@ class Consumer:
             self.link.reply,
             key=config.settings.control_key,
         )
-        self.intake = Intake(self)
-        self.redelivery = RedeliveryGuard(self)
-        self.reports = Reports(self)
-        self.ready: deque[Request] = deque()
-        self.active: dict[int, Request] = {}
         self._seq = itertools.count(1)
-        self.outbox: deque[tuple[Any, ...]] = deque()
+        self.redelivery = RedeliveryGuard(self.link, self.active, self.settle, admit=self.accept)
+        self.intake = Intake(
+            self.link,
+            tasks,
+            self.state,
+            self.events,
+            self.settle,
+            accept=config.accept,
+            next_seq=self.next_seq,
+            hold=self.redelivery.hold,
+            admit=self.accept,
+        )
+        self.reports = Reports(
+            pool,
+            self.active,
+            self.watch,
+            self.events,
+            self.settle,
+            self.redelivery,
+            started=self.started,
+            rerun=self._rerun,
+        )
+        self.outbox: deque[Report] = deque()
         self._wake_pending = False
         self.started_at = time.monotonic()
         self.warm = False  # plain flags: signal handlers set them (no locks in handlers)
@@ -128,7 +163,7 @@ class Consumer:
 
     # ------------------------------------------------------------------ thread-safe API
 
-    def notify(self, items: list[tuple[Any, ...]]) -> None:
+    def notify(self, items: list[Report]) -> None:
         """Called by pool threads: queue reports and wake the broker thread (once per batch)."""
         self.outbox.extend(items)
         if not self._wake_pending:
@@ -224,7 +259,7 @@ class Consumer:
             delay = 0.0
         self.link.process(delay)
         self._wake_pending = False
-        self.reports.drain()
+        self.reports.drain(self.outbox)
         if self.warm and self.consuming:  # a signal came while we waited: start nothing more
             self._stop_consuming()
         self._dispatch()
@@ -249,7 +284,7 @@ class Consumer:
             if req is not None:
                 requests.append(req)
         for req in requests:
-            self.return_to_queue(req)
+            self.settle.return_to_queue(req)
 
     def _connection_lost(self, exc: AmqpToolError) -> None:
         log.error("Connection to broker lost: %s; reconnecting", exc)
@@ -313,40 +348,27 @@ class Consumer:
     def _gate_release(self, req: Request) -> None:
         self.ready.append(req)
 
+    def _rerun(self, req: Request) -> None:
+        """A job whose prefork child died before starting it: run it elsewhere, or give it back."""
+        if self.consuming and req.generation == self.link.generation:
+            self.ready.appendleft(req)
+        else:
+            self.settle.return_to_queue(req)
+
     def revoked_or_expired(self, req: Request) -> bool:
         reason = self._unwanted(req.message)
         if reason is not None:
-            self.revoke(req, reason)
+            self.settle.revoke(req, reason)
             return True
         return False
 
-    def _unwanted(self, msg: TaskMessage) -> str | None:
+    def _unwanted(self, msg: TaskMessage) -> Literal["revoked", "expired"] | None:
         """ "revoked" (by id or stamped header), "expired", or None: it may run."""
         if self.state.revoked.is_revoked(msg.id, msg.stamped_headers, msg.stamps):
             return "revoked"
-        if msg.expires is not None and utcnow() >= msg.expires:
+        if is_expired(msg.expires, utcnow()):
             return "expired"
         return None
-
-    def revoke(self, req: Request, reason: str, *, signum: int | None = None) -> None:
-        """Settle a request as REVOKED (``"revoked"``, ``"expired"`` or ``"terminated"``)."""
-        msg = req.message
-        log.info("Discarding revoked task: %s[%s] (%s)", msg.task, msg.id, reason)
-        self.ack(req)
-        if (msg.reply_to or self.config.stores_results) and not (
-            msg.ignore_result or req.task.ignore_result
-        ):
-            exc = {"exc_type": "TaskRevokedError", "exc_message": [reason]}
-            exc["exc_module"] = "celery.exceptions"
-            self.publish_state(
-                msg.reply_to or "", msg.correlation_id or msg.id, msg.id, REVOKED, exc
-            )
-        fields = {
-            "terminated": reason == "terminated",
-            "signum": signum,
-            "expired": reason == "expired",
-        }
-        self.events.task("task-revoked", msg.id, fields)
 
     def _dispatch(self) -> None:
         ready, pool, active = self.ready, self.pool, self.active
@@ -369,7 +391,7 @@ class Consumer:
             if pid is not None:
                 self.started(req, pid)
 
-    def _precheck(self, job: Job) -> str | None:
+    def _precheck(self, job: Job) -> SkipReason | None:
         """Pool threads ask this just before starting a job (reads only; GIL-atomic)."""
         return self._unwanted(job.message)
 
@@ -378,45 +400,15 @@ class Consumer:
         req.worker_pid = pid
         self.watch.started(req)
         if not req.task.acks_late:
-            self.ack(req)
-        msg = req.message
-        self.events.task("task-started", msg.id)
-        task = req.task
-        wanted = not (msg.ignore_result or task.ignore_result)
-        if task.track_started and (msg.reply_to or self.config.stores_results) and wanted:
-            self.publish_state(
-                msg.reply_to or "",
-                msg.correlation_id or msg.id,
-                msg.id,
-                STARTED,
-                {"pid": pid, "hostname": self.nodename},
-            )
-
-    def return_to_queue(self, req: Request) -> None:
-        """Reject an unstarted request back to its queue (if its channel is still ours)."""
-        if req.generation == self.link.generation and not req.acknowledged:
-            req.acknowledged = True
-            self.link.reject(req.delivery_tag, requeue=True)
-
-    def ack(self, req: Request) -> None:
-        if not req.acknowledged and req.generation == self.link.generation:
-            req.acknowledged = True
-            self.link.acks.ack(req.delivery_tag)
+            self.settle.ack(req)
+        self.events.task("task-started", req.message.id)
+        if req.task.track_started:
+            self.settle.report_state(req, STARTED, {"pid": pid, "hostname": self.nodename})
 
     # ------------------------------------------------------------------ publishing
 
     def _publish(self, env: Envelope) -> None:
         self.link.publish(env)
-
-    def publish_state(
-        self, reply_to: str, correlation_id: str, task_id: str, status: str, value: Any
-    ) -> None:
-        body = result_body(task_id, status, value)
-        store = store_for(self.config.result_backend, self.config.result_expires)
-        if store is not None:
-            store.store(body)  # retried, else logged with the task id
-            return
-        self._publish(encode_result(body, reply_to=reply_to, correlation_id=correlation_id))
 
     def _schedule_heartbeat(self) -> None:
         def beat() -> None:

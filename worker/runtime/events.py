@@ -1,4 +1,4 @@
-"""The worker's event sender (PROTOCOL.md §3): task events batched, worker events at once.
+"""The worker's event sender (docs/protocol.md §3): task events batched, worker events at once.
 
 Task events (``task-received`` ... ``task-rejected``) are sent only while task events are
 enabled (``-E`` or the ``enable_events`` control command). They are buffered and flushed as one

@@ -40,7 +40,8 @@ from amqptool.errors import (
     ConnectionFailedError,
     MessageTooLargeError,
 )
-from amqptool.transport import Channel, ConfirmedPublisher, Connection, coalesce, fasttable, nowait
+from amqptool.transport import Channel, ConfirmedPublisher, Connection, nowait
+from amqptool.transport.coalesce import coalesce_sends
 from amqptool.transport.existing import inspect_queue
 from worker.config import WorkerConfig
 from worker.policy.queues import QueueSpec
@@ -56,9 +57,6 @@ CONSUMER_TIMEOUT_HINT = (
     " (the broker's consumer_timeout: a task ran longer than it without an ack; the worker "
     "reconnects, and a redelivered copy of a task still running here waits for that run)"
 )
-
-fasttable.install()  # header tables are most of the cost of receiving a task
-coalesce.install()  # one send() per loop iteration rather than one per frame
 
 
 class MailboxInUse(AmqpToolError):
@@ -111,6 +109,7 @@ class BrokerLink:
         conn.connect_with_retry(
             max_retries=retries, on_retry=on_retry, should_stop=should_stop, interval_max=10.0
         )
+        coalesce_sends(conn)  # one send() per loop iteration rather than one per frame
         self.conn = conn
         self.generation += 1
         self.acks = AckTracker()

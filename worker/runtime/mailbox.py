@@ -1,4 +1,4 @@
-"""The worker's pidbox (PROTOCOL.md §4.1-4.3): control requests in, ``{node: reply}`` out.
+"""The worker's pidbox (docs/protocol.md §4.1-4.3): control requests in, ``{node: reply}`` out.
 
 Requests arrive on ``<nodename>.celery.pidbox`` (declared by :mod:`worker.runtime.link`), on the
 broker thread. For each: adjust the mailbox clock from the ``clock`` header and forward the

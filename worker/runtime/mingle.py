@@ -1,4 +1,4 @@
-"""Mingle: at startup, learn the revoked ids of the workers already running (PROTOCOL.md §5.6).
+"""Mingle: at startup, learn the revoked ids of the workers already running (docs/protocol.md §5.6).
 
 Before it consumes any task the worker broadcasts Celery's ``hello`` (inspect, to every node on
 ``celery.pidbox``) with its own revoked ids, merges the ids every reply carries and moves its

@@ -10,6 +10,10 @@ lazily). Everything here is safe to import from a task module.
 - :mod:`worker.task.retry_plan`: when and whether to retry (pure arithmetic);
 - :mod:`worker.task.retry_message`: the republished message of ``Task.retry()``;
 - :mod:`worker.task.periodic`: ``schedule``, ``crontab``, ``periodic_task`` and their registry;
+- :mod:`worker.task.periodic_class`: ``class T(PeriodicTask)``;
+- :mod:`worker.task.eager`: ``Task.apply()``, ``task_always_eager``;
+- :mod:`worker.task.argcheck`: does a call fit ``run`` (``typing``);
+- :mod:`worker.task.sending`: the client tasks send through inside a worker;
 - :mod:`worker.task.log`: ``get_task_logger``, lines naming the running task and its id.
 """
 

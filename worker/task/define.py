@@ -26,7 +26,6 @@ runs it here and now; ``delay``/``apply_async`` send it through :mod:`amqptool.c
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -37,7 +36,7 @@ from amqptool.codec.times import utcnow
 from worker.task import context, sending
 from worker.task.argcheck import ArgCheck as _ArgCheck
 from worker.task.context import Context, ExceptionInfo
-from worker.task.exceptions import AlreadyRegistered, NotRegistered, Retry
+from worker.task.exceptions import AlreadyRegistered, NotRegistered, Replaced, Retry
 from worker.task.retry_message import publish_retry
 from worker.task.retry_plan import (
     DEFAULT_RETRY_BACKOFF_MAX,
@@ -80,6 +79,8 @@ TASK_OPTIONS = frozenset(
         "typing",
         "disable_error_emails",
         "throws",
+        "result_backend",
+        "result_expires",
     }
 )
 
@@ -113,6 +114,8 @@ class Task:
     typing: ClassVar[bool] = True
     disable_error_emails: ClassVar[bool] = False  # no error e-mail when it fails
     throws: ClassVar[tuple[type[BaseException], ...]] = ()  # expected: logged without traceback
+    result_backend: ClassVar[str | None] = None  # this task's results elsewhere than the worker's
+    result_expires: ClassVar[float | None] = None  # seconds (None: the worker's setting)
 
     _argcheck: _ArgCheck | None = None
 
@@ -326,11 +329,11 @@ class Task:
         return eager.apply(self, args, kwargs, **options)
 
     def replace(self, sig: Mapping[str, Any]) -> Exception:
-        """Send ``sig`` in this task's place (same id); raise what it returns: ``raise
-        self.replace(other.s(...))``."""
-        from worker.pool.replace import replace
-
-        raise replace(self.request, sig)
+        """Hand the rest of the work to ``sig``, sent in this task's place with its id, group,
+        chord, callbacks and chain (``raise self.replace(other.s(...))``; it raises itself)."""
+        if self.request.message is None or self.request.sink is None:
+            raise RuntimeError("Task.replace() can only be called while a worker runs the task")
+        raise Replaced(sig)
 
     def signature(
         self,
@@ -374,7 +377,9 @@ class Task:
 
 
 def _client_module() -> Any:
-    return importlib.import_module("amqptool.client")
+    from amqptool import client  # here, not at the top: a task module must not load pika
+
+    return client
 
 
 def _origin(t: Task) -> str:

@@ -11,6 +11,8 @@ one of ours re-raises Celery's class of the same name.
     ├── Retry                     raised by Task.retry(): the task was republished
     ├── Reject                    raised by a task: basic.reject the message (requeue or not)
     ├── Ignore                    raised by a task: no result, no ack change
+    │   └── Replaced              raised by Task.replace(): a signature takes over the task's id
+    ├── EncodeError               the result serializer cannot carry the return value (kombu's)
     ├── MaxRetriesExceededError   Task.retry() past max_retries without an exc to re-raise
     ├── WorkerLostError           the pool process running the task died
     ├── TaskRevokedError          the task was revoked or had expired
@@ -24,6 +26,7 @@ one of ours re-raises Celery's class of the same name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +39,7 @@ __all__ = [
     "MaxRetriesExceededError",
     "NotRegistered",
     "Reject",
+    "Replaced",
     "Retry",
     "SoftTimeLimitExceeded",
     "TaskRevokedError",
@@ -135,3 +139,11 @@ class EncodeError(Exception):
     """
 
     __amqptool_module__ = "kombu.exceptions"
+
+
+class Replaced(Ignore):
+    """Raised by ``Task.replace(sig)``: the pool sends ``sig`` in the task's place (same id)."""
+
+    def __init__(self, sig: Mapping[str, Any]) -> None:
+        super().__init__(f"replaced by {sig.get('task')}")
+        self.sig = dict(sig)

@@ -1,4 +1,5 @@
-"""``Task.retry()``: the republished message (PROTOCOL.md §1.6, "Retry published by the worker").
+"""``Task.retry()``: the republished message (docs/protocol.md §1.6, a retry published by the
+worker).
 
 Same id, reply_to, correlation_id, origin and root_id as the original; ``retries`` + 1; a new
 absolute ``eta``; ``parent_id`` = the task's own id. The message is handed to the pool's sink,

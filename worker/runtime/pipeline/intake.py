@@ -1,6 +1,6 @@
 """Pipeline stage 1: a delivery becomes a :class:`~worker.runtime.request.Request`, or is rejected.
 
-Bad input (PROTOCOL.md §1.8, and the issue's "clear error, nothing lost"): a body that does not
+Bad input (docs/protocol.md §1.8; a clear error, nothing lost): a body that does not
 decode, a content type not accepted (pickle unless ``--accept-content`` names it), an unknown
 task, arguments that don't fit the function, a bad ``eta``/``expires`` or a message that is not a
 task at all. Each gives one log line and ``basic.reject(requeue=False)`` (so a dead-letter
@@ -11,17 +11,20 @@ has a ``reply_to``) and ``task-failed`` + ``task-rejected`` events. The loop nev
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from amqptool.codec.tasks import InvalidTaskMessage, NotATaskMessage, decode_task
 from amqptool.errors import BrokerError, ConnectionFailedError, DecodeError
 from amqptool.transport.delayed import was_parked
+from worker.policy.worker_state import WorkerState
+from worker.runtime.events import EventDispatcher
+from worker.runtime.link import BrokerLink
 from worker.runtime.request import Request
-
-if TYPE_CHECKING:
-    from worker.runtime.consumer import Consumer
+from worker.runtime.settle import Settle
+from worker.task.define import Task
 
 __all__ = ["Intake"]
 
@@ -33,14 +36,36 @@ def _exc(exc_type: str, module: str, message: str) -> dict[str, Any]:
 
 
 class Intake:
-    def __init__(self, consumer: Consumer) -> None:
-        self.c = consumer
+    """Decode and check each delivery; a good one becomes a Request handed to ``admit``."""
+
+    def __init__(
+        self,
+        link: BrokerLink,
+        tasks: Mapping[str, Task],
+        state: WorkerState,
+        events: EventDispatcher,
+        settle: Settle,
+        *,
+        accept: frozenset[str],
+        next_seq: Callable[[], int],
+        hold: Callable[[Request], bool],
+        admit: Callable[[Request, Envelope], None],
+    ) -> None:
+        self.link = link
+        self.tasks = tasks
+        self.state = state
+        self.events = events
+        self.settle = settle
+        self.accept = accept
+        self.next_seq = next_seq
+        self.hold = hold  # a redelivered copy of a task still running here waits (redelivery)
+        self.admit = admit
         self._taken = 0  # the last delivery tag that became a Request
 
     def on_message(self, env: Envelope) -> None:
         """The task consumers' callback (broker thread)."""
         tag = env.delivery_tag or 0
-        self.c.link.acks.delivered(tag)
+        self.link.acks.delivered(tag)
         try:
             self._receive(env, tag)
         except (ConnectionFailedError, BrokerError):
@@ -48,12 +73,11 @@ class Intake:
         except Exception:  # a bug here must cost one message, not the worker
             log.exception("internal error handling delivery %s", tag)
             if self._taken != tag:  # not yet in the pipeline: reject it here
-                self.c.link.reject(tag, requeue=False)
+                self.link.reject(tag, requeue=False)
 
     def _receive(self, env: Envelope, tag: int) -> None:
-        c = self.c
         try:
-            msg = decode_task(env, accept=c.config.accept)
+            msg = decode_task(env, accept=self.accept)
         except NotATaskMessage as exc:
             self._bad(env, tag, f"not a task message ({exc})")
             return
@@ -85,7 +109,7 @@ class Intake:
                 error=error,
             )
             return
-        task = c.tasks.get(msg.task)
+        task = self.tasks.get(msg.task)
         if task is None:
             self._bad(
                 env,
@@ -110,12 +134,12 @@ class Intake:
             )
             return
         req = Request(
-            c.next_seq(),
+            self.next_seq(),
             msg,
             task,
             delivery_tag=tag,
-            generation=c.link.generation,
-            queue=c.link.queue_by_tag.get(env.consumer_tag or "", env.routing_key),
+            generation=self.link.generation,
+            queue=self.link.queue_by_tag.get(env.consumer_tag or "", env.routing_key),
             exchange=env.exchange,
             routing_key=env.routing_key,
             redelivered=env.redelivered,
@@ -123,14 +147,14 @@ class Intake:
         )
         self._taken = tag
         if not (msg.eta is not None and was_parked(env.headers)):  # received once, not per hop
-            c.state.total[msg.display_name] += 1
+            self.state.total[msg.display_name] += 1
             if log.isEnabledFor(logging.INFO):
                 log.info("Task %s[%s] received", msg.task, msg.id)  # Celery's line
-            if c.events.task_events:
-                c.events.task("task-received", msg.id, req.received_fields())
-        if req.redelivered and c.redelivery.hold(req):
+            if self.events.task_events:
+                self.events.task("task-received", msg.id, req.received_fields())
+        if req.redelivered and self.hold(req):
             return
-        c.accept(req, env)
+        self.admit(req, env)
 
     def _bad(
         self,
@@ -143,19 +167,18 @@ class Intake:
         error: dict[str, Any] | None = None,
         result: bool = True,
     ) -> None:
-        c = self.c
         what = (
             f"{name}[{task_id}]" if task_id else f"delivery {tag} (routing key {env.routing_key!r})"
         )
         log.error("Rejected %s: %s", what, reason)
-        c.link.reject(tag, requeue=False)
+        self.link.reject(tag, requeue=False)
         if not task_id or error is None:
             return
         reply_to = env.properties.reply_to
-        if (reply_to or c.config.stores_results) and result:
-            c.publish_state(
+        if (reply_to or self.settle.stores_results) and result:
+            self.settle.publish_state(
                 reply_to or "", env.properties.correlation_id or task_id, task_id, FAILURE, error
             )
         message = error["exc_message"][0] if error["exc_message"] else ""
-        c.events.task("task-failed", task_id, {"exception": f"{error['exc_type']}({message!r})"})
-        c.events.task("task-rejected", task_id, {"requeue": False})
+        self.events.task("task-failed", task_id, {"exception": f"{error['exc_type']}({message!r})"})
+        self.events.task("task-rejected", task_id, {"requeue": False})

@@ -1,4 +1,4 @@
-"""Pipeline stage: per-task-type rate limits on the broker thread (PROTOCOL.md §5.5).
+"""Pipeline stage: per-task-type rate limits on the broker thread (docs/protocol.md §5.5).
 
 A :class:`~worker.policy.rate_limit.RateLimiter` (a token bucket per task name, per worker) decides;
 this gate feeds it and wakes it with the broker thread's timer. A request that must wait is

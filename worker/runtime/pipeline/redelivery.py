@@ -22,12 +22,11 @@ them again, and they are held again while the first run lasts).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
 
+from worker.runtime.link import BrokerLink
 from worker.runtime.request import Request
-
-if TYPE_CHECKING:
-    from worker.runtime.consumer import Consumer
+from worker.runtime.settle import Settle
 
 __all__ = ["RedeliveryGuard"]
 
@@ -35,8 +34,21 @@ log = logging.getLogger("worker.consumer")
 
 
 class RedeliveryGuard:
-    def __init__(self, consumer: Consumer) -> None:
-        self.c = consumer
+    """Holds redelivered copies of tasks still running in ``active`` (the consumer's requests);
+    ``admit`` puts a copy back in the pipeline when the first run asked to run again."""
+
+    def __init__(
+        self,
+        link: BrokerLink,
+        active: Mapping[int, Request],
+        settle: Settle,
+        *,
+        admit: Callable[[Request], None],
+    ) -> None:
+        self.link = link
+        self.active = active
+        self.settle = settle
+        self.admit = admit
         self.held: dict[str, list[Request]] = {}
         self.held_total = 0
 
@@ -48,7 +60,7 @@ class RedeliveryGuard:
         first = next(
             (
                 r
-                for r in self.c.active.values()
+                for r in self.active.values()
                 if r.message.id == task_id and r.generation < req.generation
             ),
             None,
@@ -71,7 +83,7 @@ class RedeliveryGuard:
         if not copies:
             return
         for copy in copies:
-            if copy.generation != self.c.link.generation:
+            if copy.generation != self.link.generation:
                 continue  # its channel is gone too: the broker has it back
             if run_again:
                 log.warning(
@@ -79,7 +91,7 @@ class RedeliveryGuard:
                     copy.message.task,
                     copy.id,
                 )
-                self.c.accept(copy)
+                self.admit(copy)
                 run_again = False  # one run, not one per copy
             else:
                 log.warning(
@@ -87,7 +99,7 @@ class RedeliveryGuard:
                     copy.message.task,
                     copy.id,
                 )
-                self.c.ack(copy)
+                self.settle.ack(copy)
 
     def clear(self) -> None:
         """The connection is gone: held copies go back to the queue with it."""

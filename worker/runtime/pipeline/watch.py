@@ -22,18 +22,17 @@ import logging
 import signal
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from amqptool.codec.results import FAILURE
 from amqptool.codec.tasks import safe_repr
 from worker.policy.time_limits import Limits, hard_limit_error, resolve, soft_limit_error
+from worker.pool.base import Pool
 from worker.pool.callbacks import on_failure_messages
 from worker.runtime.request import Request
-from worker.runtime.timer import TimerEntry
+from worker.runtime.settle import Settle
+from worker.runtime.timer import Timer, TimerEntry
 from worker.task.exceptions import TimeLimitExceeded
-
-if TYPE_CHECKING:
-    from worker.runtime.consumer import Consumer
 
 __all__ = ["Watch"]
 
@@ -41,10 +40,24 @@ log = logging.getLogger("worker.consumer")
 
 
 class Watch:
-    def __init__(self, consumer: Consumer) -> None:
-        self.c = consumer
-        cfg = consumer.config
-        self.defaults: Limits = (cfg.time_limit, cfg.soft_time_limit)
+    """Time limits and terminate for the jobs in ``active`` (seq -> request, the consumer's)."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        timer: Timer,
+        active: Mapping[int, Request],
+        settle: Settle,
+        *,
+        task_limits: Mapping[str, Limits],
+        defaults: Limits,
+    ) -> None:
+        self.pool = pool
+        self.timer = timer
+        self.active = active
+        self.settle = settle
+        self.task_limits = task_limits  # set by the time_limit control command
+        self.defaults = defaults
         self._limits: dict[int, Limits] = {}  # seq -> limits of dispatched jobs that have any
         self._timers: dict[int, list[TimerEntry]] = {}
         self._settled: set[int] = set()
@@ -56,7 +69,7 @@ class Watch:
         limits = resolve(
             (msg.time_limit, msg.soft_time_limit),
             req.task,
-            self.c.state.time_limits,
+            self.task_limits,
             self.defaults,
         )
         if limits == (None, None):
@@ -72,11 +85,11 @@ class Watch:
         if limits is None:
             return
         hard, soft = limits
-        if hard is None and (soft is None or self.c.pool.handles_soft_limits):
+        if hard is None and (soft is None or self.pool.handles_soft_limits):
             return
-        timer, now, seq = self.c.timer, time.monotonic(), req.seq
+        timer, now, seq = self.timer, time.monotonic(), req.seq
         entries = []
-        if soft is not None and not self.c.pool.handles_soft_limits:
+        if soft is not None and not self.pool.handles_soft_limits:
             entries.append(timer.call_at(now + soft, lambda: self._soft(req, soft)))
         if hard is not None:
             entries.append(timer.call_at(now + hard, lambda: self._hard(req, hard)))
@@ -97,21 +110,21 @@ class Watch:
     # ------------------------------------------------------------------ time limits
 
     def _running(self, req: Request) -> bool:
-        return self.c.active.get(req.seq) is req and req.seq not in self._settled
+        return self.active.get(req.seq) is req and req.seq not in self._settled
 
     def _soft(self, req: Request, limit: float) -> None:
         if not self._running(req):
             return
         msg = req.message
         log.warning("Soft time limit (%ss) exceeded for %s[%s]", limit, msg.task, msg.id)
-        self.c.pool.raise_in_job(req.seq, soft_limit_error())
+        self.pool.raise_in_job(req.seq, soft_limit_error())
 
     def _hard(self, req: Request, limit: float) -> None:
         if not self._running(req):
             return
         msg = req.message
         log.error("Hard time limit (%ss) exceeded for %s[%s]", limit, msg.task, msg.id)
-        pool = self.c.pool
+        pool = self.pool
         if pool.kill_job(req.seq, signal.SIGKILL):
             self._settled.add(req.seq)
             self._announce_failure(req, TimeLimitExceeded(limit))
@@ -119,23 +132,21 @@ class Watch:
             pool.raise_in_job(req.seq, hard_limit_error(limit))
 
     def _announce_failure(self, req: Request, exc: BaseException) -> None:
-        c = self.c
         msg = req.message
         for env in on_failure_messages(msg, req.queue):
-            c.link.publish(env)
-        if (msg.reply_to or c.config.stores_results) and not (
-            msg.ignore_result or req.task.ignore_result
-        ):
-            c.publish_state(msg.reply_to or "", msg.correlation_id or msg.id, msg.id, FAILURE, exc)
-        c.events.task("task-failed", msg.id, {"exception": safe_repr(exc), "traceback": None})
-        c.ack(req)
+            self.settle.publish(env)
+        self.settle.report_state(req, FAILURE, exc)
+        self.settle.events.task(
+            "task-failed", msg.id, {"exception": safe_repr(exc), "traceback": None}
+        )
+        self.settle.ack(req)
 
     # ------------------------------------------------------------------ terminate
 
     def terminate_ids(self, task_ids: Iterable[str], signum: int) -> list[str]:
         """``revoke(terminate=True)``: the ids of the running tasks among these now signalled."""
         wanted = set(task_ids)
-        running = [r for r in list(self.c.active.values()) if r.id in wanted]
+        running = [r for r in list(self.active.values()) if r.id in wanted]
         return [r.id for r in running if self.terminate(r, signum)]
 
     def terminate_stamped(
@@ -144,7 +155,7 @@ class Watch:
         """``revoke_by_stamped_headers(terminate=True)``: signal the running tasks stamped with
         one of these values; returns the ``{header: values}`` that matched one."""
         hit: dict[str, set[Any]] = {}
-        for req in list(self.c.active.values()):
+        for req in list(self.active.values()):
             stamps = req.message.stamps or {}
             matched = {}
             for key, values in headers.items():
@@ -164,14 +175,14 @@ class Watch:
             return False
         msg = req.message
         log.info("Terminating %s (%s)", msg.id, signum)
-        if not self.c.pool.kill_job(req.seq, signum):
+        if not self.pool.kill_job(req.seq, signum):
             log.warning(
                 "Cannot terminate %s[%s]: the %s pool cannot stop a running task",
                 msg.task,
                 msg.id,
-                self.c.pool.name,
+                self.pool.name,
             )
             return False
         self._settled.add(req.seq)
-        self.c.revoke(req, "terminated", signum=signum)
+        self.settle.revoke(req, "terminated", signum=signum)
         return True

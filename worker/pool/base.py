@@ -1,0 +1,127 @@
+"""The Pool protocol and its reports: what the broker thread and a pool say to each other.
+
+A pool takes :class:`~worker.pool.execute.Job` objects from the broker thread (:meth:`Pool.apply`,
+only while :meth:`Pool.can_accept`) and reports back through ``notify(reports)``, a thread-safe
+callable given to :meth:`Pool.start`. A report is one of these :data:`Report` types, in order
+per job (the broker thread handles each kind exhaustively: ``match`` + ``assert_never``):
+
+:class:`Started`
+    the job began (unless ``apply`` returned the pid, which means "started now");
+:class:`Skipped`
+    the job was not run: ``precheck`` said ``"revoked"``/``"expired"`` just before it started,
+    or it was given back ``"unstarted"`` (shutdown);
+:class:`Publish` / :class:`Event`
+    a running task's ``update_state``/``retry``/``send_event``;
+:class:`Done`
+    the job finished, with its :class:`~worker.pool.execute.Outcome`;
+:class:`Died`
+    a prefork child exited; the broker thread calls :meth:`Pool.child_died`, which returns
+    the jobs that child still had (started ones are lost, the others can run elsewhere).
+
+Bookkeeping (which slots are busy) belongs to the broker thread: it calls :meth:`Pool.job_done`
+for every finished job. Pools: ``threads`` (N threads), ``solo`` (one thread) and ``prefork``
+(:mod:`worker.pool.prefork`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from amqptool.codec.envelope import Envelope
+from worker.pool.execute import Job, Outcome
+
+__all__ = [
+    "Died",
+    "Done",
+    "Event",
+    "Notify",
+    "Pool",
+    "Precheck",
+    "Publish",
+    "Report",
+    "SkipReason",
+    "Skipped",
+    "Started",
+]
+
+SkipReason = Literal["revoked", "expired", "unstarted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    seq: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    seq: int
+    reason: SkipReason
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    seq: int
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    event_type: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    seq: int
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Died:
+    slot: int
+    exitcode: int | None
+
+
+Report = Started | Skipped | Publish | Event | Done | Died
+
+Notify = Callable[[list[Report]], None]
+Precheck = Callable[[Job], SkipReason | None]
+
+
+class Pool(Protocol):
+    name: str
+    implementation: str
+    concurrency: int
+    handles_soft_limits: bool  # True: the pool raises SoftTimeLimitExceeded by itself
+
+    def start(self, notify: Notify, precheck: Precheck | None = None) -> None: ...
+
+    def can_accept(self) -> bool: ...
+
+    def apply(self, job: Job) -> int | None: ...
+
+    def job_done(self, seq: int) -> None: ...
+
+    def child_died(self, slot: int, exitcode: int | None) -> list[int]: ...
+
+    def take_unstarted(self) -> list[Job]: ...
+
+    def hold(self) -> None: ...
+
+    def kill_job(self, seq: int, signum: int) -> bool: ...
+
+    def raise_in_job(self, seq: int, exc_type: type[BaseException]) -> bool: ...
+
+    def grow(self, n: int) -> None: ...
+
+    def shrink(self, n: int) -> None: ...
+
+    def processes(self) -> list[int]: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+    def terminate(self) -> None: ...
