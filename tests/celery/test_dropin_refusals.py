@@ -22,6 +22,10 @@ def _worker(tmp_path: Path, *argv: str, prelude: str = "") -> subprocess.Complet
         "from amqptool.cli import main\n"
         f"sys.exit(main(['worker', '-b', {NOWHERE!r}, *{list(argv)!r}]))\n"
     )
+    return _python(tmp_path, code)
+
+
+def _python(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -123,14 +127,6 @@ def test_our_own_task_modules_need_no_celery(tmp_path: Path) -> None:
         "print(w.celery_app)\n"
         "print(sorted(m for m in sys.modules if m.startswith(('celery.', 'kombu.'))))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env=clean_env(tmp_path),
-        check=False,
-    )
+    proc = _python(tmp_path, code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["['peer.add', 'peer.echo']", "None", "[]"]
