@@ -15,10 +15,12 @@ BENCHES = [
     "bench_shell",
     "bench_control",
     "bench_monitor",
+    "bench_monitor_ui",
     "bench_monitor_keys",
     "bench_worker",
     "bench_client",
     "bench_results",
+    "bench_cluster",
     "bench_dropin",
 ]
 

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -66,12 +67,20 @@ def connect(url: str) -> Connection:
     return Connection(BrokerSettings.from_url(url, environ={}), name="bench-worker").connect()
 
 
-def load_queue(url: str, queue: str, reply_to: str, n: int, results: bool) -> tuple[str, str]:
-    """Declare ``queue`` like Celery and fill it: stamp, N tasks, stamp. Returns the stamp ids."""
+def load_queue(
+    url: str,
+    queue: str,
+    reply_to: str,
+    n: int,
+    results: bool,
+    arguments: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """Declare ``queue`` like Celery (with ``arguments``, e.g. a quorum queue) and fill it:
+    stamp, N tasks, stamp. Returns the stamp ids."""
     with connect(url) as conn:
         ch = conn.channel()
         ch.exchange_declare(queue, "direct", durable=True)
-        ch.queue_declare(queue, durable=True)
+        ch.queue_declare(queue, durable=True, arguments=arguments)
         ch.queue_bind(queue, queue, queue)
         ch.queue_declare(reply_to, durable=False, auto_delete=False)
         first, last = str(uuid.uuid4()), str(uuid.uuid4())
@@ -166,10 +175,13 @@ def worker_process(case: Case, url: str, queue: str, multiplier: int) -> Iterato
             Path(log.name).unlink(missing_ok=True)
 
 
-def run_case(case: Case, url: str, n: int, multiplier: int) -> float:
+def run_case(
+    case: Case, url: str, n: int, multiplier: int, arguments: dict[str, Any] | None = None
+) -> float:
+    """Tasks per second for one row (``arguments``: the queue's, e.g. a quorum queue)."""
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     reply_to = f"bench-reply-{uuid.uuid4().hex[:8]}"
-    ids = load_queue(url, queue, reply_to, n, case.results)
+    ids = load_queue(url, queue, reply_to, n, case.results, arguments)
     try:
         if case.kind == "raw":
             seconds = raw_pika(url, queue, n, max(1, case.concurrency * multiplier))

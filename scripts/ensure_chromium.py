@@ -13,6 +13,17 @@ import subprocess
 import sys
 
 BROWSER = "/usr/bin/chromium"
+#: The flags every headless run here uses (no GPU, no network of its own, no first-run UI).
+HEADLESS_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def main() -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.brokers import SecondBroker, file_lock, pid_alive  # needs the path set above
+from tests.brokers import SecondBroker, file_lock  # needs the path set above
 
 
 def describe(node: SecondBroker) -> str:
@@ -54,15 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         if node.boot_seconds is not None:
             print(f"booted in {node.boot_seconds:.1f}s")
     elif args.action == "stop":
-        users = (node.base / "users").glob("*")
-        live = [p for p in users if p.name.isdigit() and pid_alive(int(p.name))]
-        if live and not args.force:
-            print(
-                f"in use by pytest sessions {[p.name for p in live]}; use --force", file=sys.stderr
-            )
+        live = node.stop_unless_used(force=args.force)
+        if live:
+            print(f"in use by pytest sessions {live}; use --force", file=sys.stderr)
             return 1
-        with file_lock(node.base / "state.lock"):
-            node.stop()
     elif args.action == "stop-app":
         node.stop_app()
     elif args.action == "start-app":

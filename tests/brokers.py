@@ -10,10 +10,8 @@ Tests that stop a broker, close all its connections or need a TLS listener use t
     state       $AMQPTOOL_BROKER_B_DIR or /tmp/amqptool-broker-b (config, mnesia, logs, certs)
 
 It boots in about 5 s on two cores, so a session fixture starts it once, and only when a test
-asks for it. Several pytest sessions may run at the same time in one checkout: each session
-registers itself in ``users/`` under a file lock, the first one boots the node, the last one to
-leave stops it, and a test holds ``use.lock`` while it uses the node, so one session stopping
-the app never pulls it from under another session's test.
+asks for it; several pytest sessions share it (:class:`SharedUse`). :class:`SecondBroker` also
+makes the nodes of the three-node cluster (:mod:`tests.cluster`: no TLS, a lighter VM).
 
 Besides pytest it needs only the standard library, so ``scripts/second_broker.py`` drives it
 by hand too (``.venv/bin/python scripts/second_broker.py start|status|stop-app|start-app|stop``).
@@ -22,7 +20,6 @@ by hand too (``.venv/bin/python scripts/second_broker.py start|status|stop-app|s
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -31,19 +28,23 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import pytest
 
 from tests import harness
+from tests.certs import Certificates, certificates_in, make_certificates
+from tests.shared_use import SharedUse, file_lock, pid_alive
 
 __all__ = [
     "Certificates",
     "SecondBroker",
+    "SharedUse",
     "broker_b",
     "broker_b_node",
     "failover_url",
+    "file_lock",
     "make_certificates",
     "node_in_use",
     "pid_alive",
@@ -89,172 +90,10 @@ def free_port() -> int:
     return port
 
 
-@contextlib.contextmanager
-def file_lock(path: Path, timeout: float = 300.0) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path``, shared by every process on this machine."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"could not lock {path} within {timeout}s") from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def ensure_openssl() -> str:
-    """The openssl binary; installed with apt-get when missing and we are root."""
-    found = shutil.which("openssl")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "openssl"],
-            env=env,
-            capture_output=True,
-            check=False,
-            timeout=600,
-        )
-        found = shutil.which("openssl")
-        if found:
-            return found
-    raise RuntimeError("openssl is needed to make the TLS test certificates and is missing")
-
-
-# --------------------------------------------------------------------------- certificates
-
-
-@dataclass(frozen=True)
-class Certificates:
-    """A test CA, a server certificate it signed, and an unrelated second CA."""
-
-    ca_file: Path
-    server_cert: Path
-    server_key: Path
-    other_ca_file: Path  # signed nothing the broker presents: the "wrong CA"
-
-    def exist(self) -> bool:
-        return all(
-            p.is_file()
-            for p in (self.ca_file, self.server_cert, self.server_key, self.other_ca_file)
-        )
-
-
-def _openssl(openssl: str, *args: str, cwd: Path) -> None:
-    proc = subprocess.run(
-        [openssl, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=60
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
-
-
-def _self_signed_ca(openssl: str, directory: Path, stem: str, cn: str) -> None:
-    _openssl(
-        openssl,
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        f"{stem}.key",
-        "-out",
-        f"{stem}.pem",
-        "-days",
-        "30",
-        "-subj",
-        f"/CN={cn}",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=directory,
-    )
-
-
-def make_certificates(directory: Path) -> Certificates:
-    """Make a CA, a server cert for localhost / 127.0.0.1 and an unrelated CA (EC keys: fast)."""
-    openssl = ensure_openssl()
-    directory.mkdir(parents=True, exist_ok=True)
-    _self_signed_ca(openssl, directory, "ca", "amqptool test CA")
-    _self_signed_ca(openssl, directory, "other-ca", "amqptool unrelated CA")
-    _openssl(
-        openssl,
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-        cwd=directory,
-    )
-    (directory / "server.ext").write_text(
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-        "basicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-    )
-    _openssl(
-        openssl,
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "30",
-        "-extfile",
-        "server.ext",
-        cwd=directory,
-    )
-    return certificates_in(directory)
-
-
-def certificates_in(directory: Path) -> Certificates:
-    return Certificates(
-        ca_file=directory / "ca.pem",
-        server_cert=directory / "server.pem",
-        server_key=directory / "server.key",
-        other_ca_file=directory / "other-ca.pem",
-    )
-
-
 # --------------------------------------------------------------------------- the node
 
 
-class SecondBroker:
+class SecondBroker(SharedUse):
     """Start, stop and poke the second RabbitMQ node (see the module docstring)."""
 
     def __init__(
@@ -263,14 +102,17 @@ class SecondBroker:
         *,
         nodename: str = NODENAME,
         amqp_port: int = AMQP_PORT,
-        amqps_port: int = AMQPS_PORT,
+        amqps_port: int | None = AMQPS_PORT,
         dist_port: int = DIST_PORT,
+        erl_args: str = "",
     ) -> None:
         self.base = base
         self.nodename = nodename
         self.amqp_port = amqp_port
-        self.amqps_port = amqps_port
+        self.tls = amqps_port is not None  # False: no TLS listener, no certificates
+        self.amqps_port = amqps_port or 0
         self.dist_port = dist_port
+        self.erl_args = erl_args  # e.g. "+S 1:1 +A 4": a lighter VM for the cluster's nodes
         self.certs = certificates_in(base / "certs")
         self.boot_seconds: float | None = None  # set when this process booted the node
         self.started_here = False
@@ -308,6 +150,8 @@ class SecondBroker:
             RABBITMQ_ENABLED_PLUGINS_FILE=str(self.base / "enabled_plugins"),
             RABBITMQ_PID_FILE=str(self.pid_file),
         )
+        if self.erl_args:
+            env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = self.erl_args
         return env
 
     def _tool(self, name: str) -> str:
@@ -337,15 +181,18 @@ class SecondBroker:
         (self.base / "rabbitmq-env.conf").write_text("")
         (self.base / "enabled_plugins").write_text("[].\n")
         (self.base / "advanced.config").write_text("[].\n")
-        (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
+        tls = (
             f"listeners.ssl.1 = 127.0.0.1:{self.amqps_port}\n"
             f"ssl_options.cacertfile = {self.certs.ca_file}\n"
             f"ssl_options.certfile = {self.certs.server_cert}\n"
             f"ssl_options.keyfile = {self.certs.server_key}\n"
             "ssl_options.verify = verify_none\n"
             "ssl_options.fail_if_no_peer_cert = false\n"
-            "loopback_users.guest = true\n"
+        )
+        (self.base / "rabbitmq.conf").write_text(
+            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
+            + (tls if self.tls else "")
+            + "loopback_users.guest = true\n"
             "log.console = false\n"
             "log.file.level = info\n"
         )
@@ -382,31 +229,43 @@ class SecondBroker:
         return speaks_amqp("127.0.0.1", self.amqp_port)
 
     def _wait_app_up(self, timeout: float) -> None:
+        tls = self.amqps_port
         harness.wait_until(
-            lambda: self.app_running() and accepts_tcp("127.0.0.1", self.amqps_port),
+            lambda: self.app_running() and (not tls or accepts_tcp("127.0.0.1", tls)),
             timeout=timeout,
             interval=0.1,
-            message=f"{self.nodename} to listen on {self.amqp_port} and {self.amqps_port}",
+            message=f"{self.nodename} to listen on {self.amqp_port} (and TLS {tls})",
         )
 
-    def start(self, timeout: float = 90.0) -> SecondBroker:
+    def start(self, timeout: float = 90.0) -> Self:
         """Boot the node (fresh state, fresh certificates) unless it already runs."""
         if self.node_running():
-            if self.certs.exist():  # reuse; exclusive_use() restarts a stopped app
+            if not self.tls or self.certs.exist():  # reuse; see exclusive_use()
                 return self
             self.stop()  # someone wiped the certificates: boot again with new ones
+        self.boot(fresh=True, timeout=timeout)
+        return self
+
+    def boot(self, *, fresh: bool, timeout: float = 90.0) -> None:
+        """``rabbitmq-server -detached`` and wait for the listeners.
+
+        ``fresh`` wipes the node's state first (database, logs, certificates); without it the
+        node comes back with its database: a restart after :meth:`kill` or :meth:`stop`.
+        """
         for port in (self.amqp_port, self.amqps_port, self.dist_port):
-            if accepts_tcp("127.0.0.1", port):
+            if port and accepts_tcp("127.0.0.1", port):
                 raise RuntimeError(
                     f"port {port} is taken by something that is not {self.nodename}; "
-                    "cannot start the second test broker"
+                    "cannot start this test broker"
                 )
         harness.ensure_broker()  # the system install, epmd and the cookie come with it
-        shutil.rmtree(self.base / "mnesia", ignore_errors=True)
-        shutil.rmtree(self.log_dir, ignore_errors=True)
-        shutil.rmtree(self.base / "certs", ignore_errors=True)
-        self._write_config()
-        make_certificates(self.base / "certs")
+        if fresh:
+            shutil.rmtree(self.base / "mnesia", ignore_errors=True)
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            shutil.rmtree(self.base / "certs", ignore_errors=True)
+            self._write_config()
+            if self.tls:
+                make_certificates(self.base / "certs")
         started = time.monotonic()
         self._boot_detached()
         try:
@@ -416,11 +275,14 @@ class SecondBroker:
         self.boot_seconds = time.monotonic() - started
         self.started_here = True
         (self.base / "boot-seconds").write_text(f"{self.boot_seconds:.2f}\n")
-        return self
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Halt the node and wait for its process to go."""
+        """Halt the node and wait for its process to go (nothing to do if it is not running)."""
         pid = self._node_pid()
+        if pid is None:  # `rabbitmqctl stop PIDFILE` would wait for a pid that never comes
+            if self.node_running():
+                self.ctl("stop", check=False, timeout=timeout)
+            return
         self.ctl("stop", str(self.pid_file), check=False, timeout=timeout)
         if pid is not None:
             with contextlib.suppress(AssertionError):
@@ -429,6 +291,14 @@ class SecondBroker:
                 )
             if pid_alive(pid):  # the node ignored `stop`: it is ours, end it by its pid
                 os.kill(pid, 9)
+
+    def kill(self) -> None:
+        """``kill -9`` the node's Erlang VM: no goodbye to clients or to the other nodes."""
+        pid = self._node_pid()
+        if pid is None or not pid_alive(pid):
+            raise RuntimeError(f"{self.nodename} is not running")
+        os.kill(pid, 9)
+        harness.wait_until(lambda: not pid_alive(pid), timeout=30, message="the node to die")
 
     def _boot_detached(self) -> None:
         """``rabbitmq-server -detached`` with this node's environment (its data as it is)."""
@@ -447,21 +317,21 @@ class SecondBroker:
     def kill_and_restart(self, timeout: float = 120.0) -> float:
         """``kill -9`` the node's Erlang VM, then boot it again on the same data (durable
         queues and persistent messages survive). Returns the seconds it was down."""
-        pid = self._node_pid()
-        if pid is None:
-            raise RuntimeError(f"{self.nodename}: no pid file")
         killed = time.monotonic()
-        os.kill(pid, 9)
-        harness.wait_until(lambda: not pid_alive(pid), timeout=30, message="the node to die")
+        self.kill()
         self._boot_detached()
         self._wait_app_up(timeout)
         return time.monotonic() - killed
 
     def _node_pid(self) -> int | None:
+        """The pid of this node's Erlang VM, if it runs (a stale pid file, or a pid reused by
+        another process, gives None: its command line must name this node's directory)."""
         try:
-            return int(self.pid_file.read_text().strip())
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
+        return pid if str(self.base).encode() in cmdline else None
 
     def stop_app(self) -> None:
         """Stop the RabbitMQ app (listeners close, the Erlang node stays up)."""
@@ -475,6 +345,10 @@ class SecondBroker:
     def start_app(self, timeout: float = 60.0) -> None:
         self.ctl("start_app", timeout=timeout)
         self._wait_app_up(timeout)
+
+    def make_usable(self) -> None:
+        if not self.app_running():  # a test elsewhere died with the app stopped
+            self.start_app()
 
     @contextlib.contextmanager
     def app_stopped(self) -> Iterator[None]:
@@ -529,40 +403,6 @@ class SecondBroker:
             with contextlib.suppress(OSError):
                 texts.append(f"[{path.name}]\n" + path.read_text(errors="replace")[-chars:])
         return "\n".join(texts) or "(no log)"
-
-    # ------------------------------------------------------------ shared by several sessions
-
-    def acquire(self) -> SecondBroker:
-        """Register this process as a user and make sure the node runs."""
-        with file_lock(self.base / "state.lock"):
-            users = self.base / "users"
-            users.mkdir(parents=True, exist_ok=True)
-            (users / str(os.getpid())).write_text("")
-            self.start()
-        return self
-
-    def release(self) -> None:
-        """Unregister; the last live user stops the node."""
-        with file_lock(self.base / "state.lock"):
-            users = self.base / "users"
-            with contextlib.suppress(FileNotFoundError):
-                (users / str(os.getpid())).unlink()
-            alive = []
-            for entry in users.iterdir() if users.exists() else []:
-                if entry.name.isdigit() and pid_alive(int(entry.name)):
-                    alive.append(entry)
-                else:
-                    entry.unlink(missing_ok=True)  # a session that died without leaving
-            if not alive:
-                self.stop()
-
-    @contextlib.contextmanager
-    def exclusive_use(self, timeout: float = 300.0) -> Iterator[SecondBroker]:
-        """Hold the node for one test: nobody else stops its app meanwhile."""
-        with file_lock(self.base / "use.lock", timeout=timeout):
-            if not self.app_running():  # a test elsewhere died with the app stopped
-                self.start_app()
-            yield self
 
 
 def _vhost_path(vhost: str) -> str:

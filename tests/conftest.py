@@ -14,7 +14,8 @@ from tests import harness
 ROOT = Path(__file__).resolve().parent.parent
 
 # The second broker node (TLS, failover, faults): fixtures broker_b_node and broker_b.
-pytest_plugins = ("tests.brokers", "tests.results_support")
+# The three-node cluster (tests/cluster.py): fixtures cluster_nodes, cluster, cluster_vhost.
+pytest_plugins = ("tests.brokers", "tests.cluster", "tests.results_support")
 
 
 @pytest.fixture(scope="session")

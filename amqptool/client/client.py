@@ -47,6 +47,7 @@ from amqptool.errors import (
     AmqpToolError,
     AuthenticationError,
     ConnectionFailedError,
+    PublishError,
     TaskTimeoutError,
     UsageError,
 )
@@ -240,13 +241,21 @@ class Client(ClientLink):
                 if dest.queue is not None:
                     self._declare_task_queue(dest.queue)
             flying: list[tuple[int, Pending]] = []
-            for index, env in enumerate(envelopes):
-                if confirmed[index]:
-                    continue
-                flying.append((index, conf.publish(env)))
-                if conf.in_flight >= CONFIRM_WINDOW:
-                    _settle(conf, flying, confirmed, wait, CONFIRM_WINDOW // 2)
-            _settle(conf, flying, confirmed, wait, 0)
+            try:
+                for index, env in enumerate(envelopes):
+                    if confirmed[index]:
+                        continue
+                    flying.append((index, conf.publish(env)))
+                    if conf.in_flight >= CONFIRM_WINDOW:
+                        _settle(conf, flying, confirmed, wait, CONFIRM_WINDOW // 2)
+                _settle(conf, flying, confirmed, wait, 0)
+            except PublishError as exc:
+                if exc.reply_text == "NACK":
+                    # On a cluster a quorum queue nacks while it has no leader, and a channel
+                    # opened meanwhile may go on nacking: publish on a fresh one next time.
+                    self._confirms = None
+                    conf.close()
+                raise
 
         what = f"publish task {items[0][0].task!r}" if len(items) == 1 else "publish tasks"
         self._retrying(what, op, retry=retry, policy=policy)

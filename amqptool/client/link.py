@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from amqptool.client.options import RetryPolicy
 from amqptool.client.result import ResultMeta
 from amqptool.codec.envelope import Envelope
-from amqptool.errors import AuthenticationError, ConnectionFailedError
+from amqptool.errors import AuthenticationError, ChannelClosedError, ConnectionFailedError
 from amqptool.settings import BrokerSettings
 
 if TYPE_CHECKING:
@@ -127,6 +127,25 @@ class ClientLink:
         if self._consuming and self._res is not None and self._res.is_open:
             return
         conn = self._connection()
+        try:
+            ch = self._declare_result_queue(conn)
+        except ChannelClosedError as exc:
+            if exc.reply_code != 404 or "home node" not in str(exc):
+                raise
+            # A cluster node holding our (durable, classic) result queue is down: the queue
+            # cannot be used nor declared again until the node returns. Go on with a new one.
+            old, self.oid = self.oid, str(uuid.uuid4())
+            log.warning(
+                "result queue %s is on a cluster node that is down: results of tasks sent "
+                "before are out of reach until it returns; new result queue %s",
+                old,
+                self.oid,
+            )
+            ch = self._declare_result_queue(conn)
+        self._res = ch
+        self._consuming = True
+
+    def _declare_result_queue(self, conn: Connection) -> Channel:
         ch = conn.channel()
         ch.queue_declare(
             self.oid,
@@ -135,8 +154,7 @@ class ClientLink:
             arguments={"x-expires": getattr(self, "result_expires_ms", RESULT_EXPIRES_MS)},
         )
         ch.consume(self.oid, self._on_result, no_ack=True)
-        self._res = ch
-        self._consuming = True
+        return ch
 
     def _declare_task_queue(self, queue: QueueDecl) -> None:
         """Declare ``queue`` as Celery does (its exchange, the queue with its arguments, the

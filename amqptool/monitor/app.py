@@ -13,8 +13,9 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from platformdirs import user_downloads_path
 from rich.text import Text
@@ -122,6 +123,11 @@ class MonitorApp(BackgroundWork, ActionKeys):
         self._shown_version = -1
         self._shown_query: tuple[TaskFilter, SortSpec, int] | None = None
         self._batches = 0
+        self._pending: deque[dict[str, Any]] = deque()
+        self._drawn: tuple[object, ...] = ()
+        self._drawn_at = 0.0
+        self._last_select: tuple[int, TaskFilter, SortSpec, list[Task], bool] | None = None
+        self._more_posted = False
 
     # ------------------------------------------------------------------ layout
 
@@ -235,6 +241,14 @@ class MonitorApp(BackgroundWork, ActionKeys):
             self._refresh_views(self.clock() if now is None else now, force)
 
     def _refresh_views(self, now: float, force: bool) -> None:
+        # Header and workers: when something came in, else once a second (heartbeat ages).
+        seen = (self.state.event_count, self.state.malformed, self.feed_status, self.screen)
+        if force or seen != self._drawn or time.monotonic() - self._drawn_at >= 1.0:
+            self._drawn, self._drawn_at = seen, time.monotonic()
+            self._refresh_header(now)
+        self._refresh_tasks(force)
+
+    def _refresh_header(self, now: float) -> None:
         status = self.feed_status
         connection = status.state + (f": {status.detail}" if status.detail else "")
         if status.state == "connected":
@@ -250,11 +264,13 @@ class MonitorApp(BackgroundWork, ActionKeys):
         )
         self.query_one(MonitorHeader).show(view)
         self.workers_table.set_items(worker_rows(self.state, now))
+
+    def _refresh_tasks(self, force: bool) -> None:
         query = (self.filter, self.sort, len(self.stored_matches))
         if force or self.state.version != self._shown_version or query != self._shown_query:
             self._shown_version = self.state.version
             self._shown_query = query
-            tasks = select_tasks(self.state, self.filter, self.sort, extra=self.stored_matches)
+            tasks = self._select()
             table = self.tasks_table
             table.set_items(tasks)
             table.set_sort(self.sort.column, self.sort.descending)
@@ -270,11 +286,37 @@ class MonitorApp(BackgroundWork, ActionKeys):
                 Text(f"{shown}   sort: {self.sort.describe()}{evicted}   ? help")
             )
 
+    def _select(self) -> list[Task]:
+        """The task list; a filter narrowing the last one on unchanged tasks only re-checks
+        the last matches (a keystroke in the filter box does not scan every task)."""
+        last = self._last_select
+        if (
+            last is not None
+            and not self.stored_matches
+            and last[0] == self.state.version
+            and not last[4]
+            and last[2] == self.sort
+            and self.filter.narrows(last[1])
+        ):
+            tasks = [t for t in last[3] if self.filter.matches(t)]
+        else:
+            tasks = select_tasks(self.state, self.filter, self.sort, extra=self.stored_matches)
+        self._last_select = (
+            self.state.version,
+            self.filter,
+            self.sort,
+            tasks,
+            bool(self.stored_matches),
+        )
+        return tasks
+
     def task_detail_for(self, uuid: str) -> TaskDetail | None:
         task = self.state.tasks.get(uuid) or next(
             (t for t in self.stored_matches if t.uuid == uuid), None
         )
-        return None if task is None else task_detail(task, self.clock(), self.options.tz)
+        if task is None:
+            return None
+        return task_detail(task, self.clock(), self.options.tz, self.state.tasks)
 
     def selected_task(self) -> Task | None:
         screen = self.screen

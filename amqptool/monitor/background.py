@@ -7,8 +7,10 @@ touches the :class:`MonitorState` (batches are folded in :meth:`BackgroundWork.i
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -24,7 +26,13 @@ from amqptool.errors import AmqpToolError
 from amqptool.monitor.actions import ControlPort, active_queues_action, perform
 from amqptool.monitor.feed import FeedBatch, FeedStatus
 from amqptool.monitor.history import BUCKET_SECONDS
-from amqptool.monitor.messages import EventsArrived, FeedChanged, QueuesUpdated, StoreMatches
+from amqptool.monitor.messages import (
+    EventsArrived,
+    FeedChanged,
+    IngestMore,
+    QueuesUpdated,
+    StoreMatches,
+)
 from amqptool.monitor.model import Task
 from amqptool.monitor.query import TaskFilter
 from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth, queues_from_replies
@@ -32,7 +40,16 @@ from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import HistoryRow, TaskStore, record_of
 from amqptool.monitor.widgets import GridTable
 
-__all__ = ["BackgroundWork", "FeedFactory", "FeedLike", "MonitorOptions", "QueueProbeLike"]
+__all__ = [
+    "INGEST_CHUNK",
+    "BackgroundWork",
+    "FeedFactory",
+    "FeedLike",
+    "MonitorOptions",
+    "QueueProbeLike",
+]
+
+INGEST_CHUNK = 200  # events folded per message: a key waits for about one chunk
 
 
 class FeedLike(Protocol):
@@ -79,17 +96,38 @@ class BackgroundWork(App[int]):
     _feed: FeedLike | None
     _stop: threading.Event
     _batches: int
+    _pending: deque[dict[str, Any]]
+    _more_posted: bool
 
     def refresh_views(self, now: float | None = None, *, force: bool = False) -> None:
         raise NotImplementedError
 
     def ingest(self, batch: FeedBatch) -> None:
-        """Fold one batch into the state (on the UI thread)."""
-        now = self.clock()
-        self.state.apply_many(batch.events, now)
+        """Fold one batch into the state (on the UI thread), at most ``INGEST_CHUNK`` events at
+        a time: the rest goes back on the message queue, so a key pressed during a burst is
+        handled after one chunk, not after the whole batch."""
+        self._pending.extend(batch.events)
+        self._fold_some()
         if batch.malformed:
             self.state.note_malformed(batch.malformed)
         self._batches += 1
+
+    def _fold_some(self) -> None:
+        """Fold up to ``INGEST_CHUNK`` pending events, in arrival order; ask for more later."""
+        pending = self._pending
+        chunk = [pending.popleft() for _ in range(min(INGEST_CHUNK, len(pending)))]
+        self.state.apply_many(chunk, self.clock())
+        if pending and not self._more_posted:
+            self._more_posted = True
+            self.post_message(IngestMore())
+
+    async def on_ingest_more(self, message: IngestMore) -> None:
+        # Yield first: the app's loop does not give way while its own queue is non-empty, and a
+        # key travels through the focused widget's and the screen's queues, a turn for each.
+        for _ in range(4):
+            await asyncio.sleep(0)
+        self._more_posted = False
+        self._fold_some()
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         self.ingest(message.batch)

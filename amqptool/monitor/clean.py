@@ -6,9 +6,9 @@ sequence (window title, screen clear, OSC 8 links) and a megabyte of args stays 
 as the task does. :func:`clean` is applied once, when an event is folded into the state, so every
 view (table, detail, header, metrics labels, the ``--state`` file) only ever sees the safe text:
 
-* C0 controls (but newline where the field is multi-line, a traceback), DEL, the C1 range
-  (``0x9b`` is a one-byte CSI on some terminals), the Unicode line and paragraph separators and
-  the bidirectional overrides become ``\\xNN`` / ``\\uNNNN``;
+* the characters :mod:`amqptool.textsafe` escapes (C0 controls, DEL, the C1 range, the line
+  and paragraph separators, the bidirectional overrides), and the bidi marks, become
+  ``\\xNN`` / ``\\uNNNN``; newlines and tabs too, except in a multi-line field (a traceback);
 * text longer than ``limit`` characters is cut, with a visible marker saying how much was cut.
 
 Pure core: no I/O, no UI toolkit.
@@ -17,6 +17,8 @@ Pure core: no I/O, no UI toolkit.
 from __future__ import annotations
 
 import re
+
+from amqptool.textsafe import escape_table
 
 __all__ = [
     "CUT_MARK",
@@ -32,22 +34,12 @@ DEFAULT_FIELD_LIMIT = 4096
 KEY_LIMIT = 256
 CUT_MARK = "…[cut {n} chars]"
 
-_BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)
-_UNSAFE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *_BIDI]
-
-
-def _escape(code: int) -> str:
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-_TABLE = {c: _escape(c) for c in _UNSAFE}
-_TABLE.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
-_TABLE_MULTILINE = {c: e for c, e in _TABLE.items() if c not in (0x0A, 0x09)}
-_FIND = re.compile("[" + "".join(re.escape(chr(c)) for c in _UNSAFE) + "]")
-_FIND_MULTILINE = re.compile(
-    "[" + "".join(re.escape(chr(c)) for c in _UNSAFE if c not in (0x0A, 0x09)) + "]"
-)
-
+# amqptool.textsafe's table, and: a tab shown too on one line (a cell), the bidi marks.
+_MARKS = (0x200E, 0x200F, 0x061C)
+_TABLE = {**escape_table("\\n"), 0x09: "\\t", **{c: f"\\u{c:04x}" for c in _MARKS}}
+_TABLE_MULTILINE = {**escape_table(), **{c: f"\\u{c:04x}" for c in _MARKS}}
+_FIND = re.compile("[" + "".join(re.escape(chr(c)) for c in _TABLE) + "]")
+_FIND_MULTILINE = re.compile("[" + "".join(re.escape(chr(c)) for c in _TABLE_MULTILINE) + "]")
 
 #: ``unsafe(text)`` is a match (truthy) when ``text`` holds a character :func:`visible` escapes.
 unsafe = _FIND.search

@@ -209,12 +209,14 @@ def _serve(args: argparse.Namespace, ctx: CliContext, queues: tuple[str, ...]) -
         monitor_args.append("--queues=" + ",".join(queues))
     if args.state:
         monitor_args.append(f"--state={os.path.abspath(args.state)}")
-    global_args = [
-        f"{flag}={path}"
+    global_args = [  # file paths, never secrets, on the tab processes' command line
+        f"{flag}={os.path.abspath(path)}"
         for flag, path in (
             ("--ssl-ca", ctx.ssl_ca),
             ("--ssl-cert", ctx.ssl_cert),
             ("--ssl-key", ctx.ssl_key),
+            ("--broker-file", ctx.broker_file),
+            ("--control-key-file", ctx.control_key_file),
         )
         if path
     ]

@@ -10,13 +10,24 @@ from amqptool.monitor.model import Task
 from amqptool.monitor.query import TaskFilter
 from amqptool.monitor.queues import QueueDepth
 
-__all__ = ["ActionFinished", "EventsArrived", "FeedChanged", "QueuesUpdated", "StoreMatches"]
+__all__ = [
+    "ActionFinished",
+    "EventsArrived",
+    "FeedChanged",
+    "IngestMore",
+    "QueuesUpdated",
+    "StoreMatches",
+]
 
 
 class EventsArrived(Message):
     def __init__(self, batch: FeedBatch) -> None:
         super().__init__()
         self.batch = batch
+
+
+class IngestMore(Message):
+    """Events are still pending: fold the next chunk (after the keys queued meanwhile)."""
 
 
 class FeedChanged(Message):

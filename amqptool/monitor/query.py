@@ -19,6 +19,9 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("received", "Received"),
     ("started", "Started"),
     ("runtime", "Runtime"),
+    ("retries", "Retries"),
+    ("eta", "ETA"),
+    ("result", "Result"),
     ("args", "Args"),
 )
 _STATE_ORDER = {s: i for i, s in enumerate(STATES)}
@@ -75,6 +78,16 @@ class TaskFilter:
             parts.append(f"worker:{self.worker}")
         parts.extend(self.words)
         return " ".join(parts)
+
+    def narrows(self, wider: TaskFilter) -> bool:
+        """Every task this filter matches is matched by ``wider`` too (typing on in the
+        filter box: the new matches are found among the old ones, not among every task)."""
+        if wider.states and not (self.states and self.states <= wider.states):
+            return False
+        for mine, theirs in ((self.name, wider.name), (self.worker, wider.worker)):
+            if theirs and not (mine and theirs in mine):
+                return False
+        return all(any(w in mine for mine in self.words) for w in wider.words)
 
     def matches(self, task: Task) -> bool:
         if self.states and task.state not in self.states:
@@ -134,7 +147,9 @@ class SortSpec:
 def sort_key(column: str | None) -> Any:
     if column is None:
         return lambda t: (t.first_seen, t.seq)
-    if column in ("received", "started", "runtime"):
+    if column == "result":
+        return lambda t: (str(t.exception or t.result or ""), t.seq)
+    if column in ("received", "started", "runtime", "retries"):
 
         def number_key(t: Task) -> tuple[bool, float, int]:
             value = getattr(t, column)

@@ -56,6 +56,16 @@ def render_detail(detail: TaskDetail) -> RenderableType:
             entry.time, entry.offset, Text(entry.event, style=colour or ""), entry.host
         )
     parts: list[RenderableType] = [fields, Text(""), timeline]
+    if detail.parent or detail.children:
+        family = Table(title="parent and children", title_justify="left", box=None)
+        for column in ("", "uuid", "name", "state"):
+            family.add_column(column, no_wrap=True)
+        for role, (uuid, name, state) in [
+            *([("parent", detail.parent)] if detail.parent else []),
+            *(("child", c) for c in detail.children),
+        ]:
+            family.add_row(role, uuid, name, Text(state, style=STATE_STYLES.get(state, "")))
+        parts += [Text(""), family]
     if detail.traceback:
         parts += [Text(""), Text("traceback", style="bold"), Text(detail.traceback, style="red")]
     return Group(*parts)

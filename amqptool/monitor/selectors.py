@@ -8,7 +8,7 @@ order live in :mod:`amqptool.monitor.query`, cell formatting in :mod:`amqptool.m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -77,10 +77,20 @@ def task_row(task: Task, tz: tzinfo | None = None, *, stored: bool = False) -> T
             fmt_clock(task.received or task.sent, tz),
             fmt_clock(task.started, tz),
             fmt_duration(runtime) if isinstance(runtime, int | float) else "-",
+            "-" if task.retries is None else str(task.retries),
+            _eta(task.eta),
+            shorten(task.exception if task.exception is not None else task.result, 60),
             shorten(task.args, 40),
         ),
         stored=stored,
     )
+
+
+def _eta(eta: str | None) -> str:
+    """An ISO ETA as ``MM-DD HH:MM:SS`` (the date and time parts), ``-`` when none."""
+    if not eta:
+        return "-"
+    return shorten(eta.replace("T", " ")[5:19], 14)
 
 
 def select_tasks(
@@ -262,6 +272,8 @@ class TaskDetail:
     queue_wait: float | None
     queue_wait_from: str | None
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    parent: tuple[str, str, str] | None = None  # (uuid, name, state) when in memory
+    children: tuple[tuple[str, str, str], ...] = ()  # tasks in memory whose parent this is
 
 
 def queue_wait(task: Task) -> tuple[float | None, str | None]:
@@ -275,7 +287,18 @@ def queue_wait(task: Task) -> tuple[float | None, str | None]:
     return None, None
 
 
-def task_detail(task: Task, now: float, tz: tzinfo | None = None) -> TaskDetail:
+def _relative(task: Task) -> tuple[str, str, str]:
+    return (task.uuid, task.name or "?", task.state or "?")
+
+
+def task_detail(
+    task: Task,
+    now: float,
+    tz: tzinfo | None = None,
+    tasks: Mapping[str, Task] | None = None,
+    max_children: int = 50,
+) -> TaskDetail:
+    """The detail of ``task``; with ``tasks`` (the state's), its parent and children too."""
     wait, wait_from = queue_wait(task)
     outcome: list[tuple[str, str]] = []
     if task.result is not None:
@@ -325,6 +348,12 @@ def task_detail(task: Task, now: float, tz: tzinfo | None = None) -> TaskDetail:
         for etype, ts, host, _clock in task.timeline
     )
     extra = tuple(sorted((k, _text(v)) for k, v in (task.extra or {}).items()))
+    parent = children = None
+    if tasks is not None:
+        found = tasks.get(task.parent_id) if task.parent_id else None
+        parent = _relative(found) if found is not None else None
+        kids = [t for t in tasks.values() if t.parent_id == task.uuid][:max_children]
+        children = tuple(_relative(t) for t in kids)
     return TaskDetail(
         uuid=task.uuid,
         name=task.name or "?",
@@ -335,6 +364,8 @@ def task_detail(task: Task, now: float, tz: tzinfo | None = None) -> TaskDetail:
         queue_wait=wait,
         queue_wait_from=wait_from,
         extra=extra,
+        parent=parent,
+        children=children or (),
     )
 
 

@@ -118,7 +118,9 @@ class MonitorState:
         self.unknown_events = 0
         self.malformed = 0
         self.evicted = 0
-        self.version = 0  # bumped by every change, for cheap "is the view stale?" checks
+        # bumped by every change to the tasks, for a cheap "is the task list stale?" check
+        # (heartbeats do not bump it: the worker rows and header are redrawn on each tick)
+        self.version = 0
         self.track_changes = track_changes
         self.changed: set[str] = set()
         self._seq = 0
@@ -143,11 +145,9 @@ class MonitorState:
     def note_malformed(self, count: int = 1) -> None:
         """Count bodies that never became events (undecodable messages)."""
         self.malformed += count
-        self.version += 1
 
     def apply(self, event: Mapping[str, Any], now: float) -> None:
         """Fold one event received at local time ``now``. Never raises on bad input."""
-        self.version += 1
         try:
             etype = event["type"]
         except (KeyError, TypeError):
@@ -226,6 +226,7 @@ class MonitorState:
         if uuid.__class__ is not str or not uuid:
             self.malformed += 1
             return
+        self.version += 1
         if len(uuid) > KEY_LIMIT or unsafe(uuid):
             uuid = clean_key(uuid)
         hostname = event.get("hostname")

@@ -31,6 +31,9 @@ TASK_GRID_COLUMNS = (
     Column("received", "Received", width=8),
     Column("started", "Started", width=8),
     Column("runtime", "Runtime", width=8),
+    Column("retries", "Retries", width=7, optional=2),
+    Column("eta", "ETA", width=14, optional=3),
+    Column("result", "Result", min_width=10, weight=2, optional=1),
     Column("args", "Args", min_width=8, weight=2),
 )
 WORKER_GRID_COLUMNS = (

@@ -185,12 +185,16 @@ class Totals:
         runtime: float | None = None,
     ) -> None:
         """Count one ``task-<kind>`` event (and its runtime when it succeeded)."""
-        name = self._name(name)
-        hostname = self._host(hostname)
-        queue = self._queue(queue)
-        key = (kind, name, hostname, queue, self._exc(exception) if exception else "")
         counts = self.counts
-        counts[key] = counts.get(key, 0) + 1
+        key = (kind, name, hostname, queue, exception)
+        n = counts.get(key)
+        if n is None:  # a new combination: bound each label's values first
+            name = self._name(name)
+            hostname = self._host(hostname)
+            queue = self._queue(queue)
+            key = (kind, name, hostname, queue, self._exc(exception) if exception else "")
+            n = counts.get(key, 0)
+        counts[key] = n + 1
         self._version += 1
         if runtime is not None:
             rkey = (name, hostname, queue)

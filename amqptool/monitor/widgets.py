@@ -267,13 +267,13 @@ class GridTable(ScrollView, can_focus=True):
             pairs = zip(shown, fixed_widths, strict=True)
             return sum(w if w is not None else c.min_width for c, w in pairs)
 
-        if needed() > total - (len(shown) - 1):
-            fixed_widths = [c.compact or c.width if c.width is not None else None for c in shown]
         for drop in sorted((c for c in shown if c.optional), key=lambda c: -c.optional):
             if needed() <= total - (len(shown) - 1):
                 break
             index = shown.index(drop)
             del shown[index], fixed_widths[index]
+        if needed() > total - (len(shown) - 1):
+            fixed_widths = [c.compact or c.width if c.width is not None else None for c in shown]
         widths = self._share(shown, fixed_widths, total - (len(shown) - 1))
         by_key = {c.key: w for c, w in zip(shown, widths, strict=True)}
         result = [by_key.get(c.key, 0) for c in self.columns]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import (
     AmqpToolError,
+    BlockedError,
     BrokerError,
     ChannelClosedError,
     ConnectionFailedError,
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PUBLISH_TIMEOUT", "Notify", "OnMessage", "Runner"]
 
-# Longest wait for the broker to confirm a basic.publish; past it (a blocked broker) the
-# command fails saying the outcome is unknown.
+# Longest wait for the broker to confirm one message of the message tools (move, import);
+# basic.publish waits as long as the command's --timeout.
 PUBLISH_TIMEOUT = 10.0
 
 Notify = Callable[[str], None]
@@ -170,7 +171,10 @@ class Runner:
                 ch = self._ensure()
                 return handler(self, ch, cmd, on_message or (lambda _m: None), warn)
         except CommandTimeout:
+            blocked = getattr(self.connection, "blocked_reason", None)
             self.abort(f"no answer within {self.watchdog.seconds:g} s")
+            if isinstance(blocked, str):  # it stopped reading us: say why, not "no answer"
+                raise BlockedError(blocked, unknown=cmd.name == "basic.publish") from None
             raise NoReplyError(
                 f"{cmd.name}: the broker did not answer within {self.watchdog.seconds:g} s",
                 hint="the connection was dropped and is reopened by the next command; "
@@ -316,7 +320,8 @@ def _publish(r: Runner, ch: ChannelLike, c: ParsedCommand, _m: OnMessage, warn: 
     try:
         # Always mandatory: an unroutable message comes back, so even without the flag the
         # user hears that nothing received it (a warning, the outcome stays ok).
-        ch.publish(env, mandatory=True, timeout=PUBLISH_TIMEOUT)
+        # The confirm wait ends with the command's --timeout (a blocked broker: BlockedError).
+        ch.publish(env, mandatory=True, timeout=r.watchdog.seconds or None)
     except ChannelClosedError:
         raise
     except BrokerError as exc:

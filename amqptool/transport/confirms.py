@@ -105,6 +105,7 @@ class ConfirmedPublisher:
         self._close_reason: BaseException | None = None
         self._select_ok = False
         self._recovers = adopt is None
+        self.last: Pending | None = None  # the latest message handed in (a barrier for callers)
         if adopt is not None:
             self._open(adopt)
 
@@ -132,6 +133,7 @@ class ConfirmedPublisher:
         item = Pending(env, mandatory=mandatory, data=data)
         self._recover()
         self._send(item)
+        self.last = item
         return item
 
     def _send(self, item: Pending) -> None:

@@ -26,6 +26,7 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import AmqpToolError, ConnectionFailedError
 from amqptool.settings import BrokerEndpoint, BrokerSettings
+from amqptool.transport import waits
 from amqptool.transport.errors import translate_connect, translate_errors
 from amqptool.transport.frames import AmqpProperties, read_own_frames
 
@@ -134,18 +135,6 @@ def _parameters(
 
 
 _CONNECTED: weakref.WeakSet[Connection] = weakref.WeakSet()
-
-
-class _Wake:
-    """A no-op ready event: makes a running ``process_data_events`` return at once."""
-
-    @staticmethod
-    def dispatch() -> None:
-        return None
-
-
-class _GaveUpError(Exception):
-    """Raised inside pika's I/O loop to end a wait (see :meth:`Connection.bounded`)."""
 
 
 def _release_after_fork() -> None:
@@ -302,50 +291,17 @@ class Connection:
             with contextlib.suppress(Exception):  # a socket pika already let go of
                 impl._transport._sock.shutdown(socket.SHUT_RDWR)
 
-        self._watch(conn, timeout, give_up)
+        waits.watch(conn, timeout, lambda: self.blocked_reason is not None, give_up)
         with contextlib.suppress(pex.AMQPError, OSError, AssertionError):
             conn.close()
-
-    def _watch(
-        self, conn: BlockingConnection, timeout: float, give_up: Callable[[], None]
-    ) -> list[bool]:
-        """Call ``give_up`` from pika's I/O loop once ``timeout`` s pass or the broker blocks
-        us, whichever comes first (for waits on an answer the broker may never send). Setting
-        the returned flag's item to True ends the watch."""
-        impl = conn._impl
-        deadline = time.monotonic() + timeout
-        over = [False]
-
-        def watch() -> None:
-            if over[0]:
-                return
-            if self.blocked_reason is None and time.monotonic() < deadline:
-                impl._adapter_call_later(0.05, watch)
-                return
-            over[0] = True
-            give_up()
-
-        impl._adapter_call_later(0.05, watch)
-        return over
 
     def bounded(self, op: Callable[[], None], timeout: float = CLOSE_TIMEOUT) -> bool:
         """Run ``op`` (a pika call waiting for the broker's answer); give up after ``timeout`` s
         or as soon as the broker blocks us. False when it gave up (the answer may come later)."""
-
-        def give_up() -> None:
-            raise _GaveUpError
-
         if self._conn is None:
             op()
             return True
-        over = self._watch(self._conn, timeout, give_up)
-        try:
-            op()
-        except _GaveUpError:
-            return False
-        finally:
-            over[0] = True
-        return True
+        return waits.bounded(self._conn, op, timeout, lambda: self.blocked_reason is not None)
 
     def abort(self) -> None:
         """Drop the connection at once: close its socket without the Close handshake.
@@ -400,7 +356,7 @@ class Connection:
         its inner connection, such as publisher confirms, do not end the wait)."""
         conn = self._conn
         if conn is not None:
-            conn._ready_events.append(_Wake())
+            waits.wake(conn)
 
     def process_until(self, done: Callable[[], bool], time_limit: float) -> None:
         """Run pika's I/O loop until ``done()`` is true or ``time_limit`` passed, whichever is

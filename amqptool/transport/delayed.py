@@ -17,6 +17,17 @@ parked message never comes back late; it comes back early by less than half its 
 worker decides again (:func:`worker.policy.eta.decide`): park in a smaller bucket, or hold in memory
 for the last stretch (under the threshold). A week's delay takes about a dozen hops.
 
+When the task queue is a quorum queue (replicated, as on a RabbitMQ cluster) the bucket queues
+are quorum queues too, so a parked task survives the loss of a node like the task queue does::
+
+    amqptool.delay.<target-queue>.<bucket>.quorum   durable, quorum, the arguments above plus
+        x-queue-type              = quorum
+        x-dead-letter-strategy    = at-least-once   (the broker keeps a message until the
+        x-overflow                = reject-publish   target queue confirmed it)
+
+The ``.quorum`` suffix keeps both kinds apart (a classic bucket's name ends in its number), so a
+queue that changes kind never meets a bucket of the other kind (RabbitMQ would refuse it, 406).
+
 Every message in one bucket queue has the same TTL, so expiry at the head of the queue is
 timely (per-message TTLs would block behind each other). Each park re-declares the bucket queue,
 which also restarts its ``x-expires`` timer; the timer is longer than the TTL, so a queue never
@@ -48,6 +59,7 @@ __all__ = [
     "BROKER_DEATH_HEADERS",
     "MAX_BUCKET",
     "PARK_PREFIX",
+    "QUORUM_SUFFIX",
     "bucket_for",
     "delay_queue_arguments",
     "delay_queue_name",
@@ -61,6 +73,12 @@ PARK_PREFIX = "amqptool.delay"
 MAX_BUCKET = 2**22  # seconds; 2**22 * 1000 ms + margin < 2**32 - 1
 EXPIRES_MARGIN_MS = 60_000
 _MAX_NAME_BYTES = 255
+QUORUM_SUFFIX = ".quorum"
+QUORUM_ARGUMENTS: Mapping[str, str] = {
+    "x-queue-type": "quorum",
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+}
 
 BROKER_DEATH_HEADERS = frozenset(
     {
@@ -104,24 +122,31 @@ def plan_hops(delay_seconds: float, threshold: float = 0.0) -> list[int]:
     return hops
 
 
-def delay_queue_name(target_queue: str, bucket: int) -> str:
-    """``amqptool.delay.<target>.<bucket>``; a target too long for that is named by a hash."""
-    name = f"{PARK_PREFIX}.{target_queue}.{bucket}"
+def delay_queue_name(target_queue: str, bucket: int, *, quorum: bool = False) -> str:
+    """``amqptool.delay.<target>.<bucket>`` (``.quorum`` after it for a quorum bucket); a
+    target too long for that is named by a hash."""
+    suffix = QUORUM_SUFFIX if quorum else ""
+    name = f"{PARK_PREFIX}.{target_queue}.{bucket}{suffix}"
     if len(name.encode()) <= _MAX_NAME_BYTES:
         return name
     digest = hashlib.sha256(target_queue.encode()).hexdigest()[:24]
-    return f"{PARK_PREFIX}.sha256-{digest}.{bucket}"
+    return f"{PARK_PREFIX}.sha256-{digest}.{bucket}{suffix}"
 
 
-def delay_queue_arguments(target_queue: str, bucket: int) -> dict[str, Any]:
+def delay_queue_arguments(
+    target_queue: str, bucket: int, *, quorum: bool = False
+) -> dict[str, Any]:
     """The arguments a bucket queue is declared with (the same for every declare)."""
     ttl_ms = bucket * 1000
-    return {
+    args: dict[str, Any] = {
         "x-message-ttl": ttl_ms,
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": target_queue,
         "x-expires": ttl_ms + EXPIRES_MARGIN_MS,
     }
+    if quorum:
+        args.update(QUORUM_ARGUMENTS)
+    return args
 
 
 def was_parked(headers: Mapping[str, Any] | None) -> bool:
@@ -140,7 +165,9 @@ def was_parked(headers: Mapping[str, Any] | None) -> bool:
     )
 
 
-def park_envelope(envelope: Envelope, target_queue: str, bucket: int) -> Envelope:
+def park_envelope(
+    envelope: Envelope, target_queue: str, bucket: int, *, quorum: bool = False
+) -> Envelope:
     """The copy to publish: same body and properties, routed to the bucket queue.
 
     The broker's own dead-letter headers are dropped; every other header is kept as is.
@@ -153,26 +180,41 @@ def park_envelope(envelope: Envelope, target_queue: str, bucket: int) -> Envelop
         body=envelope.body,
         properties=properties,
         exchange="",
-        routing_key=delay_queue_name(target_queue, bucket),
+        routing_key=delay_queue_name(target_queue, bucket, quorum=quorum),
     )
 
 
-def park(channel: Channel, envelope: Envelope, target_queue: str, delay_seconds: float) -> int:
+def park(
+    channel: Channel,
+    envelope: Envelope,
+    target_queue: str,
+    delay_seconds: float,
+    *,
+    timeout: float | None = None,
+    quorum: bool = False,
+) -> int:
     """Park a copy of ``envelope`` for (at most) ``delay_seconds``; returns the bucket used.
+
+    ``quorum``: the target is a quorum queue, park in a quorum bucket (see the module doc).
 
     Declares the bucket queue, publishes the copy ``mandatory`` and waits for the broker's
     confirm. Ack the original only after this returns. Raises ``ValueError`` for a delay under
     one second or a channel without publisher confirms, and amqptool's broker errors
-    (e.g. :class:`~amqptool.transport.errors.UnroutableError`) if the copy was not accepted.
+    (e.g. :class:`~amqptool.transport.errors.UnroutableError`) if the copy was not accepted;
+    past ``timeout`` (None: no limit) BlockedError / UnconfirmedError.
     """
     if not channel.confirm:
         raise ValueError("park() needs a channel opened with confirm=True")
     bucket = bucket_for(delay_seconds)
     if bucket is None:
         raise ValueError(f"a delay of {delay_seconds!r} s is too short to park (hold it)")
-    queue = delay_queue_name(target_queue, bucket)
+    queue = delay_queue_name(target_queue, bucket, quorum=quorum)
     channel.queue_declare(
-        queue, durable=True, arguments=delay_queue_arguments(target_queue, bucket)
+        queue, durable=True, arguments=delay_queue_arguments(target_queue, bucket, quorum=quorum)
     )
-    channel.publish(park_envelope(envelope, target_queue, bucket), mandatory=True)
+    channel.publish(
+        park_envelope(envelope, target_queue, bucket, quorum=quorum),
+        mandatory=True,
+        timeout=timeout,
+    )
     return bucket

@@ -138,3 +138,18 @@ def test_the_live_view_serves_metrics_too(fresh_vhost_url: str, cli_env: dict[st
         term.until(lambda t: "SUCCESS 10" in t, "the header's totals")
         term.write(b"q")
         assert term.proc.wait(20) == 0
+
+
+def test_the_headless_exporter_exits_71_on_a_refused_login(cli_env: dict[str, str]) -> None:
+    wrong = cli_env["AMQP_URL"].replace("guest:guest@", "guest:not-the-password@")
+    assert wrong != cli_env["AMQP_URL"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "amqptool", "monitor", "--metrics", "127.0.0.1:0", "--no-tui"],
+        env={**cli_env, "AMQP_URL": wrong},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 71, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("error: ")
+    assert "not-the-password" not in proc.stderr

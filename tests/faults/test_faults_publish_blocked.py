@@ -21,7 +21,7 @@ from tests.worker_support import worker_and_client
 SLACK = 5.0  # a hang guard only: the measured figures go to the reliability summary
 TOOLS = {
     "call": (["call", "--wait", "--timeout", "5", "peer.add", "1", "2"], 5.0),
-    "shell": (["shell", "basic.publish", "hello", "", "nowhere"], 10.0),  # its confirm wait
+    "shell": (["shell", "--timeout", "5", "basic.publish", "hello", "", "nowhere"], 5.0),
     "control": (["control", "ping"], 1.0),
     "monitor": (["monitor", "--dump", "--timeout", "5"], 5.0),
 }
@@ -98,16 +98,20 @@ def test_worker_keeps_its_results_while_blocked_and_sends_them_after(
     broker_b: SecondBroker, b_vhost_url: str
 ) -> None:
     with worker_and_client(b_vhost_url, concurrency=4) as (worker, client, queue):
-        results = client.send_many([("peer.sleep", [2], {}, {"queue": queue}) for _ in range(4)])
-        generation = worker.consumer.link.generation
+        results = client.send_many([("peer.sleep", [6], {}, {"queue": queue}) for _ in range(4)])
+        consumer = worker.consumer
+        wait_until(lambda: consumer.executing == 4, 30, message="the four tasks to start")
+        generation = consumer.link.generation
         broker_b.ctl("set_vm_memory_high_watermark", "0.0000001")
         try:
             wait_until(lambda: "memory" in alarms(broker_b), 30, message="the memory alarm")
-            # The tasks finish while the alarm lasts: the worker's result publishes block it.
+            assert consumer.executing == 4, "the tasks ended before the alarm: rerun"
+            # They finish while the alarm lasts; their results wait in the worker.
+            wait_until(lambda: consumer.executing == 0, 30, message="the tasks to finish")
             wait_until(lambda: blocked_connections(broker_b), 30, message="a blocked worker")
             assert all(r.state == "PENDING" for r in results)
         finally:
             broker_b.ctl("set_vm_memory_high_watermark", "0.4")
             wait_until(lambda: "memory" not in alarms(broker_b), 30, message="the alarm to clear")
-        assert [r.get(timeout=60) for r in results] == [2, 2, 2, 2]
-        assert worker.consumer.link.generation == generation  # never reconnected
+        assert [r.get(timeout=60) for r in results] == [6, 6, 6, 6]
+        assert consumer.link.generation == generation  # never reconnected

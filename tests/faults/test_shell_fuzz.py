@@ -8,9 +8,11 @@ error, never an internal error or an exception.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -155,6 +157,16 @@ _LINES = st.builds(
     st.sampled_from([*COMMANDS, "queue.delcare", "", "#"]),
     st.lists(_TOKEN, max_size=7),
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _in_a_scratch_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Generated lines may name files (``queue.export q FILE``, ``basic.publish @FILE``): they
+    are written in a folder of this module's own, never in the checkout."""
+    folder = tmp_path_factory.mktemp("shell-fuzz")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        yield folder
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

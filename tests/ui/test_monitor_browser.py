@@ -32,19 +32,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from scripts.ensure_chromium import BROWSER, HEADLESS_FLAGS
 from tests.harness import wait_until
 
-BROWSER = "/usr/bin/chromium"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 TOKEN = "s3cret-token"
 
 
@@ -89,7 +79,7 @@ def chromium(url: str) -> Iterator[int]:
         proc = subprocess.Popen(
             [
                 BROWSER,
-                *FLAGS,
+                *HEADLESS_FLAGS,
                 f"--user-data-dir={profile}",
                 f"--remote-debugging-port={debug_port}",
                 "--window-size=1400,900",
@@ -215,3 +205,30 @@ def test_the_token_is_required_and_beyond_loopback_needs_one(cli_env: dict[str, 
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: --serve 0.0.0.0: listening beyond loopback needs a token")
+
+
+def test_the_tabs_read_the_broker_url_from_the_file_given_to_serve(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    url_file = tmp_path / "broker-url"
+    url_file.write_text(cli_env["AMQP_URL"] + "\n")
+    url_file.chmod(0o600)
+    env = {k: v for k, v in cli_env.items() if k not in ("AMQP_URL", "CELERY_BROKER_URL")}
+    port = free_port()
+    argv = ["--broker-file", str(url_file), "monitor", "--serve", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "amqptool", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: _listening(port), 20, message="the monitor's web server")
+        with chromium("about:blank") as debug:
+            seen, _, _, _ = asyncio.run(_drive(debug, f"http://127.0.0.1:{port}/"))
+        vhost = cli_env["AMQP_URL"].rsplit("/", 1)[1]
+        assert vhost.startswith("amqptool-test") and vhost in seen  # the file's broker URL
+    finally:
+        proc.terminate()
+        proc.wait(15)

@@ -128,7 +128,8 @@ def test_the_monitor_core_imports_no_ui_toolkit_and_no_pika() -> None:
         "import amqptool.monitor.cli, amqptool.monitor.state, amqptool.monitor.selectors\n"
         "import amqptool.monitor.store, amqptool.monitor.actions, amqptool.monitor.queues\n"
         "import amqptool.monitor.dump, amqptool.monitor.model, amqptool.monitor.query\n"
-        "import amqptool.monitor.formatting\n"
+        "import amqptool.monitor.formatting, amqptool.monitor.clean, amqptool.monitor.fields\n"
+        "import amqptool.monitor.totals, amqptool.monitor.history, amqptool.monitor.workerinfo\n"
     )
     loaded = harness.modules_loaded_by(code)
     assert not {"pika", "textual", "prompt_toolkit", "rich"} & loaded

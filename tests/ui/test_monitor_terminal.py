@@ -171,3 +171,19 @@ def test_a_paste_and_fast_keys_after_slash_land_in_the_filter_in_a_real_terminal
         time.sleep(0.3)
         term.write(b"q")
         assert term.proc.wait(20) == 0
+
+
+def test_a_refused_login_is_shown_in_the_header_and_quitting_exits_71(
+    cli_env: dict[str, str], broker_url: str
+) -> None:
+    wrong = broker_url.replace("guest:guest@", "guest:not-the-password@")
+    assert wrong != broker_url
+    with monitor_in_terminal({**cli_env, "AMQP_URL": wrong}) as term:
+        term.until(lambda t: "refused" in t.lower() and "✖" in t, "the refused login")
+        assert "not-the-password" not in term.text()
+        term.write(b"q")
+        assert term.proc.wait(20) == 71
+        with term.lock:
+            raw = bytes(term.raw)
+    assert b"not-the-password" not in raw
+    assert b"error: " in raw  # the same reason on stderr after the screen is gone

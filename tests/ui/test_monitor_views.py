@@ -77,3 +77,57 @@ def test_task_types_snapshot(snap_compare: Any) -> None:
 
 def test_main_screen_at_80x24_snapshot(snap_compare: Any) -> None:
     assert snap_compare(make_app(state=busy_state()), terminal_size=(80, 24))
+
+
+def family_state() -> MonitorState:
+    """A parent task with two children (one retried, one failed) and an ETA task."""
+    state = MonitorState()
+    t = NOW - 30
+    received, started, end = lifecycle("parent-1", t=t)
+    received["name"] = "app.chord"
+    for e in (received, started, end):
+        state.apply(e, t)
+    for i, fail in enumerate((False, True)):
+        kid = f"child-{i}"
+        received, started, end = lifecycle(kid, fail=fail, t=t + 1 + i)
+        received.update(name="app.part", parent_id="parent-1", root_id="parent-1", retries=2 * i)
+        for e in (received, started, end):
+            state.apply(e, t + 1 + i)
+    received, _, _ = lifecycle("later-1", t=t + 5)
+    received.update(name="app.later", eta="2026-11-20T10:30:00.000000+00:00")
+    state.apply(received, t + 5)
+    return state
+
+
+@sync
+async def test_result_retries_and_eta_columns_and_the_family_in_the_detail() -> None:
+    app = make_app(state=family_state())
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        rows = {t.uuid: app.tasks_table.row(i).cells for i, t in enumerate(app.tasks_table.items)}
+        titles = [c.title for c in app.tasks_table.columns]
+        cell = {uuid: dict(zip(titles, cells, strict=True)) for uuid, cells in rows.items()}
+        assert cell["child-1"]["Result"] == "ValueError('boom')"
+        assert cell["child-1"]["Retries"] == "2"
+        assert cell["parent-1"]["Result"] == "3"
+        assert cell["later-1"]["ETA"] == "11-20 10:30:00"
+        text = screen_text(app)
+        assert "ValueError(" in text and "11-20 10:30:00" in text
+        app.open_detail("parent-1")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "parent and children" in text
+        assert "child-0" in text and "child-1" in text and "app.part" in text
+        await pilot.press("escape")
+        app.open_detail("child-1")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "parent" in text and "parent-1" in text and "app.chord" in text
+
+
+def test_detail_with_children_snapshot(snap_compare: Any) -> None:
+    async def open_parent(pilot: Pilot[Any]) -> None:
+        pilot.app.open_detail("parent-1")  # type: ignore[attr-defined]  # a MonitorApp
+        await pilot.pause()
+
+    assert snap_compare(make_app(state=family_state()), terminal_size=SIZE, run_before=open_parent)

@@ -121,6 +121,9 @@ def test_task_rows_format_the_columns_and_cap_the_count(state: MonitorState) -> 
         "09:56:20",
         "09:56:20",
         "250ms",
+        "0",
+        "-",
+        "ValueError('boom')",
         "(1, 2)",
     )
 
@@ -150,6 +153,8 @@ def test_worker_rows_put_online_first_and_show_heartbeat_age(state: MonitorState
         "online",
         "1",
         "7",
+        "1",  # succeeded since start (a-ok ran on w1)
+        "1",  # failed since start (b-bad)
         "0.50 0.40 0.30",
         "1.5s ago",
         "py-celery 5.7.0",

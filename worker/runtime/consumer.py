@@ -312,7 +312,7 @@ class Consumer:
                 self.events.flush()
                 self.events.worker("worker-offline", active=0, processed=self.processed)
                 self.link.flush()
-                self.link.settle(SETTLE_TIMEOUT)
+                self.link.settle(SETTLE_TIMEOUT, acks=not cold)
         except AmqpToolError as exc:
             log.warning("could not say goodbye to the broker: %s", exc)
         finally:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +41,7 @@ from amqptool.errors import (
     ConnectionFailedError,
     MessageTooLargeError,
 )
-from amqptool.transport import Channel, ConfirmedPublisher, Connection, nowait
+from amqptool.transport import Channel, ConfirmedPublisher, Connection, Pending, nowait
 from amqptool.transport.coalesce import coalesce_sends
 from amqptool.transport.existing import inspect_queue
 from worker.config import WorkerConfig
@@ -78,6 +79,8 @@ class BrokerLink:
         self.ctl_ch: Channel | None = None
         self.generation = 0
         self.acks = AckTracker()
+        # Acks held until what was published before them is confirmed: (barriers, tag).
+        self._held: deque[tuple[tuple[Pending | None, ...], int]] = deque()
         self.queue_by_tag: dict[str, str] = {}
         # The task queues consumed: ``-Q`` plus ``add_consumer`` (kept across reconnects).
         self.queues: dict[str, QueueSpec] = {
@@ -113,6 +116,7 @@ class BrokerLink:
         self.conn = conn
         self.generation += 1
         self.acks = AckTracker()
+        self._held.clear()  # delivery tags of the old connection mean nothing now
         self.queue_by_tag = {}
         self._reply_exchanges = set()
         self.task_ch = conn.channel()
@@ -311,7 +315,23 @@ class BrokerLink:
             log.warning("control channel was closed; reopening it")
             self.open_control(on_control)
 
+    def ack_after_publishes(self, tag: int) -> None:
+        """Ack ``tag`` once everything published so far (a task's result, retries, callbacks)
+        is confirmed by the broker: a worker lost before that leaves the task to run again
+        rather than acknowledged with its result gone."""
+        barriers = (
+            self.pub.last if self.pub is not None else None,
+            self.aux.last if self.aux is not None else None,
+        )
+        if all(b is None or b.done for b in barriers):
+            self.acks.ack(tag)
+        else:
+            self._held.append((barriers, tag))
+
     def flush_acks(self) -> None:
+        held = self._held
+        while held and all(b is None or b.done for b in held[0][0]):
+            self.acks.ack(held.popleft()[1])
         ch = self.task_ch
         if ch is None:
             return
@@ -396,8 +416,9 @@ class BrokerLink:
         if self.conn is not None and self.conn.is_open:
             self.conn.process_events(0)
 
-    def settle(self, timeout: float) -> None:
-        """Wait up to ``timeout`` s for the broker to confirm what was published (shutdown)."""
+    def settle(self, timeout: float, *, acks: bool = True) -> None:
+        """Wait up to ``timeout`` s for the broker to confirm what was published (shutdown);
+        then send the acks held for those confirms (unless ``acks`` is false: cold shutdown)."""
         for pub in (self.pub, self.aux):
             if pub is None or not pub.in_flight or self.conn is None or not self.conn.is_open:
                 continue
@@ -406,6 +427,9 @@ class BrokerLink:
             except AmqpToolError as exc:
                 log.warning("results not confirmed before shutdown: %s", exc)
             self._settle_failures(pub)
+        if acks and self.conn is not None and self.conn.is_open:
+            self.flush_acks()
+            self.conn.process_events(0)
 
     def close(self) -> None:
         conn, self.conn = self.conn, None

@@ -88,7 +88,7 @@ def mingle(
         if key is not None:
             env = sign(env, key)
         try:
-            ch.publish(env, mandatory=True)
+            ch.publish(env, mandatory=True, timeout=timeout)
         except UnroutableError:
             log.info("mingle: all alone")
             return []

@@ -43,6 +43,8 @@ class SettleLink(Protocol):
 
     def publish(self, env: Envelope) -> None: ...
 
+    def ack_after_publishes(self, tag: int) -> None: ...
+
 
 class TaskEvents(Protocol):
     """The task-event half of :class:`~worker.runtime.events.EventDispatcher`."""
@@ -78,6 +80,12 @@ class Settle:
     def ack(self, req: Request) -> None:
         if self.claim(req):
             self.link.acks.ack(req.delivery_tag)
+
+    def ack_when_published(self, req: Request) -> None:
+        """Ack once what the task published (result, retries, callbacks) is confirmed: a
+        worker lost before that leaves the task to run again, not acked with its result gone."""
+        if self.claim(req):
+            self.link.ack_after_publishes(req.delivery_tag)
 
     def reject(self, req: Request, *, requeue: bool) -> bool:
         """Reject (``requeue``: back to its queue); False when it was settled already."""

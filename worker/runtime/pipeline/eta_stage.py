@@ -11,7 +11,9 @@ decided again by :func:`worker.policy.eta.decide`:
 - **park** (due later): a copy goes to a parking queue on the broker
   (:func:`amqptool.transport.delayed.park`, publisher-confirmed) that dead-letters it back to
   the task's queue before its eta; only then is the original acked, so nothing is lost if the
-  worker dies meanwhile. Parking that fails (broker refusal) falls back to holding.
+  worker dies meanwhile. A quorum task queue gets quorum parking queues (replicated: a parked
+  task outlives the loss of a cluster node, as the task queue does). Parking that fails
+  (broker refusal) falls back to holding.
 
 A request is released (handed to the rate-limit gate) only once the wall clock has reached its
 eta, so it never runs early; the broker thread's :class:`~worker.runtime.timer.Timer` (monotonic)
@@ -44,6 +46,7 @@ __all__ = ["MAX_PARKED_LISTED", "EtaStage"]
 log = logging.getLogger("worker.consumer")
 
 MAX_PARKED_LISTED = 10_000  # parked requests remembered for ``scheduled`` (oldest dropped)
+PARK_CONFIRM_TIMEOUT = 5.0  # s; past it (a blocked broker) the task is held in memory instead
 
 
 class EtaStage:
@@ -145,8 +148,19 @@ class EtaStage:
     def _park(self, req: Request, env: Envelope, eta: datetime, now: datetime) -> bool:
         msg = req.message
         delay = seconds_until(eta, now)
+        conn = self.link.conn
+        if conn is not None and conn.blocked_reason is not None:
+            return False  # the broker blocks publishers: hold it here rather than wait
         try:
-            bucket = delayed.park(self._park_channel(), env, req.queue, delay)
+            quorum = self.link.queue_types.get(req.queue) == "quorum"
+            bucket = delayed.park(
+                self._park_channel(),
+                env,
+                req.queue,
+                delay,
+                timeout=PARK_CONFIRM_TIMEOUT,
+                quorum=quorum,
+            )
         except ConnectionFailedError:
             raise
         except (AmqpToolError, ValueError) as exc:

@@ -118,7 +118,7 @@ class Reports:
             self.settle.reject(req, requeue=outcome.requeue)
             self.redelivery.finished(req, run_again=outcome.requeue)
             return
-        self.settle.ack(req)
+        self.settle.ack_when_published(req)
         self.redelivery.finished(req, run_again=False)
 
     def _skipped(self, seq: int, reason: SkipReason) -> None:

@@ -1,0 +1,215 @@
+"""The live monitor's cost where an operator feels it (issue #16's monitor targets).
+
+1. **Idle CPU** with 10 000 tasks held and only heartbeats arriving (4 workers, every 2 s):
+   CPU seconds of this process per wall second while the app runs headless (target <= 2 % of
+   one core).
+2. **Key latency in a burst**: 5 000 tasks (15 000 events) arrive in 0.1 s batches of 1 500
+   events, the way the feed hands them over; meanwhile ``?`` and Escape are sent as a terminal
+   sends them, and the time until the screen changed is measured (target p99 <= 150 ms).
+
+Each runs quiet, then loaded (one busy-looping process per CPU beside it). The app is the real
+:class:`MonitorApp` under Textual's headless test driver, fed through the same message path as
+the real feed (``post_message`` from another thread).
+
+What the profiler showed before the changes (cProfile of an idle app holding 10 000 tasks): every
+heartbeat bumped the state's version, so the task list was rebuilt (10 000 tasks walked, the
+table's row cache dropped) four times a second; and a 5 000-event batch was folded in one
+handler call, so a key waited for the whole batch. Now heartbeats leave the task list alone,
+batches are folded 200 events at a time with a yield between, and a filter that narrows the
+last one only re-checks its matches.
+
+Run: ``.venv/bin/python -m bench.bench_monitor_ui [--quick]``. Prints numbers; never fails on
+them; not collected by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from textual import events  # noqa: E402  # after the sys.path fix
+
+from amqptool.monitor.app import MonitorApp, MonitorOptions  # noqa: E402  # after sys.path
+from amqptool.monitor.feed import FeedBatch, FeedStatus  # noqa: E402  # after the sys.path fix
+from amqptool.monitor.screens import HelpScreen  # noqa: E402  # after the sys.path fix
+from amqptool.monitor.state import MonitorState  # noqa: E402  # after the sys.path fix
+from bench.bench_monitor import stream  # noqa: E402  # after the sys.path fix
+
+
+class Feed:
+    """Stands in for the broker feed: the bench hands it batches from a thread of its own."""
+
+    def __init__(self) -> None:
+        self.on_batch: Callable[[FeedBatch], None] | None = None
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+
+    def factory(
+        self, on_batch: Callable[[FeedBatch], None], on_status: Callable[[FeedStatus], None]
+    ) -> Feed:
+        self.on_batch = on_batch
+        return self
+
+    def run(self) -> None:
+        self.ready.set()
+        self.stopped.wait(600)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def push(self, batch: list[dict[str, Any]]) -> None:
+        assert self.on_batch is not None
+        self.on_batch(FeedBatch(events=batch, messages=len(batch)))
+
+
+def heartbeat(host: str) -> dict[str, Any]:
+    return {
+        "type": "worker-heartbeat",
+        "hostname": host,
+        "timestamp": time.time(),
+        "freq": 2.0,
+        "active": 0,
+        "processed": 10_000,
+        "loadavg": [0.1, 0.1, 0.1],
+        "sw_ident": "py-celery",
+        "sw_ver": "5.7.0",
+        "sw_sys": "Linux",
+        "clock": 1,
+    }
+
+
+async def idle_cpu(seconds: float) -> float:
+    """CPU share of one core used by the app holding 10 000 tasks, heartbeats only."""
+    state = MonitorState()
+    state.apply_many(stream(10_000), time.time())
+    feed = Feed()
+    app = MonitorApp(state, options=MonitorOptions(), feed_factory=feed.factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await asyncio.to_thread(feed.ready.wait, 10)
+        stop = threading.Event()
+
+        def beats() -> None:
+            while not stop.wait(2.0):
+                feed.push([heartbeat(f"w{i}@bench") for i in range(4)])
+
+        beater = threading.Thread(target=beats, daemon=True)
+        beater.start()
+        await pilot.pause(2.0)  # settle
+        cpu, wall = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        used = (time.process_time() - cpu) / (time.monotonic() - wall)
+        stop.set()
+        feed.stop()
+    return used
+
+
+async def toggle_help(app: MonitorApp) -> list[float]:
+    """Send ``?`` then Escape; seconds until each changed the screen."""
+    latencies: list[float] = []
+    for key, char, shown in (("question_mark", "?", True), ("escape", "\x1b", False)):
+        sent = time.monotonic()
+        app.post_message(events.Key(key, char))
+        while isinstance(app.screen, HelpScreen) != shown:
+            await asyncio.sleep(0.002)
+        latencies.append(time.monotonic() - sent)
+    return latencies
+
+
+async def still_latency(presses: int) -> list[float]:
+    """The same keys with no events arriving: what a screen switch costs on this machine."""
+    app = MonitorApp(MonitorState(), options=MonitorOptions())
+    latencies: list[float] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(presses):
+            latencies += await toggle_help(app)
+            await pilot.pause(0.1)
+    return latencies
+
+
+async def burst_latency(presses: int) -> list[float]:
+    """Seconds from a key sent to the screen changed, while 5 000 tasks arrive."""
+    events_list = list(stream(5_000, start=50_000))
+    feed = Feed()
+    app = MonitorApp(MonitorState(), options=MonitorOptions(), feed_factory=feed.factory)
+    latencies: list[float] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await asyncio.to_thread(feed.ready.wait, 10)
+        for _ in range(presses):
+            stop = threading.Event()
+
+            def flood(stop: threading.Event = stop) -> None:
+                for i in range(0, len(events_list), 1_500):
+                    if stop.is_set():
+                        return
+                    feed.push(events_list[i : i + 1_500])
+                    stop.wait(0.1)
+
+            flooder = threading.Thread(target=flood, daemon=True)
+            flooder.start()
+            await asyncio.sleep(0.25)  # inside the burst
+            latencies += await toggle_help(app)
+            stop.set()
+            await asyncio.to_thread(flooder.join, 10)
+            await pilot.pause(0.2)
+        feed.stop()
+    return latencies
+
+
+def busy_loops() -> list[subprocess.Popen[bytes]]:
+    code = "while True: pass"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 2)]
+
+
+def report(label: str, quick: bool) -> None:
+    seconds = 5.0 if quick else 20.0
+    share = asyncio.run(idle_cpu(seconds))
+    print(
+        f"   {label:6} idle CPU, 10 000 tasks held : {share * 100:5.1f} % of a core (target <= 2 %)"
+    )
+    presses = 5 if quick else 20
+    for what, run in (
+        ("key, no events (baseline)", still_latency),
+        ("key in a 5 000-task burst", burst_latency),
+    ):
+        lat = sorted(asyncio.run(run(presses)))
+        p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+        print(
+            f"   {label:6} {what:27}: p50 {statistics.median(lat) * 1000:6.0f} ms"
+            f"  p99 {p99 * 1000:6.0f} ms  max {lat[-1] * 1000:6.0f} ms  ({len(lat)} keys;"
+            " target in a burst: p99 <= 150 ms)",
+            flush=True,
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
+    quick = parser.parse_args().quick
+    print("monitor UI costs (the real app, headless; quiet, then beside busy loops)")
+    report("quiet", quick)
+    loops = busy_loops()
+    try:
+        report("loaded", quick)
+    finally:
+        for proc in loops:
+            proc.kill()
+            proc.wait()
+    print(f"\n(cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} at the end)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
