@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pika.exceptions as pex
 
@@ -45,7 +45,10 @@ from amqptool.errors import (
     PublishError,
     UnconfirmedError,
 )
-from amqptool.transport.connection import Connection, pika_properties
+from amqptool.transport.properties import pika_properties
+
+if TYPE_CHECKING:
+    from amqptool.transport.connection import Connection
 from amqptool.transport.errors import UnroutableError, translate_errors
 
 __all__ = ["ConfirmedPublisher", "Pending", "too_large"]
