@@ -61,6 +61,11 @@ class Destination:
     routing_key: str
     queue: QueueDecl | None  # declared first (None: an exchange named without a queue)
 
+    @property
+    def target(self) -> dict[str, str]:
+        """``exchange`` and ``routing_key``, as keyword arguments."""
+        return {"exchange": self.exchange, "routing_key": self.routing_key}
+
 
 class _MapRoute:
     def __init__(self, table: Mapping[Any, Any] | Sequence[tuple[Any, Any]]) -> None:
@@ -116,8 +121,13 @@ def _prepare(routes: Any) -> list[Any]:
 class Router:
     """Celery's router for one configuration (a mapping of Celery's setting names)."""
 
-    def __init__(self, conf: Mapping[str, Any] | None = None) -> None:
-        conf = conf or {}
+    def __init__(
+        self, conf: Mapping[str, Any] | None = None, *, default_queue: str | None = None
+    ) -> None:
+        """``default_queue`` (when given) wins over ``task_default_queue``."""
+        conf = dict(conf or {})
+        if default_queue is not None:
+            conf["task_default_queue"] = default_queue
         self.routes = _prepare(conf.get("task_routes"))
         self.create_missing = bool(conf.get("task_create_missing_queues", True))
         self.default_queue = str(conf.get("task_default_queue") or "celery")

@@ -74,9 +74,8 @@ class Client(ClientLink):
 
     ``settings`` (or ``url``; neither: ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` / localhost).
     Nothing connects until the first send or result read. ``close()`` (or ``with``) ends the
-    connection; using the client again reconnects. ``config`` holds Celery's routing settings
-    (``task_routes``, ``task_queues``, ``task_default_queue``..., as a mapping or a resolved
-    configuration): messages are routed as Celery's router routes them.
+    connection; using the client again reconnects. ``config``: Celery's settings
+    (``task_routes``, ``task_queues``...): messages are routed as Celery's router routes them.
     """
 
     def __init__(
@@ -92,11 +91,8 @@ class Client(ClientLink):
     ) -> None:
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
-        routing = dict(config or {})
-        if default_queue is not None:  # the caller's default queue wins over the config's
-            routing["task_default_queue"] = default_queue
-        self.router = Router(routing)
-        expires = routing.get("result_expires")  # the result queue's x-expires
+        self.router = Router(config, default_queue=default_queue)
+        expires = (config or {}).get("result_expires")  # the result queue's x-expires
         self.result_expires_ms = milliseconds(expires, RESULT_EXPIRES_MS)
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
@@ -213,13 +209,7 @@ class Client(ClientLink):
         the broker confirmed them all. After a connection failure only the unconfirmed ones
         are sent again (so a message may arrive twice, never not at all)."""
         envelopes = [
-            encode_task(
-                msg,
-                serializer=serializer,
-                compression=compression,
-                exchange=dest.exchange,
-                routing_key=dest.routing_key,
-            )
+            encode_task(msg, serializer=serializer, compression=compression, **dest.target)
             for msg, dest in items
         ]
         confirmed = [False] * len(envelopes)
