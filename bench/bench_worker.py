@@ -94,6 +94,7 @@ class Case:
     concurrency: int = 1
     events: bool = False
     results: bool = False
+    module: str = ""  # the task module for -A (default: each worker's own bench module)
 
 
 def connect(url: str) -> Connection:
@@ -182,11 +183,13 @@ def worker_process(case: Case, url: str, queue: str, multiplier: int) -> Iterato
     node = f"bench-{uuid.uuid4().hex[:6]}@localhost"
     common = ["-Q", queue, "-P", case.pool, "-c", str(case.concurrency), "-n", node]
     if case.kind == "celery":
-        cmd = [sys.executable, "-m", "celery", "-A", "bench.worker_tasks_celery", "worker"]
+        module = case.module or "bench.worker_tasks_celery"
+        cmd = [sys.executable, "-m", "celery", "-A", module, "worker"]
         cmd += [*common, "-l", "WARNING", "--without-mingle", "--without-gossip"]
         cmd += ["--prefetch-multiplier", str(multiplier)]
     else:
-        cmd = [sys.executable, "-m", "worker", "-A", "bench.worker_tasks_amqptool", *common]
+        module = case.module or "bench.worker_tasks_amqptool"
+        cmd = [sys.executable, "-m", "worker", "-A", module, *common]
         cmd += ["--prefetch-multiplier", str(multiplier)]
     if case.events:
         cmd.append("-E")

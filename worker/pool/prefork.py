@@ -43,7 +43,7 @@ import selectors
 import signal
 import threading
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -265,6 +265,7 @@ class PreforkPool:
         self._last_seq = 0
         self._stopping = False
         self._reader: threading.Thread | None = None
+        self.write_stats: Counter[int] = Counter()  # jobs written to each child slot
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -370,6 +371,7 @@ class PreforkPool:
         if best is None:
             raise RuntimeError("prefork pool: no free child (apply without can_accept)")
         best.queued.append(job.seq)
+        self.write_stats[best.slot] += 1
         self._by_seq[job.seq] = best
         self._last_seq = max(self._last_seq, job.seq)
         best.outgoing.append(job)  # written by flush(), with the others of this turn
@@ -478,6 +480,10 @@ class PreforkPool:
 
     def processes(self) -> list[int]:
         return [c.pid for c in self._children if not c.dead]
+
+    def writes(self) -> list[int]:
+        """The jobs written to each live child (``stats``' ``pool.writes``, as Celery's)."""
+        return [self.write_stats.get(c.slot, 0) for c in self._children if not c.dead]
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask children to exit once their pipes are empty, wait, terminate stragglers."""
