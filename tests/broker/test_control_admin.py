@@ -375,10 +375,18 @@ def test_a_refused_declaration_is_an_error_reply_and_the_worker_goes_on(
 ) -> None:
     clash = unique("clash")
     with connect(broker_url) as conn:
-        conn.channel().queue_declare(clash, auto_delete=True)  # not durable: Celery's would be
+        # another connection's exclusive queue: the broker refuses us (405 RESOURCE_LOCKED)
+        conn.channel().queue_declare(clash, exclusive=True)
         reply = ask(ctl, ours, "add_consumer", queue=clash)
-        assert "error" in reply and "PRECONDITION_FAILED" in reply["error"], reply
+        assert "error" in reply and "RESOURCE_LOCKED" in reply["error"], reply
     assert clash not in {q["name"] for q in ask(ctl, ours, "active_queues")}
+    other = unique("other")
+    with connect(broker_url) as conn:  # exists with other flags: consumed as it is, no 406
+        conn.channel().queue_declare(other, durable=False)
+    assert ask(ctl, ours, "add_consumer", queue=other) == {"ok": f"add consumer {other}"}
+    assert ask(ctl, ours, "cancel_consumer", queue=other) == {
+        "ok": f"no longer consuming from {other}"
+    }
     assert "unknown queue option" in ask(ctl, ours, "add_consumer", queue="x", durabel=1)["error"]
     assert ask(ctl, ours, "ping") == {"ok": "pong"}
     with Collector(broker_url) as replies:

@@ -2,7 +2,10 @@
 
 Each child has two pipes: jobs in, reports out. The broker thread keeps at most ``depth`` jobs
 (the running one plus one queued, by default) in each child's pipe, so a child never waits for a
-round trip to the parent between two tasks. A child reports ``Started(seq, pid)`` before
+round trip to the parent between two tasks. The jobs the broker thread dispatches in one loop
+turn are written together (:meth:`PreforkPool.flush`: one pickled list, one system call and one
+wake-up per child, not per task; the per-task write was the broker thread's largest cost in the
+profile, see ``bench/bench_worker.py``). A child reports ``Started(seq, pid)`` before
 running a job (the parent acks then), then ``Done(seq, outcome)``. A reader thread in the
 parent waits on every report pipe and process sentinel and forwards what it reads to
 ``notify``.
@@ -40,7 +43,7 @@ import selectors
 import signal
 import threading
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -145,14 +148,19 @@ def _serve(
     pid = os.getpid()
     jobs_fd = [jobs.fileno()]
     out: list[Report] = []  # reports sent together with the next job's "started"
+    batch: deque[Job | None] = deque()  # one pipe message carries every job dispatched at once
     while True:
-        if out and not select.select(jobs_fd, [], [], 0)[0]:
-            reports.send(out)
-            out = []
-        try:
-            job = jobs.recv()
-        except (EOFError, OSError):
-            break
+        if not batch:
+            if out and not select.select(jobs_fd, [], [], 0)[0]:
+                reports.send(out)
+                out = []
+            try:
+                batch.extend(jobs.recv())
+            except (EOFError, OSError):
+                break
+            if not batch:
+                continue
+        job = batch.popleft()
         if job is None:
             break
         if job.seq <= skip.value:
@@ -203,6 +211,7 @@ class _Child:
         job_r.close()
         rep_w.close()
         self.queued: deque[int] = deque()
+        self.outgoing: list[Job | None] = []  # dispatched, written to the pipe by flush()
         self.dead = False
         self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
         self.left = max_tasks  # --max-tasks-per-child: jobs it may still be given (None: any)
@@ -216,6 +225,12 @@ class _Child:
     @property
     def pid(self) -> int:
         return self.proc.pid or 0
+
+    def send(self, items: list[Job | None]) -> None:
+        """Write what was dispatched since the last write, then ``items``, in one message."""
+        batch, self.outgoing = self.outgoing + items, []
+        if batch:
+            self.jobs.send(batch)
 
     def close(self) -> None:
         for conn in (self.jobs, self.reports):
@@ -250,6 +265,7 @@ class PreforkPool:
         self._last_seq = 0
         self._stopping = False
         self._reader: threading.Thread | None = None
+        self.write_stats: Counter[int] = Counter()  # jobs written to each child slot
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -355,15 +371,26 @@ class PreforkPool:
         if best is None:
             raise RuntimeError("prefork pool: no free child (apply without can_accept)")
         best.queued.append(job.seq)
+        self.write_stats[best.slot] += 1
         self._by_seq[job.seq] = best
         self._last_seq = max(self._last_seq, job.seq)
-        best.jobs.send(job)
+        best.outgoing.append(job)  # written by flush(), with the others of this turn
         if best.left is not None:
             best.left -= 1
             if best.left == 0:  # its last job: it exits after it and is replaced
-                with contextlib.suppress(OSError, ValueError):
-                    best.jobs.send(None)
+                best.outgoing.append(None)
         return None
+
+    def flush(self) -> None:
+        """Write the jobs dispatched since the last call: one pipe message per child (one
+        system call and one wake-up of the child for all of them)."""
+        for child in self._children:
+            if child.outgoing:
+                if child.dead:
+                    child.outgoing = []  # child_died() gives its jobs back from ``queued``
+                    continue
+                with contextlib.suppress(OSError, ValueError):  # died: the reader reports it
+                    child.send([])
 
     def kill_job(self, seq: int, signum: int) -> bool:
         """Send ``signum`` to the child running job ``seq`` (False when it is not running it)."""
@@ -439,7 +466,7 @@ class PreforkPool:
         for child in sorted(live, key=lambda c: len(c.queued))[:n]:
             child.retiring = True
             with contextlib.suppress(OSError, ValueError):
-                child.jobs.send(None)
+                child.send([None])
         self.concurrency -= n
 
     def take_unstarted(self) -> list[Job]:
@@ -454,12 +481,16 @@ class PreforkPool:
     def processes(self) -> list[int]:
         return [c.pid for c in self._children if not c.dead]
 
+    def writes(self) -> list[int]:
+        """The jobs written to each live child (``stats``' ``pool.writes``, as Celery's)."""
+        return [self.write_stats.get(c.slot, 0) for c in self._children if not c.dead]
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask children to exit once their pipes are empty, wait, terminate stragglers."""
         self._stopping = True
         for c in self._children:
             with contextlib.suppress(OSError, ValueError):
-                c.jobs.send(None)
+                c.send([None])
         for c in self._children:
             c.proc.join(timeout)
         self.terminate()
