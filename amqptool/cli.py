@@ -85,6 +85,7 @@ def _peek_command(argv: Sequence[str]) -> str | None:
             "-b",
             "--broker",
             "--broker-file",
+            "--config",
             "--control-key-file",
             "--ssl-ca",
             "--ssl-cert",

@@ -26,11 +26,14 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from amqptool.errors import AmqpToolError, ExitCode, UsageError
 from amqptool.settings import BrokerSettings, TLSOptions, redact_url
 from amqptool.textsafe import visible
+
+if TYPE_CHECKING:
+    from amqptool.celeryconf import Resolved
 
 __all__ = [
     "CliContext",
@@ -54,16 +57,35 @@ class CliContext:
     ssl_cert: str | None = None
     ssl_key: str | None = None
     debug: bool = False
+    config_module: str | None = None  # --config
+    app: Any = None  # a Celery app named by -A (its conf is a settings layer)
+    flags: dict[str, Any] = field(default_factory=dict)  # settings given as flags
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     _settings: BrokerSettings | None = None
+    _conf: Resolved | None = None
+
+    def conf(self) -> Resolved:
+        """Every setting resolved: flags > env > the Celery app > --config module > defaults."""
+        if self._conf is None:
+            from amqptool.celeryconf import resolve
+
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())  # the config module may sit here
+            flags = dict(self.flags, broker_url=self.broker)
+            self._conf = resolve(flags=flags, app=self.app, module=self.config_module)
+        return self._conf
 
     def settings(self) -> BrokerSettings:
-        """The validated broker settings (raises SettingsError naming the bad part)."""
+        """The validated broker settings (raises SettingsError naming the bad part); with
+        ``--config`` or a Celery app, the broker URL is the resolved ``broker_url``."""
         if self._settings is None:
             tls = TLSOptions(self.ssl_ca, self.ssl_cert, self.ssl_key)
+            url = self.broker
+            if url is None and (self.config_module or self.app is not None):
+                url = self.conf()["broker_url"]
             self._settings = BrokerSettings.from_url(
-                self.broker,
+                url,
                 tls=tls,
                 url_file=self.broker_file,
                 control_key_file=self.control_key_file,
@@ -78,6 +100,7 @@ class CliContext:
 
     def take_global_options(self, args: argparse.Namespace) -> None:
         self.broker = args.broker
+        self.config_module = args.config
         self.broker_file = args.broker_file
         self.control_key_file = args.control_key_file
         self.ssl_ca, self.ssl_cert, self.ssl_key = args.ssl_ca, args.ssl_cert, args.ssl_key
@@ -114,6 +137,12 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         default=default,
         help="shared key that signs remote-control commands and replies "
         "(also $AMQPTOOL_CONTROL_KEY, $AMQPTOOL_CONTROL_KEY_FILE)",
+    )
+    group.add_argument(
+        "--config",
+        metavar="MODULE",
+        default=default,
+        help="a Celery config module (celeryconfig): lowercase or old upper-case setting names",
     )
     group.add_argument("--ssl-ca", metavar="FILE", default=default, help="CA bundle for amqps://")
     group.add_argument("--ssl-cert", metavar="FILE", default=default, help="client certificate")

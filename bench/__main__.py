@@ -21,6 +21,7 @@ BENCHES = [
     "bench_client",
     "bench_results",
     "bench_cluster",
+    "bench_dropin",
 ]
 
 

@@ -3,9 +3,9 @@
 Three measurements, on a throw-away vhost of the local broker:
 
 1. **State ingest** (pure, no broker): the same realistic event stream (task lifecycles with
-   5 % failures and heartbeats) folded by ``amqptool.monitor.state.MonitorState`` and by Celery's
-   ``celery.events.state.State`` (both bounded to 10 000 tasks), interleaved rounds; medians and
-   the ratio (target >= 3x).
+   5 % failures and heartbeats) folded by ``amqptool.monitor.core.state.MonitorState`` and by
+   Celery's ``celery.events.state.State`` (both bounded to 10 000 tasks), interleaved rounds;
+   medians and the ratio (target >= 3x).
 2. **End to end** (events/s through the consumer + state): a *separate process* publishes the
    events to ``celeryev`` (with py-amqp, the client Celery's workers use), once as ``task.multi``
    batches of 10 events (how a busy Celery worker sends task events) and once as one message
@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from amqptool.monitor.core.state import MonitorState  # noqa: E402  # after the sys.path fix
 from amqptool.monitor.feed import EventFeed, FeedBatch, FeedStatus  # noqa: E402  # after sys.path
-from amqptool.monitor.state import MonitorState  # noqa: E402  # after the sys.path fix
 from amqptool.settings import BrokerSettings  # noqa: E402  # after the sys.path fix
 
 T0 = 1_795_255_000.0

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from amqptool.monitor.core.state import MonitorState  # noqa: E402  # same reason
 from amqptool.monitor.screens import HelpScreen  # noqa: E402  # after the sys.path fix
-from amqptool.monitor.state import MonitorState  # noqa: E402  # same reason
 from tests.ui.test_monitor_app import NOW, SIZE, FakeFeed, make_app  # noqa: E402  # same reason
 from tests.unit.test_monitor_state import lifecycle  # noqa: E402  # same reason
 

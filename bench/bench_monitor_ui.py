@@ -43,9 +43,9 @@ if str(ROOT) not in sys.path:
 from textual import events  # noqa: E402  # after the sys.path fix
 
 from amqptool.monitor.app import MonitorApp, MonitorOptions  # noqa: E402  # after sys.path
+from amqptool.monitor.core.state import MonitorState  # noqa: E402  # after the sys.path fix
 from amqptool.monitor.feed import FeedBatch, FeedStatus  # noqa: E402  # after the sys.path fix
 from amqptool.monitor.screens import HelpScreen  # noqa: E402  # after the sys.path fix
-from amqptool.monitor.state import MonitorState  # noqa: E402  # after the sys.path fix
 from bench.bench_monitor import stream  # noqa: E402  # after the sys.path fix
 
 

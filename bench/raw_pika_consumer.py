@@ -1,9 +1,11 @@
-"""Plain pika, nothing of amqptool: consume N messages from a queue, ack each, print seconds.
+"""Plain pika, nothing of amqptool: consume N messages from a queue, ack them, print seconds.
 
-Used by ``bench_worker`` as the ceiling of a pika-based consumer (run in its own process, so
-none of amqptool's pika patches apply). Prints the seconds between the first and last delivery.
+Used by ``bench_worker`` as the broker-side ceiling of a pika consumer (run in its own process,
+so none of amqptool's pika patches apply): ``basic_consume`` with a large prefetch and acks
+batched every ``ACK_EVERY`` messages (``multiple=True``). Prints the seconds between the first
+and last delivery.
 
-Run: ``python bench/raw_pika_consumer.py URL QUEUE COUNT PREFETCH``.
+Run: ``python bench/raw_pika_consumer.py URL QUEUE COUNT PREFETCH [ACK_EVERY]``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 import pika
 
 
-def main(url: str, queue: str, count: int, prefetch: int) -> float:
+def main(url: str, queue: str, count: int, prefetch: int, ack_every: int = 1) -> float:
     conn = pika.BlockingConnection(pika.URLParameters(url))
     ch = conn.channel()
     ch.basic_qos(prefetch_count=prefetch)
@@ -23,8 +25,10 @@ def main(url: str, queue: str, count: int, prefetch: int) -> float:
 
     def on_message(channel: object, method: object, properties: object, body: bytes) -> None:
         nonlocal seen
-        ch.basic_ack(method.delivery_tag)  # type: ignore[attr-defined]  # pika's Basic.Deliver
         seen += 1
+        if seen % ack_every == 0 or seen == count:
+            tag = method.delivery_tag  # type: ignore[attr-defined]  # pika's Basic.Deliver
+            ch.basic_ack(tag, multiple=ack_every > 1)
         if seen in (1, count):
             stamps.append(time.perf_counter())
         if seen == count:
@@ -37,4 +41,5 @@ def main(url: str, queue: str, count: int, prefetch: int) -> float:
 
 
 if __name__ == "__main__":
-    print(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+    extra = [int(a) for a in sys.argv[5:6]]
+    print(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), *extra))

@@ -34,7 +34,7 @@ from typing import Any, Self
 
 import pytest
 
-from amqptool.monitor.state import MonitorState
+from amqptool.monitor.core.state import MonitorState
 from tests import harness
 from tests.brokers import SecondBroker, failover_url
 from tests.shared_use import SharedUse

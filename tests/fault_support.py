@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from amqptool.errors import AmqpToolError
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.feed import EventFeed, FeedBatch, FeedStatus
-from amqptool.monitor.state import MonitorState
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection
 from tests import harness

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -68,6 +68,18 @@ def delete_vhost(name: str) -> None:
 def url_for(vhost: str) -> str:
     host = os.environ.get("AMQPTOOL_TEST_HOST", "127.0.0.1")
     return f"amqp://guest:guest@{host}:5672/{vhost}"
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """SIGTERM (a warm shutdown for workers), then SIGKILL if it has not ended in ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def unique(prefix: str = "t") -> str:
@@ -176,14 +188,8 @@ class CeleryPeer:
                 log.close()
 
     def _stop(self, proc: subprocess.Popen[str] | None) -> None:
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc is not None:
+            stop_process(proc)
 
     def __enter__(self) -> CeleryPeer:
         return self.start()

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import ChannelClosedError
 from amqptool.settings import BrokerSettings
+from amqptool.shell.core.outcome import Outcome
 from amqptool.shell.listing import Lister, client_factory
-from amqptool.shell.outcome import Outcome
 from amqptool.shell.runner import Runner
 from amqptool.shell.session import Shell
 from amqptool.transport import Connection

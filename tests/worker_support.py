@@ -19,7 +19,7 @@ from amqptool.codec.serialization import loads
 from amqptool.codec.tasks import TaskMessage, encode_task
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Channel, Connection
-from tests.harness import ROOT, rabbitmqctl, unique, wait_until
+from tests.harness import ROOT, rabbitmqctl, stop_process, unique, wait_until
 from worker import Worker
 
 __all__ = [
@@ -210,15 +210,8 @@ class WorkerProcess:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        if proc is not None:
+            stop_process(proc)
 
     def __enter__(self) -> WorkerProcess:
         return self.start()

@@ -38,6 +38,7 @@ from worker.task.exceptions import (
     TimeLimitExceeded,
     WorkerLostError,
 )
+from worker.task.log import get_task_logger
 from worker.task.periodic import crontab, periodic_task, schedule
 from worker.task.periodic_class import PeriodicTask
 
@@ -66,6 +67,7 @@ __all__ = [
     "conf",
     "control_command",
     "crontab",
+    "get_task_logger",
     "periodic_task",
     "registry",
     "schedule",

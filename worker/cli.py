@@ -20,6 +20,7 @@ from worker.policy.eta import DEFAULT_PARK_THRESHOLD
 
 if TYPE_CHECKING:
     from amqptool.entrypoint import CliContext
+    from amqptool.settings import BrokerSettings
 
 __all__ = ["SUMMARY", "configure", "run"]
 
@@ -41,7 +42,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE",
         action="append",
         required=True,
-        help="module defining the tasks (repeatable; the current directory is on the path)",
+        help="task module, Celery app (module, module:attribute, or a package whose celery "
+        "submodule holds it); repeatable; the current directory is on the path",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print every resolved setting and where it came from (flag, env, app, module, "
+        "default), passwords masked, and exit",
+    )
+    parser.add_argument(
+        "-f",
+        "--logfile",
+        metavar="FILE",
+        help="write the log to FILE instead of stderr (its directory must exist)",
+    )
+    parser.add_argument(
+        "--pidfile",
+        metavar="FILE",
+        help="write the worker's pid to FILE; refuse to start while a live process holds it",
     )
     parser.add_argument(
         "-n",
@@ -53,15 +72,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "-Q",
         "--queues",
         metavar="Q1,Q2",
-        default="celery",
-        help="queues to consume, comma-separated (default: celery)",
+        default=None,
+        help="queues to consume, comma-separated (default: a Celery app's queues, or celery)",
     )
     parser.add_argument(
         "-P",
         "--pool",
         choices=("prefork", "threads", "solo"),
-        default="prefork",
-        help="execution pool (default: prefork)",
+        default=None,
+        help="execution pool (default: a Celery app's worker_pool, or prefork)",
     )
     parser.add_argument(
         "-c",
@@ -74,8 +93,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--prefetch-multiplier",
         metavar="N",
         type=int,
-        default=4,
-        help="prefetch = concurrency x N (default 4; 0 = unlimited)",
+        default=None,
+        help="prefetch = concurrency x N (default: a Celery app's setting, or 4; 0 = unlimited)",
     )
     parser.add_argument(
         "-E", "--events", action="store_true", help="send task events (worker events always)"
@@ -91,8 +110,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--accept-content",
+        type=lambda text: [part for part in text.split(",") if part],
         metavar="LIST",
-        default="json",
+        default=None,
         help="serializers or content types accepted, comma-separated (default: json; "
         "pickle only when named here)",
     )
@@ -121,8 +141,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--result-expires",
         metavar="S",
         type=float,
-        default=86_400.0,
-        help="seconds a stored result is kept (default 86400, 0: forever)",
+        default=None,
+        help="seconds a stored result is kept (default: result_expires, 86400; 0: forever)",
     )
     _configure_scheduling(parser)
 
@@ -228,8 +248,13 @@ class RecordFormatter(logging.Formatter):
         return super().formatStack(stack_info).translate(_ESCAPES)
 
 
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def _setup_logging(level: str, logfile: str | None = None) -> None:
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if logfile:
+        try:
+            handler = logging.FileHandler(os.path.expanduser(logfile), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--logfile {logfile}: cannot open it: {exc}") from exc
     quiet_pika(handler)
     handler.setFormatter(
         RecordFormatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
@@ -241,11 +266,84 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("worker").setLevel(level)
 
 
+_FLAG_SETTINGS = {
+    "pool": "worker_pool",
+    "concurrency": "worker_concurrency",
+    "prefetch_multiplier": "worker_prefetch_multiplier",
+    "time_limit": "task_time_limit",
+    "soft_time_limit": "task_soft_time_limit",
+    "max_tasks_per_child": "worker_max_tasks_per_child",
+    "accept_content": "accept_content",
+    "result_backend": "result_backend",
+    "result_expires": "result_expires",
+}
+
+
+def _configure(args: argparse.Namespace, ctx: CliContext) -> BrokerSettings:
+    """Resolve the settings (flags > env > a Celery app's conf > --config module > defaults)
+    and fill what the flags left unset. A Celery app named by ``-A`` is imported first."""
+    from worker.celery_app import import_target
+
+    ctx.app = import_target(list(args.app or ()), prepare=False)
+    ctx.flags = {name: getattr(args, flag) for flag, name in _FLAG_SETTINGS.items()}
+    ctx.flags["worker_send_task_events"] = True if args.events else None
+    conf = ctx.conf()
+    for flag, name in _FLAG_SETTINGS.items():
+        setattr(args, flag, conf[name])
+    args.events = bool(conf["worker_send_task_events"])
+    from worker.celery_conf import apply_task_defaults, default_queue_names, queue_spec_of
+
+    args.queue_specs = None
+    if ctx.app is None and conf["task_queues"]:
+        args.queue_specs = {q.name: queue_spec_of(q) for q in conf["task_queues"]}
+    if args.queues is None:
+        if ctx.app is not None:
+            args.queues = ",".join(default_queue_names(ctx.app))
+        elif args.queue_specs:
+            args.queues = ",".join(args.queue_specs)
+        else:
+            args.queues = conf["task_default_queue"]
+    apply_task_defaults(conf, ctx.app)
+    from worker.pool import error_mail
+
+    error_mail.configure(conf.values)
+    return ctx.settings()
+
+
+def _resolved(ctx: CliContext) -> dict[str, tuple[Any, str]]:
+    """Every resolved setting with its source, and a Celery app's other changed settings."""
+    conf = ctx.conf()
+    out = {name: (value, conf.sources[name]) for name, value in conf.values.items()}
+    if ctx.app is not None:
+        for name, value in ctx.app.conf.table(with_defaults=False).items():
+            out.setdefault(name, (value, "app"))
+    return out
+
+
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    settings = ctx.settings()
+    from worker.service import Notifier, PidFile, check_parent_dir
+
+    for flag, path in (("--logfile", args.logfile), ("--pidfile", args.pidfile)):
+        check_parent_dir(flag, path)
+    check_parent_dir("--statedb", args.statedb)
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    _setup_logging(args.loglevel)
+    pidfile = PidFile(args.pidfile) if args.pidfile else None
+    if pidfile is not None:
+        pidfile.acquire()
+    try:
+        return _run(args, ctx, Notifier())
+    finally:
+        if pidfile is not None:
+            pidfile.release()
+
+
+def _run(args: argparse.Namespace, ctx: CliContext, notifier: Any) -> int:
+    _setup_logging(args.loglevel, args.logfile)
+    settings = _configure(args, ctx)
+    if args.print_config:
+        print("\n".join(ctx.conf().lines()), file=ctx.stdout)
+        return 0
     from amqptool.backends.urls import redact
     from worker.daemon import Worker
 
@@ -272,6 +370,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         mingle=not args.without_mingle,
         beat=args.beat,
         schedule_file=args.schedule,
+        queue_specs=args.queue_specs,
+        resolved=_resolved(ctx),
+        disable_rate_limits=bool(ctx.conf()["worker_disable_rate_limits"]),
         result_backend=args.result_backend,
         result_expires=args.result_expires,
     )
@@ -297,8 +398,36 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     ]
     ctx.info("\n".join(banner))
 
-    w.consumer.on_ready = lambda: ctx.info(f"{cfg.nodename} ready.")
-    return w.run()
+    send_signal = celery_worker_signal if ctx.app is not None else _no_signal
+
+    def on_ready() -> None:
+        ctx.info(f"{cfg.nodename} ready.")
+        logging.getLogger("worker").info("%s ready.", cfg.nodename)
+        notifier.ready(alive=lambda: w.exit_code is None)
+        send_signal("worker_ready")
+
+    w.consumer.on_ready = on_ready
+    w.on_stopping = notifier.stopping
+    send_signal("worker_init")  # before the pool's children are forked, as in Celery
+    try:
+        return w.run()
+    finally:
+        notifier.stopping()
+        send_signal("worker_shutdown")
+
+
+def _no_signal(name: str) -> None:
+    """No Celery app: no Celery signals."""
+
+
+def celery_worker_signal(name: str) -> None:
+    """Send Celery's worker signal ``name`` (``worker_init``, ``worker_ready``,
+    ``worker_shutdown``) to a Celery app's handlers; a raising handler is logged."""
+    from celery import signals
+
+    for _receiver, result in getattr(signals, name).send_robust(sender=None):
+        if isinstance(result, Exception):
+            logging.getLogger("worker").error("%s handler raised: %r", name, result)
 
 
 def _version() -> str:

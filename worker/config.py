@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from amqptool.codec.serialization import normalize_accept
 from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
+from worker.policy.queues import QueueSpec
 
 __all__ = ["WorkerConfig", "default_concurrency", "expand_nodename"]
 
@@ -76,6 +78,13 @@ class WorkerConfig:
     mingle: bool = True  # learn the revokes of running workers at startup
     beat: bool = False  # run the periodic-task scheduler in this worker (-B)
     schedule_file: str = DEFAULT_SCHEDULE_FILE
+    # how to declare a queue (a Celery app's task_queues); others: QueueSpec.default(name)
+    queue_specs: Mapping[str, QueueSpec] = field(default_factory=dict)
+    # resolved Celery settings (name -> (value, source)) for inspect conf/report
+    resolved: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+    # Celery's native delayed delivery: the level queues' type ("" = not set up)
+    native_delayed_delivery: str = "quorum"
+    disable_rate_limits: bool = False  # worker_disable_rate_limits
     result_backend: str | None = None  # None / rpc://: results are reply messages
     result_expires: float | None = 86_400.0  # seconds a stored result is kept (0: forever)
 
@@ -102,6 +111,9 @@ class WorkerConfig:
         mingle: bool = True,
         beat: bool = False,
         schedule_file: str | None = None,
+        queue_specs: Mapping[str, QueueSpec] | None = None,
+        resolved: Mapping[str, tuple[Any, str]] | None = None,
+        disable_rate_limits: bool = False,
         result_backend: str | None = None,
         result_expires: float | None = 86_400.0,
     ) -> WorkerConfig:
@@ -153,6 +165,9 @@ class WorkerConfig:
             mingle=mingle,
             beat=beat,
             schedule_file=schedule_file or DEFAULT_SCHEDULE_FILE,
+            queue_specs=dict(queue_specs or {}),
+            resolved=dict(resolved or {}),
+            disable_rate_limits=disable_rate_limits,
             result_backend=_result_backend(result_backend),
             result_expires=result_expires or None,
         )

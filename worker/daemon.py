@@ -27,19 +27,20 @@ worker, :mod:`worker.beat.embedded`; one per cluster).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
 from amqptool.errors import UsageError
 from amqptool.settings import BrokerSettings
 from worker.beat.embedded import EmbeddedBeat
+from worker.celery_app import WorkerTasks, find_app, import_target, user_task_names
 from worker.config import WorkerConfig
 from worker.policy.eta import DEFAULT_PARK_THRESHOLD
+from worker.policy.queues import QueueSpec
 from worker.pool import create_pool
 from worker.pool.results import check_backend
 from worker.runtime.consumer import Consumer
@@ -52,21 +53,13 @@ log = logging.getLogger("worker")
 
 
 def import_app(modules: str | Sequence[str] | None) -> list[str]:
-    """Import the task modules (``-A``); a failure is a UsageError naming the module."""
+    """Import the task modules (``-A``, see :mod:`worker.celery_app`); a failure is a
+    UsageError naming the module."""
     if modules is None:
         return []
     names = [modules] if isinstance(modules, str) else list(modules)
     for name in names:
-        try:
-            importlib.import_module(name)
-        except UsageError:
-            raise
-        except ImportError as exc:
-            raise UsageError(f"cannot import task module {name!r}: {exc}") from exc
-        except Exception as exc:  # the user's module raised while importing
-            raise UsageError(
-                f"task module {name!r} raised {type(exc).__name__} on import: {exc}"
-            ) from exc
+        find_app(name)
     return names
 
 
@@ -98,10 +91,22 @@ class Worker:
         mingle: bool = True,
         beat: bool = False,
         schedule_file: str | None = None,
+        queue_specs: Mapping[str, QueueSpec] | None = None,
+        resolved: Mapping[str, tuple[Any, str]] | None = None,
+        disable_rate_limits: bool = False,
         result_backend: str | None = None,
         result_expires: float | None = 86_400.0,
     ) -> None:
-        self.app_modules = import_app(app_module)
+        names = [app_module] if isinstance(app_module, str) else list(app_module or ())
+        self.celery_app = import_target(names)
+        self.app_modules = names
+        if self.celery_app is not None:
+            from worker.celery_conf import app_queue_specs, default_queue_names
+
+            if queue_specs is None:
+                queue_specs = app_queue_specs(self.celery_app)
+            if queues is None:
+                queues = default_queue_names(self.celery_app)
         if not isinstance(settings, BrokerSettings):
             settings = BrokerSettings.from_url(settings)
         self.config = WorkerConfig.build(
@@ -124,14 +129,27 @@ class Worker:
             mingle=mingle,
             beat=beat,
             schedule_file=schedule_file,
+            queue_specs=queue_specs,
+            resolved=resolved,
+            disable_rate_limits=disable_rate_limits,
             result_backend=result_backend,
             result_expires=result_expires,
         )
         check_backend(self.config.result_backend, self.config.result_expires)
-        sending.configure(settings, self.config.queues[0], self.config.result_backend)
+        routing = {k: v for k, (v, _source) in resolved.items()} if resolved else None
+        sending.configure(
+            settings, self.config.queues[0], self.config.result_backend, config=routing
+        )
         import worker.pool.builtins  # noqa: F401  # Celery's built-in tasks (celery.group, ...)
 
-        self.tasks: Mapping[str, Task] = registry if tasks is None else tasks
+        if tasks is None:
+            tasks = registry if self.celery_app is None else WorkerTasks(registry, self.celery_app)
+            if not user_task_names(tasks):
+                raise UsageError(
+                    f"no tasks to run: -A {','.join(names) or '(none)'} registered none",
+                    hint="name a module that defines tasks (or a Celery app) with -A",
+                )
+        self.tasks: Mapping[str, Task] = tasks
         self.install_signal_handlers = install_signal_handlers
         self.pool = create_pool(
             self.config.pool,
@@ -153,6 +171,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.exit_code: int | None = None
+        self.on_stopping: Callable[[], None] = lambda: None  # a shutdown signal arrived
 
     @property
     def nodename(self) -> str:
@@ -185,6 +204,7 @@ class Worker:
     def _install_signals(self) -> dict[int, Any]:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             cold = self.consumer.warm or signum == signal.SIGQUIT
+            self.on_stopping()
             self.consumer.request_shutdown(cold=cold, wake=False)
 
         old: dict[int, Any] = {}

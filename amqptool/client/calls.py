@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amqptool.client.options import DEFAULT_QUEUE, build_message
+from amqptool.client.options import build_message
 from amqptool.codec.tasks import TaskMessage
 from amqptool.errors import UsageError
 
@@ -48,16 +48,17 @@ def _call_parts(call: Any) -> tuple[str, Any, Any, Mapping[str, Any]]:
 
 def task_messages(
     calls: Iterable[Any], queue: str | None, *, reply_to: str, group: str | None
-) -> list[tuple[TaskMessage, str]]:
-    """Task messages for ``calls`` (signature dicts or tuples), each with its queue.
+) -> list[tuple[TaskMessage, str | None]]:
+    """Task messages for ``calls`` (signature dicts or tuples), each with its queue (None: the
+    client's router decides).
 
     With ``group`` members carry the group id and their ``group_index`` as a Celery group does.
     """
-    items: list[tuple[TaskMessage, str]] = []
+    items: list[tuple[TaskMessage, str | None]] = []
     for index, call in enumerate(calls):
         name, args, kwargs, options = _call_parts(call)
         opts = dict(options)
-        member_queue = opts.pop("queue", None) or queue or DEFAULT_QUEUE
+        member_queue = opts.pop("queue", None) or queue
         opts.pop("reply_to", None)
         unknown = set(opts) - _CALL_OPTIONS
         if unknown:
@@ -66,5 +67,5 @@ def task_messages(
         if group is not None:
             opts.update(group=group, group_index=index)
         msg = build_message(name, args, kwargs, reply_to=reply_to, **opts)
-        items.append((msg, str(member_queue)))
+        items.append((msg, None if member_queue is None else str(member_queue)))
     return items

@@ -138,7 +138,7 @@ class _Sender:
     def result(self, task_id: str, parent: AsyncResult | None = None) -> AsyncResult:
         return AsyncResult(task_id, self.client.results, app=self.client, parent=parent)
 
-    def message(self, sig: Mapping[str, Any], **extra: Any) -> tuple[TaskMessage, str]:
+    def message(self, sig: Mapping[str, Any], **extra: Any) -> tuple[TaskMessage, str | None]:
         opts = dict(sig.get("options") or {})
         kw = {k: opts[k] for k in _MESSAGE_OPTIONS if opts.get(k) is not None}
         kw.update(extra)
@@ -152,7 +152,8 @@ class _Sender:
         )
         if opts.get("group_id") and msg.group is None:
             msg.group = str(opts["group_id"])
-        return msg, str(opts.get("queue") or self.client.default_queue)
+        queue = opts.get("queue")
+        return msg, None if queue is None else str(queue)  # None: the client's router decides
 
     def freeze(self, sig: Signature) -> None:
         """Give a step (and a group's members) its ids and our reply queue."""

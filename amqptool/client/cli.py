@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -95,11 +97,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--expires", metavar="S", help="expire after S seconds (or at an ISO 8601 time)"
     )
-    parser.add_argument("-Q", "--queue", default="celery", help="queue (default: celery)")
+    parser.add_argument(
+        "-Q", "--queue", help="queue (default: as task_routes / task_default_queue say: celery)"
+    )
+    parser.add_argument("--exchange", metavar="NAME", help="publish to this exchange")
+    parser.add_argument("--routing-key", metavar="KEY", help="publish with this routing key")
+    parser.add_argument(
+        "-A",
+        "--app",
+        metavar="MODULE",
+        help="a Celery app whose settings (task_routes, task_queues...) route the task",
+    )
     parser.add_argument("--priority", metavar="N", type=_priority, help="message priority 0-9")
     parser.add_argument("--task-id", metavar="ID", help="use this task id instead of a new uuid")
     parser.add_argument(
-        "--serializer", default="json", choices=["json", "msgpack", "yaml"], help="body format"
+        "--serializer",
+        choices=["json", "msgpack", "yaml"],
+        help="body format (default: task_serializer, json)",
     )
     parser.add_argument("--wait", action="store_true", help="wait for the result and print it")
     parser.add_argument(
@@ -122,6 +136,13 @@ def _show(value: Any) -> str:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     kwargs = parse_kwargs(args.kwargs)
     task_args = [parse_arg(a) for a in args.task_args]
+    if args.app:
+        from amqptool.celeryconf.app import find_app
+
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        ctx.app = find_app(args.app)
+    conf = ctx.conf()
     settings = ctx.settings()
     if ctx.debug:
         import logging
@@ -136,7 +157,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     wait = bool(args.wait or args.timeout is not None)
     started = time.monotonic()
     publish_timeout = args.timeout if args.timeout is not None else PUBLISH_TIMEOUT
-    with Client(settings, publish_timeout=publish_timeout) as client:
+    with Client(settings, publish_timeout=publish_timeout, config=conf.values) as client:
         result = client.send_task(
             args.task_name,
             task_args,
@@ -146,8 +167,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             eta=args.eta,
             expires=_expires(args.expires),
             queue=args.queue,
+            exchange=args.exchange,
+            routing_key=args.routing_key,
             priority=args.priority,
-            serializer=args.serializer,
+            serializer=args.serializer or conf["task_serializer"],
+            compression=conf["task_compression"],
         )
         if not wait:
             print(_dump({"id": result.id}) if args.json else result.id, file=ctx.stdout)

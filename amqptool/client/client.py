@@ -26,9 +26,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from amqptool.backends.urls import backend_from_url, is_rpc
+from amqptool.celeryconf.routing import Destination, Router
+from amqptool.celeryconf.table import milliseconds
 from amqptool.client.calls import task_messages
 from amqptool.client.link import RESULT_EXPIRES_MS, ClientLink
-from amqptool.client.options import DEFAULT_QUEUE, RetryPolicy, When, build_message
+from amqptool.client.options import RetryPolicy, When, build_message
 from amqptool.client.result import (
     AsyncResult,
     GroupResult,
@@ -72,7 +74,8 @@ class Client(ClientLink):
 
     ``settings`` (or ``url``; neither: ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` / localhost).
     Nothing connects until the first send or result read. ``close()`` (or ``with``) ends the
-    connection; using the client again reconnects.
+    connection; using the client again reconnects. ``config``: Celery's settings
+    (``task_routes``, ``task_queues``...): messages are routed as Celery's router routes them.
     """
 
     def __init__(
@@ -82,15 +85,19 @@ class Client(ClientLink):
         url: str | None = None,
         accept: Iterable[str] | None = None,
         publish_timeout: float | None = PUBLISH_TIMEOUT,
+        config: Mapping[str, Any] | None = None,
         backend: str | Backend | None = None,
-        default_queue: str = DEFAULT_QUEUE,
+        default_queue: str | None = None,
     ) -> None:
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
+        self.router = Router(config, default_queue=default_queue)
+        expires = (config or {}).get("result_expires")  # the result queue's x-expires
+        self.result_expires_ms = milliseconds(expires, RESULT_EXPIRES_MS)
         self.settings = settings if settings is not None else BrokerSettings.from_url(url)
         self._accept = normalize_accept(accept) if accept is not None else RESULT_ACCEPT
         self.publish_timeout = publish_timeout
-        self.default_queue = default_queue
+        self.default_queue = self.router.default_queue
         self.results: ResultSource = self
         if backend is not None and not (isinstance(backend, str) and is_rpc(backend)):
             if isinstance(backend, str):
@@ -125,6 +132,8 @@ class Client(ClientLink):
         eta: When | None = None,
         expires: When | None = None,
         queue: str | None = None,
+        exchange: str | None = None,
+        routing_key: str | None = None,
         priority: int | None = None,
         link: Any = None,
         link_error: Any = None,
@@ -142,8 +151,10 @@ class Client(ClientLink):
     ) -> AsyncResult:
         """Publish one task by name; returns its :class:`AsyncResult`.
 
-        Celery 5.7's defaults: protocol v2, JSON, default exchange with routing key = ``queue``
-        (declared first as Celery does), ``reply_to`` = this client's result queue, persistent.
+        Celery 5.7's defaults: protocol v2, JSON, routed as Celery routes it (``queue``,
+        ``exchange``, ``routing_key`` over ``task_routes`` over the default queue; a direct
+        queue is published to the default exchange with its name as the key, declared first),
+        ``reply_to`` = this client's result queue, persistent.
         ``countdown`` becomes an absolute ``eta``, numeric ``expires`` an absolute time (and a
         message TTL). On connection failure it reconnects and republishes per ``retry_policy``
         (3 retries, 0 / 0.2 / 0.2 s), then raises :class:`ConnectionFailedError`.
@@ -170,8 +181,11 @@ class Client(ClientLink):
             root_id=root_id,
             reply_to=self.oid,
         )
+        dest = self.router.route(
+            name, msg.args, msg.kwargs, queue=queue, exchange=exchange, routing_key=routing_key
+        )
         self._publish_all(
-            [(msg, queue or self.default_queue)],
+            [(msg, dest)],
             serializer=serializer,
             compression=compression,
             want_results=not ignore_result and self.rpc,
@@ -182,7 +196,7 @@ class Client(ClientLink):
 
     def _publish_all(
         self,
-        items: Sequence[tuple[TaskMessage, str]],
+        items: Sequence[tuple[TaskMessage, Destination]],
         *,
         serializer: str,
         compression: str | None,
@@ -195,8 +209,8 @@ class Client(ClientLink):
         the broker confirmed them all. After a connection failure only the unconfirmed ones
         are sent again (so a message may arrive twice, never not at all)."""
         envelopes = [
-            encode_task(msg, serializer=serializer, compression=compression, routing_key=queue)
-            for msg, queue in items
+            encode_task(msg, serializer=serializer, compression=compression, **dest.target)
+            for msg, dest in items
         ]
         confirmed = [False] * len(envelopes)
         wait = self.publish_timeout if timeout is None else timeout
@@ -213,8 +227,9 @@ class Client(ClientLink):
                     raise err
             if want_results:
                 self._ensure_result_queue()
-            for env in envelopes:
-                self._declare_task_queue(env.routing_key)
+            for _msg, dest in items:
+                if dest.queue is not None:
+                    self._declare_task_queue(dest.queue)
             flying: list[tuple[int, Pending]] = []
             try:
                 for index, env in enumerate(envelopes):
@@ -255,7 +270,7 @@ class Client(ClientLink):
         """
         self._check_fork()
         gid = group_id or str(uuid.uuid4())
-        items = task_messages(calls, queue or self.default_queue, reply_to=self.oid, group=gid)
+        items = self._routed(task_messages(calls, queue, reply_to=self.oid, group=gid))
         if not items:
             return GroupResult(gid, [], self.results)
         self._publish_all(
@@ -288,7 +303,7 @@ class Client(ClientLink):
         each confirm in turn.
         """
         self._check_fork()
-        items = task_messages(calls, queue or self.default_queue, reply_to=self.oid, group=None)
+        items = self._routed(task_messages(calls, queue, reply_to=self.oid, group=None))
         if items:
             self._publish_all(
                 items,
@@ -301,12 +316,20 @@ class Client(ClientLink):
             )
         return [AsyncResult(m.id, self.results, app=self) for m, _ in items]
 
+    def _routed(
+        self, items: Sequence[tuple[TaskMessage, str | None]]
+    ) -> list[tuple[TaskMessage, Destination]]:
+        return [(m, self.router.route(m.task, m.args, m.kwargs, queue=q)) for m, q in items]
+
     # ------------------------------------------------------------------ results
 
-    def publish(self, items: Sequence[tuple[TaskMessage, str]], serializer: str = "json") -> None:
-        """Publish ready-made task messages, each to its queue (canvas; retried as send_task)."""
+    def publish(
+        self, items: Sequence[tuple[TaskMessage, str | None]], serializer: str = "json"
+    ) -> None:
+        """Publish ready-made task messages, each to its queue (None: where the router says;
+        canvas; retried as send_task)."""
         self._publish_all(
-            items,
+            self._routed(items),
             serializer=serializer,
             compression=None,
             want_results=self.rpc,

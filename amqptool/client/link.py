@@ -22,6 +22,7 @@ from amqptool.errors import AuthenticationError, ChannelClosedError, ConnectionF
 from amqptool.settings import BrokerSettings
 
 if TYPE_CHECKING:
+    from amqptool.celeryconf.routing import QueueDecl
     from amqptool.transport import Channel, ConfirmedPublisher, Connection
 
 __all__ = ["RESULT_EXPIRES_MS", "ClientLink"]
@@ -150,30 +151,35 @@ class ClientLink:
             self.oid,
             durable=True,
             auto_delete=True,
-            arguments={"x-expires": RESULT_EXPIRES_MS},
+            arguments={"x-expires": getattr(self, "result_expires_ms", RESULT_EXPIRES_MS)},
         )
         ch.consume(self.oid, self._on_result, no_ack=True)
         return ch
 
-    def _declare_task_queue(self, queue: str) -> None:
-        """Declare ``queue`` as Celery does: direct exchange and durable queue, both ``queue``.
-
-        A queue that already exists (a quorum or priority queue, say) is used as it is and
-        never declared otherwise.
-        """
-        if queue in self._declared:
+    def _declare_task_queue(self, queue: QueueDecl) -> None:
+        """Declare ``queue`` as Celery does (its exchange, the queue with its arguments, the
+        binding) before the first publish. A queue that already exists (a quorum or priority
+        queue, say) is used as it is and never declared otherwise."""
+        if queue.name in self._declared:
             return
         from amqptool.transport.existing import inspect_queue
 
         conn = self._connection()
-        if inspect_queue(conn, queue) is None:
+        if inspect_queue(conn, queue.name) is None:
             ch = self._publisher()
-            ch.exchange_declare(queue, "direct", durable=True)
-            ch.queue_declare(queue, durable=True)
-            ch.queue_bind(queue, queue, queue)
+            if queue.exchange:
+                ch.exchange_declare(queue.exchange, queue.exchange_type, durable=True)
+            ch.queue_declare(
+                queue.name,
+                durable=queue.durable,
+                auto_delete=queue.auto_delete,
+                arguments=queue.arguments,
+            )
+            if queue.exchange:
+                ch.queue_bind(queue.name, queue.exchange, queue.routing_key)
         else:
-            log.debug("queue %r exists; publishing to it as it is", queue)
-        self._declared.add(queue)
+            log.debug("queue %r exists; publishing to it as it is", queue.name)
+        self._declared.add(queue.name)
 
     def _retrying(self, what: str, op: Callable[[], T], *, retry: bool, policy: RetryPolicy) -> T:
         """Run ``op`` with the connection locked; on connection failure reconnect and rerun."""

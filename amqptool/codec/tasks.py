@@ -29,6 +29,7 @@ __all__ = [
     "encode_task",
     "is_v2",
     "safe_repr",
+    "task_headers",
 ]
 
 _V2_KNOWN_HEADERS = frozenset(
@@ -158,15 +159,8 @@ def is_v2(headers: Mapping[str, Any] | None) -> bool:
 # --------------------------------------------------------------------------- encode
 
 
-def encode_task(
-    msg: TaskMessage,
-    *,
-    serializer: str = "json",
-    compression: str | None = None,
-    exchange: str = "",
-    routing_key: str = "celery",
-) -> Envelope:
-    """A protocol v2 message exactly shaped like Celery 5.7's (docs/protocol.md §1.6)."""
+def task_headers(msg: TaskMessage) -> dict[str, Any]:
+    """The v2 headers of ``msg``, as Celery 5.7 sends them (also a Celery request's fields)."""
     root_id = msg.root_id or msg.id
     headers: dict[str, Any] = {
         "lang": "py",
@@ -191,6 +185,19 @@ def encode_task(
     }
     for key, value in msg.extra_headers.items():
         headers.setdefault(key, value)
+    return headers
+
+
+def encode_task(
+    msg: TaskMessage,
+    *,
+    serializer: str = "json",
+    compression: str | None = None,
+    exchange: str = "",
+    routing_key: str = "celery",
+) -> Envelope:
+    """A protocol v2 message exactly shaped like Celery 5.7's (docs/protocol.md §1.6)."""
+    headers = task_headers(msg)
     body, ctype, cenc = dumps([list(msg.args), dict(msg.kwargs), msg.embed()], serializer)
     if compression:
         body, headers["compression"] = compress(body, compression)

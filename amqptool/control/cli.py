@@ -11,7 +11,9 @@ textual, prompt_toolkit, celery or the user's task modules is ever imported.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
+import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from amqptool.control.command_table import COMMANDS, Command, compile_request, lookup
@@ -30,8 +32,17 @@ if TYPE_CHECKING:
 
 __all__ = ["configure", "run"]
 
-_COMMON = ("destination", "timeout", "limit", "json", "pattern", "matcher", "idle")
-_BROKER = ("broker", "broker_file", "control_key_file", "ssl_ca", "ssl_cert", "ssl_key", "debug")
+_COMMON = ("destination", "timeout", "limit", "json", "pattern", "matcher", "idle", "app")
+_BROKER = (
+    "broker",
+    "broker_file",
+    "control_key_file",
+    "config_module",
+    "ssl_ca",
+    "ssl_cert",
+    "ssl_key",
+    "debug",
+)
 
 
 class _ArgParser(argparse.ArgumentParser):
@@ -53,6 +64,13 @@ def _add_common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         return argparse.SUPPRESS if suppress else value
 
     group = parser.add_argument_group("remote control options")
+    group.add_argument(
+        "-A",
+        "--app",
+        metavar="MODULE",
+        default=d(None),
+        help="a Celery app whose settings (broker_url...) apply, as celery -A does",
+    )
     group.add_argument(
         "-d",
         "--destination",
@@ -109,6 +127,7 @@ def _add_broker_options(parser: argparse.ArgumentParser) -> None:
     hidden = argparse.SUPPRESS
     parser.add_argument("-b", "--broker", metavar="URL", default=hidden, help=hidden)
     parser.add_argument("--broker-file", metavar="FILE", default=hidden, help=hidden)
+    parser.add_argument("--config", dest="config_module", default=hidden, help=hidden)
     parser.add_argument("--control-key-file", metavar="FILE", default=hidden, help=hidden)
     parser.add_argument("--ssl-ca", metavar="FILE", default=hidden, help=hidden)
     parser.add_argument("--ssl-cert", metavar="FILE", default=hidden, help=hidden)
@@ -218,6 +237,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     method, arguments = compile_request(cmd, inner.words, flags)
     if cmd.name == "hello" and "from_node" not in arguments:
         arguments["from_node"] = f"amqptool@{socket.gethostname()}"
+    if args.app:
+        from amqptool.celeryconf.app import find_app
+
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        ctx.app = find_app(args.app)
     settings = ctx.settings()
 
     from amqptool.control.client import ControlClient  # pika is imported here, not before

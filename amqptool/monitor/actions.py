@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from amqptool.errors import AmqpToolError
-from amqptool.monitor.clean import visible
+from amqptool.monitor.core.clean import visible
 
 if TYPE_CHECKING:
     from amqptool.settings import BrokerSettings

@@ -36,10 +36,7 @@ from amqptool.monitor.background import (
     MonitorOptions,
     QueueProbeLike,
 )
-from amqptool.monitor.feed import FeedStatus
-from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth
-from amqptool.monitor.screens import GraphsScreen, HelpScreen, TaskDetailScreen, TaskTypesScreen
-from amqptool.monitor.selectors import (
+from amqptool.monitor.core.selectors import (
     SortSpec,
     TaskDetail,
     TaskFilter,
@@ -49,7 +46,10 @@ from amqptool.monitor.selectors import (
     task_detail,
     worker_rows,
 )
-from amqptool.monitor.state import MonitorState, Task
+from amqptool.monitor.core.state import MonitorState, Task
+from amqptool.monitor.feed import FeedStatus
+from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth
+from amqptool.monitor.screens import GraphsScreen, HelpScreen, TaskDetailScreen, TaskTypesScreen
 from amqptool.monitor.store import TaskStore
 from amqptool.monitor.tables import TABLE_KEYS, queues_table, tasks_table, workers_table
 from amqptool.monitor.widgets import GridTable, MonitorHeader

@@ -20,8 +20,8 @@ from amqptool.monitor.actions import (
     revoke_action,
     shutdown_action,
 )
+from amqptool.monitor.core.model import Task
 from amqptool.monitor.messages import ActionFinished
-from amqptool.monitor.model import Task
 from amqptool.monitor.screens import ConfirmScreen, RateLimitScreen
 from amqptool.monitor.workerscreen import WorkerDetailScreen
 

@@ -24,8 +24,11 @@ from textual.widgets import Static
 
 from amqptool.errors import AmqpToolError
 from amqptool.monitor.actions import ControlPort, active_queues_action, perform
+from amqptool.monitor.core.history import BUCKET_SECONDS
+from amqptool.monitor.core.model import Task
+from amqptool.monitor.core.query import TaskFilter
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.feed import FeedBatch, FeedStatus
-from amqptool.monitor.history import BUCKET_SECONDS
 from amqptool.monitor.messages import (
     EventsArrived,
     FeedChanged,
@@ -33,10 +36,7 @@ from amqptool.monitor.messages import (
     QueuesUpdated,
     StoreMatches,
 )
-from amqptool.monitor.model import Task
-from amqptool.monitor.query import TaskFilter
 from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth, queues_from_replies
-from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import HistoryRow, TaskStore, record_of
 from amqptool.monitor.widgets import GridTable
 

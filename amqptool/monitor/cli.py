@@ -167,8 +167,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.no_tui:
         if metrics is None:
             raise UsageError("--no-tui needs --metrics HOST:PORT (it has nothing else to show)")
+        from amqptool.monitor.core.state import MonitorState
         from amqptool.monitor.headless import run_headless
-        from amqptool.monitor.state import MonitorState
 
         state = MonitorState(
             max_tasks=args.max_tasks, max_bytes=args.max_bytes, field_limit=args.max_field

@@ -17,10 +17,10 @@ from typing import TextIO
 
 from amqptool.errors import AmqpToolError, AuthenticationError, ExitCode
 from amqptool.monitor.actions import BrokerControl, active_queues_action, perform
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.feed import EventFeed, FeedBatch, FeedStatus
 from amqptool.monitor.metrics import CelerySource, MetricsServer, start_metrics
 from amqptool.monitor.queues import QueueDepth, QueueProbe, queues_from_replies
-from amqptool.monitor.state import MonitorState
 from amqptool.settings import BrokerSettings
 
 __all__ = ["QueuePoller", "run_headless"]

@@ -10,10 +10,10 @@ from typing import TextIO
 from amqptool.errors import ExitCode
 from amqptool.monitor.actions import BrokerControl
 from amqptool.monitor.app import MonitorApp, MonitorOptions
+from amqptool.monitor.core.history import BUCKET_SECONDS
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.feed import EventFeed, FeedBatch, FeedStatus
-from amqptool.monitor.history import BUCKET_SECONDS
 from amqptool.monitor.queues import QueueProbe
-from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import TaskStore, record_of
 from amqptool.settings import BrokerSettings
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.message import Message
 
 from amqptool.monitor.actions import Outcome
+from amqptool.monitor.core.model import Task
+from amqptool.monitor.core.query import TaskFilter
 from amqptool.monitor.feed import FeedBatch, FeedStatus
-from amqptool.monitor.model import Task
-from amqptool.monitor.query import TaskFilter
 from amqptool.monitor.queues import QueueDepth
 
 __all__ = [

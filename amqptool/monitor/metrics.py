@@ -6,7 +6,7 @@ labelled ``name``, ``hostname`` (the host part of the node name, as celery-expor
 ``celery_task_runtime`` of succeeded tasks; the gauges ``celery_worker_up`` and
 ``celery_worker_tasks_active`` per hostname and ``celery_queue_length`` /
 ``celery_active_consumer_count`` per queue. Every value comes from the monitor's totals since
-start (:mod:`amqptool.monitor.totals`), never from the bounded task table.
+start (:mod:`amqptool.monitor.core.totals`), never from the bounded task table.
 
 The HTTP server is ``prometheus_client``'s, on a thread of its own; :class:`CelerySource`
 reads the state the UI (or the headless loop) owns through atomic copies. ``prometheus_client``
@@ -31,9 +31,9 @@ from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
 from amqptool.errors import UsageError
+from amqptool.monitor.core.state import MonitorState
+from amqptool.monitor.core.totals import KINDS, PROM_BUCKETS, Runtimes
 from amqptool.monitor.queues import QueueDepth
-from amqptool.monitor.state import MonitorState
-from amqptool.monitor.totals import KINDS, PROM_BUCKETS, Runtimes
 
 __all__ = ["CelerySource", "MetricsServer", "parse_listen", "start_metrics"]
 

@@ -17,10 +17,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from amqptool.monitor.actions import valid_rate
-from amqptool.monitor.history import Series
-from amqptool.monitor.selectors import TaskDetail
+from amqptool.monitor.core.history import Series
+from amqptool.monitor.core.selectors import TaskDetail
+from amqptool.monitor.core.totals import TypeRow
 from amqptool.monitor.tables import types_table
-from amqptool.monitor.totals import TypeRow
 from amqptool.monitor.widgets import STATE_STYLES, GridTable
 
 __all__ = [

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from amqptool.errors import UsageError
-from amqptool.monitor.model import Task
-from amqptool.monitor.query import TaskFilter, search_text
+from amqptool.monitor.core.model import Task
+from amqptool.monitor.core.query import TaskFilter, search_text
 from amqptool.private import ensure_private
 
 __all__ = ["HistoryRow", "TaskRecord", "TaskStore", "record_of", "task_of"]

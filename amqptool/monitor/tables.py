@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from amqptool.monitor.model import Task
+from amqptool.monitor.core.model import Task
+from amqptool.monitor.core.selectors import WorkerRow, task_row
+from amqptool.monitor.core.state import MonitorState
+from amqptool.monitor.core.totals import TypeRow
 from amqptool.monitor.queues import QueueDepth
-from amqptool.monitor.selectors import WorkerRow, task_row
-from amqptool.monitor.state import MonitorState
-from amqptool.monitor.totals import TypeRow
 from amqptool.monitor.widgets import Column, GridRow, GridTable
 
 __all__ = [

@@ -25,8 +25,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Sparkline, Static
 
-from amqptool.monitor.clean import visible
-from amqptool.monitor.selectors import HeaderView
+from amqptool.monitor.core.clean import visible
+from amqptool.monitor.core.selectors import HeaderView
 
 __all__ = ["Column", "GridRow", "GridTable", "MonitorHeader"]
 

@@ -4,7 +4,7 @@ system; and the actions of the worker screen (pool size, consumers, rate and tim
 :func:`fetch_worker_info` asks one node ``stats``, ``active_queues``, ``registered`` (with rate
 and time limits), ``conf`` and ``report``, each with its own timeout, and never raises: a section
 that did not answer says why. Replies come from the network, so every string is made visible
-(:mod:`amqptool.monitor.clean`). Pure core: the control port is given.
+(:mod:`amqptool.monitor.core.clean`). Pure core: the control port is given.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amqptool.monitor.actions import Action, ControlPort, perform
-from amqptool.monitor.clean import clean, visible
+from amqptool.monitor.core.clean import clean, visible
 
 __all__ = [
     "RegisteredTask",

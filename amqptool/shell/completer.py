@@ -1,4 +1,4 @@
-"""The thin prompt_toolkit adapter over :mod:`amqptool.shell.completion`."""
+"""The thin prompt_toolkit adapter over :mod:`amqptool.shell.core.completion`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
 
-from amqptool.shell.completion import analyze, candidates, signature_hint
-from amqptool.shell.names import KnownNames
+from amqptool.shell.core.completion import analyze, candidates, signature_hint
+from amqptool.shell.core.names import KnownNames
 
 __all__ = ["ShellCompleter", "toolbar_text"]
 

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from amqptool.codec.envelope import Envelope
-from amqptool.shell.messages import MessageView, view_message
-from amqptool.shell.outcome import Consumed
-from amqptool.shell.parser import ParsedCommand
+from amqptool.shell.core.messages import MessageView, view_message
+from amqptool.shell.core.outcome import Consumed
+from amqptool.shell.core.parser import ParsedCommand
 
 if TYPE_CHECKING:
-    from amqptool.shell.ports import ChannelLike
+    from amqptool.shell.core.ports import ChannelLike
     from amqptool.shell.runner import Notify, OnMessage, Runner
 
 __all__ = ["consume", "wait_for"]

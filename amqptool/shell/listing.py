@@ -8,13 +8,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import AmqpToolError
-from amqptool.shell.outcome import Table
+from amqptool.shell.core.outcome import Table
 
 if TYPE_CHECKING:
     from amqptool.mgmt import MgmtClient
     from amqptool.settings import BrokerSettings
-    from amqptool.shell.names import KnownNames
-    from amqptool.shell.parser import ParsedCommand
+    from amqptool.shell.core.names import KnownNames
+    from amqptool.shell.core.parser import ParsedCommand
 
 __all__ = ["Lister", "NameRefresher", "client_factory"]
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from amqptool.errors import ConnectionFailedError, ExitCode, UsageError
-from amqptool.shell.names import KnownNames
-from amqptool.shell.outcome import ExitRequest
+from amqptool.shell.core.names import KnownNames
+from amqptool.shell.core.outcome import ExitRequest
 from amqptool.shell.runner import Runner
 from amqptool.shell.session import OutputClosed, Shell
 

@@ -17,7 +17,7 @@ from prompt_toolkit.output import Output
 from amqptool.errors import AmqpToolError, UsageError
 from amqptool.private import ensure_private
 from amqptool.shell.completer import ShellCompleter, toolbar_text
-from amqptool.shell.outcome import ExitRequest
+from amqptool.shell.core.outcome import ExitRequest
 from amqptool.shell.session import Shell
 
 __all__ = ["history_path", "run_interactive"]

@@ -24,14 +24,14 @@ from amqptool.errors import (
     UsageError,
 )
 from amqptool.shell.bodies import is_utf8, read_body
-from amqptool.shell.names import KnownNames
-from amqptool.shell.outcome import Deleted, Done, Got, QueueStats, Value
-from amqptool.shell.parser import ParsedCommand
-from amqptool.shell.ports import ChannelLike, ConnectionLike
+from amqptool.shell.core.names import KnownNames
+from amqptool.shell.core.outcome import Deleted, Done, Got, QueueStats, Value
+from amqptool.shell.core.parser import ParsedCommand
+from amqptool.shell.core.ports import ChannelLike, ConnectionLike
 from amqptool.shell.watchdog import DEFAULT_TIMEOUT, CommandTimeout, Watchdog
 
 if TYPE_CHECKING:
-    from amqptool.shell.messages import MessageView
+    from amqptool.shell.core.messages import MessageView
 
 __all__ = ["PUBLISH_TIMEOUT", "Notify", "OnMessage", "Runner"]
 
@@ -359,7 +359,7 @@ def _get(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Value:
     r.names.add_exchange(env.exchange)
     if not c.values["no_ack"] and env.delivery_tag is not None:
         r.unacked.add(env.delivery_tag)
-    from amqptool.shell.messages import view_message  # the codec loads only when needed
+    from amqptool.shell.core.messages import view_message  # the codec loads only when needed
 
     return Got(view_message(env))
 

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, TextIO
 
 from amqptool.errors import AmqpToolError, UsageError
 from amqptool.settings import redact_url
-from amqptool.shell.helptext import command_help, general_help
-from amqptool.shell.outcome import ExitRequest, HelpText, Outcome, Summary, Value
-from amqptool.shell.parser import ParsedCommand, is_blank_or_comment, parse_tokens, split_line
-from amqptool.shell.render import json_document, message_text, value_text
+from amqptool.shell.core.helptext import command_help, general_help
+from amqptool.shell.core.outcome import ExitRequest, HelpText, Outcome, Summary, Value
+from amqptool.shell.core.parser import ParsedCommand, is_blank_or_comment, parse_tokens, split_line
+from amqptool.shell.core.render import json_document, message_text, value_text
+from amqptool.shell.core.toolspecs import LISTING_COMMANDS
 from amqptool.shell.runner import Runner
-from amqptool.shell.toolspecs import LISTING_COMMANDS
 from amqptool.textsafe import visible
 
 if TYPE_CHECKING:
+    from amqptool.shell.core.messages import MessageView
     from amqptool.shell.listing import Lister
-    from amqptool.shell.messages import MessageView
 
 __all__ = ["OutputClosed", "Shell"]
 

@@ -27,13 +27,13 @@ from typing import IO, TYPE_CHECKING, Any
 from amqptool.codec.envelope import Envelope
 from amqptool.errors import AmqpToolError, UsageError
 from amqptool.private import create_private
-from amqptool.shell.jsonl import envelope_from_line, line_from_envelope
-from amqptool.shell.outcome import Consumed, Summary
+from amqptool.shell.core.jsonl import envelope_from_line, line_from_envelope
+from amqptool.shell.core.outcome import Consumed, Summary
 from amqptool.shell.runner import PUBLISH_TIMEOUT
 
 if TYPE_CHECKING:
-    from amqptool.shell.parser import ParsedCommand
-    from amqptool.shell.ports import ChannelLike
+    from amqptool.shell.core.parser import ParsedCommand
+    from amqptool.shell.core.ports import ChannelLike
     from amqptool.shell.runner import OnMessage, Runner
 
 __all__ = ["export", "import_", "move", "tap"]
@@ -194,7 +194,7 @@ def import_(r: Runner, ch: ChannelLike, c: ParsedCommand, *_: Any) -> Summary:
 
 def tap(r: Runner, ch: ChannelLike, c: ParsedCommand, on_message: OnMessage, _w: Any) -> Consumed:
     from amqptool.shell.consume import wait_for
-    from amqptool.shell.messages import MessageView, view_message
+    from amqptool.shell.core.messages import MessageView, view_message
 
     exchange, key = c.values["exchange"], c.values["routing_key"]
     count, timeout = c.values["count"], c.values["timeout"]

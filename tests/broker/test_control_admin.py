@@ -421,8 +421,9 @@ def test_a_refused_declaration_is_an_error_reply_and_the_worker_goes_on(
     locked = unique("locked")
     with connect(broker_url) as conn:
         conn.channel().queue_declare(locked, exclusive=True)
-        reply = ask(ctl, ours, "add_consumer", queue=locked, exclusive=True)
-        assert "error" in reply and "RESOURCE_LOCKED" in reply["error"], reply
+        for flags in ({}, {"exclusive": True}):  # inspected first, or declared exclusive
+            reply = ask(ctl, ours, "add_consumer", queue=locked, **flags)
+            assert "error" in reply and "RESOURCE_LOCKED" in reply["error"], (flags, reply)
     names = {q["name"] for q in ask(ctl, ours, "active_queues")}
     assert refused not in names and locked not in names
     assert "unknown queue option" in ask(ctl, ours, "add_consumer", queue="x", durabel=1)["error"]

@@ -17,8 +17,8 @@ import pytest
 
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.codec.events import encode_event, make_event
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.feed import EventFeed, FeedBatch, FeedStatus
-from amqptool.monitor.state import MonitorState
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection
 from tests import harness

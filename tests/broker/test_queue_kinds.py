@@ -144,3 +144,47 @@ def test_far_eta_on_a_quorum_queue_is_parked_and_runs(vhost_url: str) -> None:
     assert shape is not None and shape.queue_type == "quorum"
     parked = rabbitmqctl("list_queues", "-p", _vhost(vhost_url), "name")
     assert f"amqptool.delay.{queue}." in parked  # it went through a parking queue
+
+
+def test_near_eta_and_rate_limits_keep_working_on_a_quorum_queue(vhost_url: str) -> None:
+    """A per-consumer prefetch of 1 that RabbitMQ will not raise: a held ETA task and
+    rate-limited tasks wait in that one slot, and everything still runs."""
+    import tests.peers.sched_tasks  # noqa: F401  # registers sched.limited (8/s)
+
+    queue = unique("quorum")
+    _declare(vhost_url, queue, {"x-queue-type": "quorum"})
+    with (
+        in_process_worker(vhost_url, queues=[queue], concurrency=1, prefetch_multiplier=1),
+        Client(url=vhost_url) as client,
+    ):
+        later = client.send_task("peer.add", (1, 1), queue=queue, countdown=1)
+        limited = [client.send_task("sched.limited", queue=queue) for _ in range(12)]
+        now = client.send_task("peer.add", (2, 2), queue=queue)
+        assert later.get(timeout=WAIT) == 2 and now.get(timeout=WAIT) == 4
+        stamps = [r.get(timeout=WAIT) for r in limited]
+    assert len(stamps) == 12 and stamps == sorted(stamps)
+
+
+def test_x_delivery_limit_is_respected(vhost_url: str) -> None:
+    """A task whose pool process always dies is requeued (reject_on_worker_lost) until the
+    quorum queue's x-delivery-limit dead-letters it, instead of looping for ever."""
+    import tests.projects.ourtasks  # noqa: F401  # registers ourtasks.always_dies
+
+    queue, dead = unique("quorum"), unique("dead")
+    with connect(vhost_url) as conn:
+        ch = conn.channel()
+        ch.queue_declare(dead, durable=True)
+        args = {"x-queue-type": "quorum", "x-delivery-limit": 1}
+        args |= {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead}
+        ch.queue_declare(queue, durable=True, arguments=args)
+    with (
+        in_process_worker(vhost_url, queues=[queue], pool="prefork", concurrency=1) as worker,
+        Client(url=vhost_url) as client,
+    ):
+        doomed = client.send_task("ourtasks.always_dies", queue=queue, ignore_result=True)
+        with connect(vhost_url) as conn:
+            ch = conn.channel()
+            got = wait_until(lambda: ch.get(dead, no_ack=True), WAIT, message="a dead letter")
+        assert got is not None and got.headers["id"] == doomed.id
+        assert client.send_task("peer.add", (1, 2), queue=queue).get(timeout=WAIT) == 3
+        assert worker.error is None

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from amqptool.shell.render import EMPTY_QUEUE
+from amqptool.shell.core.render import EMPTY_QUEUE
 from tests.harness import unique, wait_until
 from tests.shell_support import LiveShell, live_shell
 

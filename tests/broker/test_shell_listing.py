@@ -12,8 +12,8 @@ from prompt_toolkit.document import Document
 
 from amqptool.settings import BrokerSettings
 from amqptool.shell.completer import ShellCompleter
+from amqptool.shell.core.names import KnownNames
 from amqptool.shell.listing import NameRefresher, client_factory
-from amqptool.shell.names import KnownNames
 from amqptool.transport import Connection
 from tests.brokers import free_port
 from tests.harness import unique, wait_until

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.codec.events import encode_event, make_event
+from amqptool.monitor.core.query import TaskFilter, search_text
+from amqptool.monitor.core.selectors import header_view, task_detail, task_rows, worker_rows
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.dump import EventFormatter, format_json
-from amqptool.monitor.query import TaskFilter, search_text
-from amqptool.monitor.selectors import header_view, task_detail, task_rows, worker_rows
-from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import TaskStore, record_of, task_of
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import ChannelClosedError, UsageError
-from amqptool.shell.command_table import COMMANDS
+from amqptool.shell.core.command_table import COMMANDS
 from amqptool.shell.runner import Runner
 from amqptool.shell.session import Shell
 from amqptool.transport import QueueInfo

@@ -20,6 +20,7 @@ from textual.pilot import Pilot
 
 from amqptool.errors import ConnectionFailedError
 from amqptool.monitor.app import MonitorApp, MonitorOptions
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.feed import FeedBatch, FeedStatus
 from amqptool.monitor.queues import QueueDepth
 from amqptool.monitor.screens import (
@@ -28,7 +29,6 @@ from amqptool.monitor.screens import (
     RateLimitScreen,
     TaskDetailScreen,
 )
-from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import TaskStore, record_of
 from amqptool.monitor.widgets import GridTable
 from tests.unit.test_monitor_state import ev, heartbeat, lifecycle

@@ -10,9 +10,9 @@ from textual import events as events_module
 from textual.widgets import Input
 
 from amqptool.monitor.background import INGEST_CHUNK
+from amqptool.monitor.core.selectors import select_tasks
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.screens import HelpScreen
-from amqptool.monitor.selectors import select_tasks
-from amqptool.monitor.state import MonitorState
 from tests.ui.test_monitor_app import FakeFeed, make_app, sync
 from tests.unit.test_monitor_state import lifecycle
 

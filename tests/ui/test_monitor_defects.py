@@ -12,10 +12,10 @@ from rich.style import Style
 from textual import events
 from textual.widgets import Input
 
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.feed import FeedStatus
 from amqptool.monitor.messages import FeedChanged
 from amqptool.monitor.screens import ConfirmScreen
-from amqptool.monitor.state import MonitorState
 from amqptool.monitor.widgets import GridTable
 from tests.ui.test_monitor_app import NOW, FakeControl, FakeFeed, load, make_app, screen_text, sync
 from tests.unit.test_monitor_state import ev

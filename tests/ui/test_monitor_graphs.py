@@ -10,12 +10,12 @@ from typing import Any
 from textual.pilot import Pilot
 from textual_plotext import PlotextPlot
 
-from amqptool.monitor.history import BUCKET_SECONDS
+from amqptool.monitor.core.history import BUCKET_SECONDS
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.main import build_app
 from amqptool.monitor.messages import QueuesUpdated
 from amqptool.monitor.queues import QueueDepth
 from amqptool.monitor.screens import GraphsScreen
-from amqptool.monitor.state import MonitorState
 from amqptool.monitor.store import TaskStore
 from amqptool.settings import BrokerSettings
 from tests.ui.test_monitor_app import NOW, make_app, sync

@@ -125,11 +125,13 @@ async def test_the_live_app_shows_a_real_celery_worker_its_queue_and_pings_it(
 
 def test_the_monitor_core_imports_no_ui_toolkit_and_no_pika() -> None:
     code = (
-        "import amqptool.monitor.cli, amqptool.monitor.state, amqptool.monitor.selectors\n"
-        "import amqptool.monitor.store, amqptool.monitor.actions, amqptool.monitor.queues\n"
-        "import amqptool.monitor.dump, amqptool.monitor.model, amqptool.monitor.query\n"
-        "import amqptool.monitor.formatting, amqptool.monitor.clean, amqptool.monitor.fields\n"
-        "import amqptool.monitor.totals, amqptool.monitor.history, amqptool.monitor.workerinfo\n"
+        "import amqptool.monitor.cli, amqptool.monitor.store, amqptool.monitor.actions\n"
+        "import amqptool.monitor.queues, amqptool.monitor.dump, amqptool.monitor.workerinfo\n"
+        "import amqptool.monitor.core.state, amqptool.monitor.core.selectors\n"
+        "import amqptool.monitor.core.model, amqptool.monitor.core.query\n"
+        "import amqptool.monitor.core.formatting, amqptool.monitor.core.clean\n"
+        "import amqptool.monitor.core.fields, amqptool.monitor.core.totals\n"
+        "import amqptool.monitor.core.history\n"
     )
     loaded = harness.modules_loaded_by(code)
     assert not {"pika", "textual", "prompt_toolkit", "rich"} & loaded

@@ -7,8 +7,8 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.screens import TaskTypesScreen
-from amqptool.monitor.state import MonitorState
 from amqptool.monitor.widgets import GridTable
 from tests.ui.test_monitor_app import NOW, load, make_app, screen_text, sync
 from tests.unit.test_monitor_state import lifecycle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,13 @@ CORE = [
     "worker.policy.time_limits",
     "worker.control",
 ]
+
+FRONT_END_CORES = {"monitor": "monitor-core-pure", "shell": "shell-core-pure"}
+
+
+def _core_modules(front_end: str) -> list[str]:
+    folder = ROOT / "amqptool" / front_end / "core"
+    return [f"amqptool.{front_end}.core.{p.stem}" for p in sorted(folder.glob("*.py"))]
 
 
 def imported_after(modules: list[str]) -> set[str]:
@@ -74,3 +82,26 @@ def test_front_ends_keep_to_their_own_toolkit() -> None:
     assert "textual" not in _imports_of(ROOT / "amqptool" / "shell")
     assert "prompt_toolkit" not in _imports_of(ROOT / "amqptool" / "monitor")
     assert not {"textual", "prompt_toolkit"} & _imports_of(ROOT / "worker")
+
+
+@pytest.mark.parametrize("front_end", sorted(FRONT_END_CORES))
+def test_front_end_core_loads_no_toolkit_or_pika(front_end: str) -> None:
+    loaded = imported_after(_core_modules(front_end))
+    assert not {"pika", "textual", "prompt_toolkit", "rich", "prometheus_client"} & loaded
+
+
+@pytest.mark.parametrize("front_end", sorted(FRONT_END_CORES))
+def test_core_contract_names_every_adapter_module(front_end: str) -> None:
+    # The import contract lists the adapters by name; a new adapter module must join the list.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    (contract,) = [c for c in contracts if c["id"] == FRONT_END_CORES[front_end]]
+    folder = ROOT / "amqptool" / front_end
+    adapters = {f"amqptool.{front_end}.{p.stem}" for p in folder.glob("*.py")} - {
+        f"amqptool.{front_end}.__init__"
+    }
+    adapters |= {f"amqptool.{front_end}.{p.name}" for p in folder.iterdir() if p.is_dir()} - {
+        f"amqptool.{front_end}.core",
+        f"amqptool.{front_end}.__pycache__",
+    }
+    assert adapters <= set(contract["forbidden_modules"])

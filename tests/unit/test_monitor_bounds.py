@@ -7,9 +7,9 @@ import gc
 import tracemalloc
 from typing import Any
 
-from amqptool.monitor.clean import clean, visible
-from amqptool.monitor.selectors import header_view, task_detail, task_row, worker_rows
-from amqptool.monitor.state import MonitorState
+from amqptool.monitor.core.clean import clean, visible
+from amqptool.monitor.core.selectors import header_view, task_detail, task_row, worker_rows
+from amqptool.monitor.core.state import MonitorState
 from tests.unit.test_monitor_state import T0, ev, heartbeat
 
 ESC = "\x1b"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import itertools
 
-from amqptool.monitor.query import TaskFilter
-from amqptool.monitor.selectors import SortSpec, select_tasks
-from amqptool.monitor.state import MonitorState
+from amqptool.monitor.core.query import TaskFilter
+from amqptool.monitor.core.selectors import SortSpec, select_tasks
+from amqptool.monitor.core.state import MonitorState
 from tests.unit.test_monitor_state import T0, ev, heartbeat, lifecycle
 
 

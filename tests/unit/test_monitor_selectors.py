@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from amqptool.monitor.selectors import (
+from amqptool.monitor.core.selectors import (
     SortSpec,
     TaskFilter,
     fmt_age,
@@ -19,7 +19,7 @@ from amqptool.monitor.selectors import (
     task_rows,
     worker_rows,
 )
-from amqptool.monitor.state import MonitorState
+from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.store import TaskStore, record_of
 from tests.unit.test_monitor_state import T0, ev, heartbeat, lifecycle
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amqptool.codec.events import decode_events, encode_event, encode_event_batch
-from amqptool.monitor.state import MonitorState
+from amqptool.monitor.core.state import MonitorState
 
 T0 = 1_795_255_000.0
 

@@ -7,8 +7,8 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from amqptool.shell.completer import ShellCompleter, toolbar_text
-from amqptool.shell.completion import Kind, analyze, candidates, signature_hint
-from amqptool.shell.names import KnownNames
+from amqptool.shell.core.completion import Kind, analyze, candidates, signature_hint
+from amqptool.shell.core.names import KnownNames
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from kombu.connection import Connection as KombuConnection
 from amqptool.cli import camqadm_main
 from amqptool.errors import SettingsError, UsageError
 from amqptool.settings import BrokerSettings, TLSOptions
-from amqptool.shell.jsonl import envelope_from_line
-from amqptool.shell.lexer import split_words
+from amqptool.shell.core.jsonl import envelope_from_line
+from amqptool.shell.core.lexer import split_words
+from amqptool.shell.core.parser import parse_line
 from amqptool.shell.modes import _without_bom
-from amqptool.shell.parser import parse_line
 from amqptool.shell.watchdog import CommandTimeout, Watchdog
 
 

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amqptool.errors import UsageError
-from amqptool.shell.command_table import COMMANDS, did_you_mean
-from amqptool.shell.helptext import command_help, general_help
-from amqptool.shell.parser import (
+from amqptool.shell.core.command_table import COMMANDS, did_you_mean
+from amqptool.shell.core.helptext import command_help, general_help
+from amqptool.shell.core.parser import (
     ParsedCommand,
     UnknownCommandError,
     parse_bool,

@@ -9,11 +9,3 @@ def test_one_shot_mode_does_not_load_the_interactive_or_ui_toolkits() -> None:
     loaded = modules_loaded_by("import amqptool.cli, amqptool.shell.cli, amqptool.shell.modes")
     assert not {"prompt_toolkit", "textual"} & loaded
     assert "amqptool.codec.tasks" not in loaded  # only basic.get/consume need the task codec
-
-
-def test_the_shell_core_is_pure() -> None:
-    code = (
-        "import amqptool.shell.parser, amqptool.shell.completion, amqptool.shell.command_table\n"
-        "import amqptool.shell.render, amqptool.shell.messages, amqptool.shell.helptext\n"
-    )
-    assert not {"pika", "prompt_toolkit", "textual"} & modules_loaded_by(code)

@@ -37,6 +37,7 @@ DOCUMENTED = {
     "conf": "worker.task.eager",
     "control_command": "worker.control.registry",
     "crontab": "worker.task.periodic",
+    "get_task_logger": "worker.task.log",
     "periodic_task": "worker.task.periodic",
     "registry": "worker.task.define",
     "schedule": "worker.task.periodic",

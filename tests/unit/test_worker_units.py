@@ -72,6 +72,7 @@ def test_the_public_surface_is_pinned() -> None:
         "conf",
         "control_command",
         "crontab",
+        "get_task_logger",
         "periodic_task",
         "registry",
         "schedule",

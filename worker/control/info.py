@@ -62,7 +62,11 @@ def whole_number(value: Any, name: str, most: int = 10_000) -> int:
 
 def _include(tasks: Mapping[str, Any]) -> list[str]:
     """The task modules (``-A``), as the modules the registered tasks come from."""
-    mods = {type(t).__module__ for name, t in tasks.items() if not name.startswith("celery.")}
+    mods = {
+        type(getattr(t, "celery_task", t)).__module__
+        for name, t in tasks.items()
+        if not name.startswith("celery.")
+    }
     return sorted(m for m in mods if not m.startswith("worker."))
 
 
@@ -134,7 +138,24 @@ def settings_table(
             for k, v in current.items()
             if k in ("broker_url", "include") or defaults.get(k, MASK) != v
         }
+    app_include = config.resolved.get("include")
+    if app_include is not None:  # a Celery app: its include, and the built-ins Celery adds
+        current["include"] = list(dict.fromkeys([*app_include[0], "celery.app.builtins"]))
+    for name, (value, source) in config.resolved.items():  # the app's and config's settings
+        if name not in current and (with_defaults or source != "default"):
+            current[name] = _jsonable(value)
     return mask_settings(current)
+
+
+def _jsonable(value: Any) -> Any:
+    """A setting as a reply can carry it (kombu queues and the like as their repr)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return repr(value)
 
 
 def mask_settings(table: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,6 +190,11 @@ def conf(panel: Panel, with_defaults: Any = False, **kwargs: Any) -> Any:
     return _table(panel, _bool(with_defaults, "with_defaults"))
 
 
+def _backend(panel: Panel) -> str:
+    value, _source = panel.target.config.resolved.get("result_backend", (None, "default"))
+    return redact_url(str(value)) if value else "rpc://"
+
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -190,7 +216,7 @@ def report(panel: Panel) -> Any:
         f"            kernel version:{platform.release()}"
         f" imp:{platform.python_implementation()}\n"
         f"loader   -> worker (pool {panel.target.config.pool})\n"
-        f"settings -> transport:amqp results:rpc://\n\n{settings}\n"
+        f"settings -> transport:amqp results:{_backend(panel)}\n\n{settings}\n"
     )
     return {"ok": text}
 

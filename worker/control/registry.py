@@ -262,23 +262,41 @@ def disable_events(panel: Panel) -> Any:
     return {"ok": "task events disabled"}
 
 
+TASK_INFO_ITEMS = ("exchange", "routing_key", "rate_limit")  # Celery's default items
+
+
+def _task_info(target: ControlTarget, name: str, task: Any, item: str) -> Any:
+    """A task attribute as this worker applies it (run-time rate and time limits included)."""
+    if item == "rate_limit":
+        return target.state.rate_limits.get(name, task.rate_limit)
+    if item in ("time_limit", "soft_time_limit") and name in target.state.time_limits:
+        hard, soft = target.state.time_limits[name]
+        value = hard if item == "time_limit" else soft
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+    if hasattr(task, item):
+        return getattr(task, item)
+    return getattr(getattr(task, "celery_task", None), item, None)  # a Celery task's own
+
+
 @control_command(kind="inspect", aliases=("dump_tasks",), signature="[attr1 [attr2]]")
 def registered(panel: Panel, taskinfoitems: Any = None, builtins: bool = False) -> Any:
-    """The registered task names (with the attributes asked for)."""
-    items = ("rate_limit",) if taskinfoitems is None else taskinfoitems
+    """The registered task names, annotated as Celery annotates them (``add [rate_limit=10/m]``;
+    default items: exchange, routing_key, rate_limit)."""
+    items = taskinfoitems or TASK_INFO_ITEMS
     if isinstance(items, str):
         items = (items,)
     if not isinstance(items, list | tuple) or len(items) > 20:
         raise ValueError("taskinfoitems must be a list of at most 20 attribute names")
     if not all(isinstance(k, str) and k.isidentifier() for k in items):
         raise ValueError("taskinfoitems must be attribute names")
+    items = [item for item in items if not item.startswith("_")]
+    target = panel.target
     out = []
-    for name in sorted(panel.target.tasks):
+    for name in sorted(target.tasks):
         if name.startswith("celery.") and not builtins:
             continue
-        task = panel.target.tasks[name]
-        rate = panel.target.state.rate_limits.get(name, task.rate_limit)
-        values = {k: (rate if k == "rate_limit" else getattr(task, k, None)) for k in items}
+        task = target.tasks[name]
+        values = {item: _task_info(target, name, task, item) for item in items}
         shown = " ".join(f"{k}={v}" for k, v in values.items() if v is not None)
         out.append(f"{name} [{shown}]" if shown else name)
     return out

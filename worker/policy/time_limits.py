@@ -42,6 +42,8 @@ __all__ = [
     "hard_limit_error",
     "install_soft_alarm",
     "resolve",
+    "soft_limit_error",
+    "use_soft_limit_error",
 ]
 
 MAX_LIMIT = 7 * 24 * 3600.0
@@ -109,8 +111,23 @@ def async_raise(thread_id: int, exc_type: type[BaseException] | None) -> bool:
 # ---------------------------------------------------------------------- prefork children
 
 
+_soft_error: type[BaseException] = SoftTimeLimitExceeded
+
+
+def soft_limit_error() -> type[BaseException]:
+    """The exception a soft time limit raises in a task."""
+    return _soft_error
+
+
+def use_soft_limit_error(exc_type: type[SoftTimeLimitExceeded]) -> None:
+    """Raise ``exc_type`` (a subclass of ours) at soft limits: with a Celery app loaded, one
+    that Celery's ``SoftTimeLimitExceeded`` also catches."""
+    global _soft_error
+    _soft_error = exc_type
+
+
 def _on_alarm(_signum: int, _frame: FrameType | None) -> None:
-    raise SoftTimeLimitExceeded()
+    raise _soft_error()
 
 
 def install_soft_alarm() -> None:

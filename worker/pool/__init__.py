@@ -17,17 +17,20 @@ by the broker thread; results for a Redis/SQL backend are stored from here, as C
   parts, the steps of a failed chain;
 - :mod:`worker.pool.errbacks`: errbacks called here in the ``(request, exc, traceback)`` form;
 - :mod:`worker.pool.replace`: the messages of ``Task.replace()``;
-- :mod:`worker.pool.builtins`: Celery's built-in tasks (``celery.chord_unlock``, ``celery.map``...).
+- :mod:`worker.pool.builtins`: Celery's built-in tasks (``celery.chord_unlock``, ``celery.map``...);
+- :mod:`worker.pool.celery_trace`: a Celery app's tasks, run through Celery's own tracer;
+- :mod:`worker.pool.error_mail`: the 1.0 manual's error e-mails to the admins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from worker.pool.base import Pool
 from worker.task.define import Task
 
-__all__ = ["POOLS", "create_pool"]
+__all__ = ["POOLS", "create_pool", "pool_stats"]
 
 POOLS = ("prefork", "threads", "solo")
 
@@ -54,3 +57,38 @@ def create_pool(
         # one job queued per child beyond the running one
         return PreforkPool(tasks, concurrency, max_tasks_per_child=max_tasks_per_child)
     raise ValueError(f"unknown pool {name!r} (choose from {', '.join(POOLS)})")
+
+
+def pool_stats(
+    pool: Pool, max_tasks_per_child: int | None, limits: tuple[float | None, float | None]
+) -> dict[str, Any]:
+    """``stats``' ``pool`` object, with Celery's fields (``writes`` for prefork, as Celery's)."""
+    stats: dict[str, Any] = {
+        "implementation": pool.implementation,
+        "max-concurrency": pool.concurrency,
+        "processes": pool.processes(),
+        "max-tasks-per-child": max_tasks_per_child or "N/A",
+        "put-guarded-by-semaphore": False,
+        "timeouts": [limits[0] or 0, limits[1] or 0],
+    }
+    writes = getattr(pool, "writes", None)  # prefork only, as in Celery
+    if writes is not None:
+        stats["writes"] = _writes(writes())
+    return stats
+
+
+def _writes(values: list[int]) -> dict[str, Any]:
+    """Celery's ``writes`` block from the jobs written to each child."""
+    total = sum(values)
+
+    def share(value: float) -> str:
+        return f"{(float(value) / total) if value else 0:.2f}"
+
+    return {
+        "total": total,
+        "avg": share(total / len(values) if total and values else 0),
+        "all": ", ".join(share(v) for v in values),
+        "raw": ", ".join(str(v) for v in values),
+        "strategy": "fair",
+        "inqueues": {"total": len(values), "active": 0},
+    }

@@ -21,7 +21,9 @@ from typing import Any
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE, RETRY, SUCCESS, encode_exception
 from amqptool.codec.tasks import TaskMessage, safe_repr
+from worker.pool import error_mail
 from worker.pool.callbacks import on_failure_messages, on_success_messages
+from worker.pool.celery_trace import CeleryTask, run_traced
 from worker.pool.errbacks import call_in_process
 from worker.pool.finish import chord_part, fail_chain, state_message, unencodable
 from worker.pool.replace import replacement_messages
@@ -91,10 +93,22 @@ def _call_handler(task: Task, name: str, *args: Any) -> None:
 
 
 def execute(job: Job, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
-    """Run ``job`` with its task from ``tasks``; never raises. ``self.request`` is set meanwhile."""
+    """Run ``job`` with its task from ``tasks``; never raises. ``self.request`` is set meanwhile.
+    A FAILURE mails the admins when error e-mails are on (:mod:`worker.pool.error_mail`)."""
     task = tasks.get(job.message.task)
     if task is None:  # unregistered since it was received (the intake checks first)
         return _unknown(job)
+    out = _execute(job, task, tasks, sink)
+    if out.state == FAILURE and error_mail.enabled():
+        fields = next((f for kind, f in out.events if kind == "task-failed"), {})
+        error_mail.report_failure(task, job.message, job.hostname, fields)
+    return out
+
+
+def _execute(job: Job, task: Task, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
+    if isinstance(task, CeleryTask):  # Celery's tracer does it all, results included
+        state, runtime, events, requeue = run_traced(job, task)
+        return Outcome(job.seq, state, runtime, events=events, requeue=requeue)
     ctx = Context(
         job.message,
         hostname=job.hostname,
@@ -137,6 +151,8 @@ def _run(job: Job, task: Task, tasks: Mapping[str, Task], ctx: Context) -> Outco
     problem = unencodable(retval, task.serializer) if send_result else None
     if problem is not None:  # as Celery: the task fails with kombu's EncodeError
         return _failed(job, task, EncodeError(problem), runtime, send_result, tasks, ctx)
+    if log.isEnabledFor(logging.INFO):  # Celery's line
+        log.info("Task %s[%s] succeeded in %ss: %s", msg.task, msg.id, runtime, safe_repr(retval))
     out = Outcome(job.seq, SUCCESS, runtime)
     children = list(ctx.children)
     if msg.callbacks or msg.chain:

@@ -2,7 +2,10 @@
 
 Each child has two pipes: jobs in, reports out. The broker thread keeps at most ``depth`` jobs
 (the running one plus one queued, by default) in each child's pipe, so a child never waits for a
-round trip to the parent between two tasks. A child reports ``Started(seq, pid)`` before
+round trip to the parent between two tasks. The jobs the broker thread dispatches in one loop
+turn are written together (:meth:`PreforkPool.flush`: one pickled list, one system call and one
+wake-up per child, not per task; the per-task write was the broker thread's largest cost in the
+profile, see ``bench/bench_worker.py``). A child reports ``Started(seq, pid)`` before
 running a job (the parent acks then), then ``Done(seq, outcome)``. A reader thread in the
 parent waits on every report pipe and process sentinel and forwards what it reads to
 ``notify``.
@@ -33,149 +36,27 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection as mpc
-import multiprocessing.util as mp_util
 import os
-import select
 import selectors
-import signal
 import threading
-import weakref
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from amqptool.codec.envelope import Envelope
-from amqptool.codec.results import FAILURE
-from worker.policy.time_limits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
 from worker.pool.base import (
     Died,
-    Done,
-    Event,
     Notify,
     Precheck,
-    Publish,
     Report,
-    Skipped,
-    Started,
 )
-from worker.pool.execute import Job, Outcome, execute
-from worker.pool.orphans import die_with_parent
+from worker.pool.execute import Job
+from worker.pool.prefork_child import child_main, without_after_fork_hooks
 from worker.task.define import Task
 
 __all__ = ["PreforkPool"]
 
 log = logging.getLogger("worker.pool")
 _ctx = multiprocessing.get_context("fork")
-
-
-class _PipeSink:
-    __slots__ = ("out", "seq")
-
-    def __init__(self, out: mpc.Connection) -> None:
-        self.out = out
-        self.seq = 0
-
-    def publish(self, env: Envelope) -> None:
-        self.out.send([Publish(self.seq, env)])
-
-    def event(self, event_type: str, fields: dict[str, Any]) -> None:
-        self.out.send([Event(self.seq, event_type, fields)])
-
-
-def _close_parent_ends(ends: Sequence[mpc.Connection | int]) -> None:
-    """In a new child: close the pool's pipe ends it inherited by forking (its own job pipe's
-    write end, its siblings' ends, the pool's wake-up pipe). Were they left open, the child
-    would hold its own job pipe open and never see EOF when the parent dies (SIGKILL, OOM):
-    it would live on as an orphan."""
-    for end in ends:
-        with contextlib.suppress(OSError):
-            if isinstance(end, int):
-                if end >= 0:
-                    os.close(end)
-            else:
-                end.close()
-
-
-@contextlib.contextmanager
-def _without_after_fork_hooks() -> Iterator[None]:
-    """Fork a pool child that runs none of the parent's multiprocessing after-fork hooks.
-
-    Libraries in the parent (kombu, Celery, a user's task module) register hooks that tidy
-    their connections in a child; some send AMQP frames on the socket the child inherited,
-    which is still the parent's live connection, so the broker drops it. A pool child never
-    uses those connections: it starts with an empty hook registry instead.
-    """
-    # multiprocessing has no public way to skip the hooks: swap its private registry.
-    registry = mp_util._afterfork_registry  # type: ignore[attr-defined]  # private, see above
-    mp_util._afterfork_registry = weakref.WeakValueDictionary()  # type: ignore[attr-defined]  # private
-    try:
-        yield
-    finally:
-        mp_util._afterfork_registry = registry  # type: ignore[attr-defined]  # restore it
-
-
-def _child_main(
-    jobs: mpc.Connection,
-    reports: mpc.Connection,
-    tasks: Mapping[str, Task],
-    skip: Any,
-    current: Any,
-    parent_ends: Sequence[mpc.Connection | int] = (),
-    parent: int = 0,
-) -> None:
-    if parent:  # first of all: a child never outlives its worker (kill -9, OOM)
-        die_with_parent(parent)
-    _close_parent_ends(parent_ends)
-    # A broken report pipe means the parent is gone: nobody to report to, nothing to run.
-    with contextlib.suppress(BrokenPipeError):
-        _serve(jobs, reports, tasks, skip, current)
-
-
-def _serve(
-    jobs: mpc.Connection,
-    reports: mpc.Connection,
-    tasks: Mapping[str, Task],
-    skip: Any,
-    current: Any,
-) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    install_soft_alarm()
-    sink = _PipeSink(reports)
-    pid = os.getpid()
-    jobs_fd = [jobs.fileno()]
-    out: list[Report] = []  # reports sent together with the next job's "started"
-    while True:
-        if out and not select.select(jobs_fd, [], [], 0)[0]:
-            reports.send(out)
-            out = []
-        try:
-            job = jobs.recv()
-        except (EOFError, OSError):
-            break
-        if job is None:
-            break
-        if job.seq <= skip.value:
-            out.append(Skipped(job.seq, "unstarted"))
-            continue
-        out.append(Started(job.seq, pid))
-        reports.send(out)
-        out = []
-        sink.seq = job.seq
-        current.value = job.seq  # the parent kills this process only while this is its job
-        try:
-            arm_soft_alarm(job.soft_limit)
-            outcome = execute(job, tasks, sink)
-            disarm_soft_alarm()
-        except Exception:  # execute() handles task errors; this is a bug of ours
-            # (or the soft-limit alarm went off just after the task returned)
-            disarm_soft_alarm()
-            log.exception("pool child: executing job %s failed", job.seq)
-            outcome = Outcome(job.seq, FAILURE)
-        current.value = 0
-        out.append(Done(job.seq, outcome))
-    if out:
-        reports.send(out)
 
 
 class _Child:
@@ -193,16 +74,17 @@ class _Child:
         self.current = _ctx.Value("q", 0, lock=False)  # the seq it runs now (0: none)
         parent_ends = (*inherited, self.jobs, self.reports)
         self.proc = _ctx.Process(
-            target=_child_main,
+            target=child_main,
             args=(job_r, rep_w, tasks, skip, self.current, parent_ends, os.getpid()),
             name=f"worker-pool-{slot + 1}",
             daemon=True,
         )
-        with _without_after_fork_hooks():
+        with without_after_fork_hooks():
             self.proc.start()
         job_r.close()
         rep_w.close()
         self.queued: deque[int] = deque()
+        self.outgoing: list[Job | None] = []  # dispatched, written to the pipe by flush()
         self.dead = False
         self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
         self.left = max_tasks  # --max-tasks-per-child: jobs it may still be given (None: any)
@@ -216,6 +98,12 @@ class _Child:
     @property
     def pid(self) -> int:
         return self.proc.pid or 0
+
+    def send(self, items: list[Job | None]) -> None:
+        """Write what was dispatched since the last write, then ``items``, in one message."""
+        batch, self.outgoing = self.outgoing + items, []
+        if batch:
+            self.jobs.send(batch)
 
     def close(self) -> None:
         for conn in (self.jobs, self.reports):
@@ -250,6 +138,7 @@ class PreforkPool:
         self._last_seq = 0
         self._stopping = False
         self._reader: threading.Thread | None = None
+        self.write_stats: Counter[int] = Counter()  # jobs written to each child slot
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -355,15 +244,26 @@ class PreforkPool:
         if best is None:
             raise RuntimeError("prefork pool: no free child (apply without can_accept)")
         best.queued.append(job.seq)
+        self.write_stats[best.slot] += 1
         self._by_seq[job.seq] = best
         self._last_seq = max(self._last_seq, job.seq)
-        best.jobs.send(job)
+        best.outgoing.append(job)  # written by flush(), with the others of this turn
         if best.left is not None:
             best.left -= 1
             if best.left == 0:  # its last job: it exits after it and is replaced
-                with contextlib.suppress(OSError, ValueError):
-                    best.jobs.send(None)
+                best.outgoing.append(None)
         return None
+
+    def flush(self) -> None:
+        """Write the jobs dispatched since the last call: one pipe message per child (one
+        system call and one wake-up of the child for all of them)."""
+        for child in self._children:
+            if child.outgoing:
+                if child.dead:
+                    child.outgoing = []  # child_died() gives its jobs back from ``queued``
+                    continue
+                with contextlib.suppress(OSError, ValueError):  # died: the reader reports it
+                    child.send([])
 
     def kill_job(self, seq: int, signum: int) -> bool:
         """Send ``signum`` to the child running job ``seq`` (False when it is not running it)."""
@@ -439,7 +339,7 @@ class PreforkPool:
         for child in sorted(live, key=lambda c: len(c.queued))[:n]:
             child.retiring = True
             with contextlib.suppress(OSError, ValueError):
-                child.jobs.send(None)
+                child.send([None])
         self.concurrency -= n
 
     def take_unstarted(self) -> list[Job]:
@@ -454,12 +354,16 @@ class PreforkPool:
     def processes(self) -> list[int]:
         return [c.pid for c in self._children if not c.dead]
 
+    def writes(self) -> list[int]:
+        """The jobs written to each live child (``stats``' ``pool.writes``, as Celery's)."""
+        return [self.write_stats.get(c.slot, 0) for c in self._children if not c.dead]
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask children to exit once their pipes are empty, wait, terminate stragglers."""
         self._stopping = True
         for c in self._children:
             with contextlib.suppress(OSError, ValueError):
-                c.jobs.send(None)
+                c.send([None])
         for c in self._children:
             c.proc.join(timeout)
         self.terminate()

@@ -176,6 +176,9 @@ class ThreadPool:
         self._queue.put(job)
         return None
 
+    def flush(self) -> None:
+        """Nothing to write: :meth:`apply` hands each job to the threads at once."""
+
     def job_done(self, seq: int) -> None:
         self._in_flight -= 1
 

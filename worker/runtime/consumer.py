@@ -39,6 +39,7 @@ from worker.control import registry as control
 from worker.policy.eta import is_expired
 from worker.policy.queues import QueueSpec
 from worker.policy.worker_state import WorkerState
+from worker.pool import pool_stats
 from worker.pool.base import Pool, Report, SkipReason
 from worker.pool.execute import Job
 from worker.pool.results import store_for
@@ -104,6 +105,7 @@ class Consumer:
             threshold=config.eta_park_threshold,
         )
         self.gate = RateLimitGate(self.state, tasks, self.timer, self._gate_release)
+        self.gate.disabled = config.disable_rate_limits
         self.watch = Watch(
             pool,
             self.timer,
@@ -388,6 +390,7 @@ class Consumer:
             pid = pool.apply(job)
             if pid is not None:
                 self.started(req, pid)
+        pool.flush()
 
     def _precheck(self, job: Job) -> SkipReason | None:
         """Pool threads ask this just before starting a job (reads only; GIL-atomic)."""
@@ -442,14 +445,8 @@ class Consumer:
         return self.link.queue_infos()
 
     def pool_stats(self) -> dict[str, Any]:
-        return {
-            "implementation": self.pool.implementation,
-            "max-concurrency": self.pool.concurrency,
-            "processes": self.pool.processes(),
-            "max-tasks-per-child": self.config.max_tasks_per_child or "N/A",
-            "put-guarded-by-semaphore": False,
-            "timeouts": [self.config.soft_time_limit or 0, self.config.time_limit or 0],
-        }
+        limits = (self.config.soft_time_limit, self.config.time_limit)
+        return pool_stats(self.pool, self.config.max_tasks_per_child, limits)
 
     def broker_stats(self) -> dict[str, Any]:
         return self.link.broker_stats()

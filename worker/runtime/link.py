@@ -47,6 +47,7 @@ from amqptool.transport.existing import inspect_queue
 from worker.config import WorkerConfig
 from worker.policy.queues import QueueSpec
 from worker.runtime.acks import AckTracker
+from worker.runtime.native_delay import declare_topology
 
 __all__ = ["BrokerLink", "MailboxInUse"]
 
@@ -82,7 +83,9 @@ class BrokerLink:
         self._held: deque[tuple[tuple[Pending | None, ...], int]] = deque()
         self.queue_by_tag: dict[str, str] = {}
         # The task queues consumed: ``-Q`` plus ``add_consumer`` (kept across reconnects).
-        self.queues: dict[str, QueueSpec] = {q: QueueSpec.default(q) for q in config.queues}
+        self.queues: dict[str, QueueSpec] = {
+            q: config.queue_specs.get(q) or QueueSpec.default(q) for q in config.queues
+        }
         self.queue_types: dict[str, str] = {}  # classic / quorum / stream / unknown, per queue
         self._on_task: Callable[[Envelope], None] | None = None
         self.prefetch = config.prefetch
@@ -131,6 +134,12 @@ class BrokerLink:
         self._on_task = on_task
         for spec in self.queues.values():
             self.queue_types[spec.name] = self.prepare_queue(conn, self.task_ch, spec)
+        if "quorum" in self.queue_types.values() and self.config.native_delayed_delivery:
+            # as a Celery worker does when it consumes a quorum queue
+            bound = declare_topology(
+                conn, self.queues.values(), self.config.native_delayed_delivery
+            )
+            log.info("native delayed delivery: %d queue(s) bound", bound)
         self.set_prefetch(self.prefetch)
         if consume:
             for spec in self.queues.values():

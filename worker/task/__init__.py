@@ -13,7 +13,8 @@ lazily). Everything here is safe to import from a task module.
 - :mod:`worker.task.periodic_class`: ``class T(PeriodicTask)``;
 - :mod:`worker.task.eager`: ``Task.apply()``, ``task_always_eager``;
 - :mod:`worker.task.argcheck`: does a call fit ``run`` (``typing``);
-- :mod:`worker.task.sending`: the client tasks send through inside a worker.
+- :mod:`worker.task.sending`: the client tasks send through inside a worker;
+- :mod:`worker.task.log`: ``get_task_logger``, lines naming the running task and its id.
 """
 
 __all__: list[str] = []

@@ -77,6 +77,7 @@ TASK_OPTIONS = frozenset(
         "serializer",
         "queue",
         "typing",
+        "disable_error_emails",
         "throws",
         "result_backend",
         "result_expires",
@@ -111,6 +112,7 @@ class Task:
     serializer: ClassVar[str] = "json"
     queue: ClassVar[str | None] = None
     typing: ClassVar[bool] = True
+    disable_error_emails: ClassVar[bool] = False  # no error e-mail when it fails
     throws: ClassVar[tuple[type[BaseException], ...]] = ()  # expected: logged without traceback
     result_backend: ClassVar[str | None] = None  # this task's results elsewhere than the worker's
     result_expires: ClassVar[float | None] = None  # seconds (None: the worker's setting)
@@ -303,7 +305,7 @@ class Task:
         if self.serializer != "json":
             options.setdefault("serializer", self.serializer)
         client = sending.client() if req.id is not None else None
-        if client is not None and "queue" not in options:
+        if client is not None and "queue" not in options and sending.default_queue():
             options["queue"] = sending.default_queue()
         client = client or _client_module().default_client()
         result = client.send_task(self.name, tuple(args or ()), dict(kwargs or {}), **options)

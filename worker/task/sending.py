@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,19 +21,30 @@ __all__ = ["client", "configure", "default_queue"]
 
 _lock = threading.Lock()
 _config: tuple[BrokerSettings, str, str | None] | None = None
+_routing: Mapping[str, Any] | None = None  # Celery's routing settings (the worker's config)
 _client: tuple[int, Any] | None = None
 
 
-def configure(settings: BrokerSettings, queue: str, backend: str | None) -> None:
-    """Set by the worker at start: its broker, first queue and result backend."""
-    global _config, _client
+def configure(
+    settings: BrokerSettings,
+    queue: str,
+    backend: str | None,
+    *,
+    config: Mapping[str, Any] | None = None,
+) -> None:
+    """Set by the worker at start: its broker, first queue and result backend, and the
+    settings it was configured with (then ``task_routes``/``task_default_queue`` decide where a
+    task sent from a task goes, as under Celery)."""
+    global _config, _client, _routing
     with _lock:
         _config = (settings, queue, backend)
+        _routing = config
         _client = None
 
 
 def default_queue() -> str | None:
-    return _config[1] if _config is not None else None
+    """The worker's first queue, when no configuration routes (else None: the router's)."""
+    return _config[1] if _config is not None and _routing is None else None
 
 
 def client() -> Any:
@@ -45,5 +57,5 @@ def client() -> Any:
             from amqptool.client import Client
 
             settings, _, backend = _config
-            _client = (os.getpid(), Client(settings, backend=backend))
+            _client = (os.getpid(), Client(settings, backend=backend, config=_routing))
         return _client[1]

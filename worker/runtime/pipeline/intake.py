@@ -148,8 +148,8 @@ class Intake:
         self._taken = tag
         if not (msg.eta is not None and was_parked(env.headers)):  # received once, not per hop
             self.state.total[msg.display_name] += 1
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("Task %s[%s] received", msg.task, msg.id)
+            if log.isEnabledFor(logging.INFO):
+                log.info("Task %s[%s] received", msg.task, msg.id)  # Celery's line
             if self.events.task_events:
                 self.events.task("task-received", msg.id, req.received_fields())
         if req.redelivered and self.hold(req):

@@ -26,13 +26,13 @@ from typing import Any
 
 from amqptool.codec.results import FAILURE
 from amqptool.codec.tasks import safe_repr
-from worker.policy.time_limits import Limits, hard_limit_error, resolve
+from worker.policy.time_limits import Limits, hard_limit_error, resolve, soft_limit_error
 from worker.pool.base import Pool
 from worker.pool.callbacks import on_failure_messages
 from worker.runtime.request import Request
 from worker.runtime.settle import Settle
 from worker.runtime.timer import Timer, TimerEntry
-from worker.task.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from worker.task.exceptions import TimeLimitExceeded
 
 __all__ = ["Watch"]
 
@@ -117,7 +117,7 @@ class Watch:
             return
         msg = req.message
         log.warning("Soft time limit (%ss) exceeded for %s[%s]", limit, msg.task, msg.id)
-        self.pool.raise_in_job(req.seq, SoftTimeLimitExceeded)
+        self.pool.raise_in_job(req.seq, soft_limit_error())
 
     def _hard(self, req: Request, limit: float) -> None:
         if not self._running(req):

@@ -3,7 +3,8 @@
 Widgets draw from these values and never touch the state (docs/architecture.md, Threads). Every
 function takes the time it needs as an argument (``now``) and the time zone used for wall-clock
 columns (``tz``), so views are reproducible in tests and snapshots. The filter language and sort
-order live in :mod:`amqptool.monitor.query`, cell formatting in :mod:`amqptool.monitor.formatting`.
+order live in :mod:`amqptool.monitor.core.query`, cell formatting in
+:mod:`amqptool.monitor.core.formatting`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from amqptool.monitor.formatting import fmt_age, fmt_clock, fmt_datetime, fmt_duration, shorten
-from amqptool.monitor.model import STATES, Task, Worker
-from amqptool.monitor.query import TASK_COLUMNS, SortSpec, TaskFilter, search_text, sort_key
-from amqptool.monitor.state import MonitorState
+from amqptool.monitor.core.formatting import fmt_age, fmt_clock, fmt_datetime, fmt_duration, shorten
+from amqptool.monitor.core.model import STATES, Task, Worker
+from amqptool.monitor.core.query import TASK_COLUMNS, SortSpec, TaskFilter, search_text, sort_key
+from amqptool.monitor.core.state import MonitorState
 
 __all__ = [
     "TASK_COLUMNS",

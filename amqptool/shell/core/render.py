@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from amqptool.errors import BrokerError
-from amqptool.shell.outcome import (
+from amqptool.shell.core.outcome import (
     Consumed,
     Deleted,
     Done,
@@ -18,10 +18,10 @@ from amqptool.shell.outcome import (
     Table,
     Value,
 )
-from amqptool.shell.parser import UnknownCommandError
+from amqptool.shell.core.parser import UnknownCommandError
 
 if TYPE_CHECKING:
-    from amqptool.shell.messages import MessageView
+    from amqptool.shell.core.messages import MessageView
 
 __all__ = ["EMPTY_QUEUE", "json_document", "message_text", "value_text"]
 
@@ -74,7 +74,7 @@ def value_text(value: Value, *, streamed: bool = True) -> str | None:
     if isinstance(value, HelpText):
         return value.text
     if isinstance(value, Table):
-        from amqptool.shell.tables import table_text  # only for listings
+        from amqptool.shell.core.tables import table_text  # only for listings
 
         return table_text(value)
     if isinstance(value, Summary):

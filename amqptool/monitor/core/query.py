@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from amqptool.monitor.model import STATES, Task
+from amqptool.monitor.core.model import STATES, Task
 
 __all__ = ["TASK_COLUMNS", "SortSpec", "TaskFilter", "search_text", "sort_key"]
 

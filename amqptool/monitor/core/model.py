@@ -1,6 +1,6 @@
 """The monitor's data: workers, tasks and throughput buckets (plain objects, no I/O).
 
-:mod:`amqptool.monitor.state` folds events into these; the selectors read them. Pure core:
+:mod:`amqptool.monitor.core.state` folds events into these; the selectors read them. Pure core:
 no pika, no textual, no clock reads.
 """
 

@@ -116,7 +116,7 @@ class TypeRow:
 
     @property
     def cells(self) -> tuple[str, ...]:
-        from amqptool.monitor.formatting import fmt_duration
+        from amqptool.monitor.core.formatting import fmt_duration
 
         def pct(q: float) -> str:
             value = self.runtime.percentile(q)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amqptool.shell.spec import IDLE_TIMEOUT, ArgKind, ArgSpec, CommandSpec, flag
+from amqptool.shell.core.spec import IDLE_TIMEOUT, ArgKind, ArgSpec, CommandSpec, flag
 
 __all__ = ["LISTING_COMMANDS", "TOOL_SPECS"]
 

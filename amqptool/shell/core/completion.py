@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from enum import Enum
 
-from amqptool.shell.command_table import (
+from amqptool.shell.core.command_table import (
     COMMANDS,
     ArgKind,
     ArgSpec,
@@ -22,9 +22,9 @@ from amqptool.shell.command_table import (
     lookup,
     matches_command,
 )
-from amqptool.shell.names import KnownNames
-from amqptool.shell.parser import option_kind, split_option
-from amqptool.shell.vocab import (
+from amqptool.shell.core.names import KnownNames
+from amqptool.shell.core.parser import option_kind, split_option
+from amqptool.shell.core.vocab import (
     BIND_XARGS,
     BOOL_XARGS,
     CONSUME_XARGS,

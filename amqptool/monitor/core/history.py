@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from amqptool.monitor.totals import Runtimes
+from amqptool.monitor.core.totals import Runtimes
 
 __all__ = ["BUCKET_SECONDS", "Bucket", "History", "Series"]
 

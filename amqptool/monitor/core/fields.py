@@ -1,4 +1,4 @@
-"""What each task event carries into a :class:`~amqptool.monitor.model.Task`, as safe values.
+"""What each task event carries into a :class:`~amqptool.monitor.core.model.Task`, as safe values.
 
 The tables the state fold uses (which fields a ``task-*`` event sets, where it stamps its
 time, how states rank against each other) and :func:`field_value`, which turns an untrusted
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from amqptool.monitor.clean import DEFAULT_FIELD_LIMIT, clean, clean_key, unsafe
-from amqptool.monitor.model import (
+from amqptool.monitor.core.clean import DEFAULT_FIELD_LIMIT, clean, clean_key, unsafe
+from amqptool.monitor.core.model import (
     FAILURE,
     PENDING,
     RECEIVED,

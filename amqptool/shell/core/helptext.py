@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from amqptool.errors import UsageError
-from amqptool.shell.command_table import (
+from amqptool.shell.core.command_table import (
     COMMANDS,
     CommandSpec,
     OptionGroup,
     did_you_mean,
     lookup,
 )
-from amqptool.shell.vocab import (
+from amqptool.shell.core.vocab import (
     BIND_XARGS,
     CONSUME_XARGS,
     EXCHANGE_XARGS,

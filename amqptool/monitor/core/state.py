@@ -25,8 +25,8 @@ Semantics (copied in meaning from ``celery.events.state``, done without hidden c
 * **Memory is bounded in bytes too** (``max_bytes``): every string field is cut at
   ``field_limit`` characters with a visible marker, and the text a task holds is counted; past
   ``max_bytes`` tasks are evicted in the same order as above. Every string from an event is made
-  safe to draw first (:mod:`amqptool.monitor.clean`: control characters become visible).
-* **Totals since start** (:class:`~amqptool.monitor.totals.Totals`) count every task event by
+  safe to draw first (:mod:`amqptool.monitor.core.clean`: control characters become visible).
+* **Totals since start** (:class:`~amqptool.monitor.core.totals.Totals`) count every task event by
   kind, name, worker and queue, and never depend on the bounds above.
 * Unknown event types and malformed events are counted, never raised.
 """
@@ -38,8 +38,8 @@ from collections.abc import Iterable, Mapping
 from math import isfinite
 from typing import Any
 
-from amqptool.monitor.clean import DEFAULT_FIELD_LIMIT, KEY_LIMIT, clean_key, unsafe
-from amqptool.monitor.fields import (
+from amqptool.monitor.core.clean import DEFAULT_FIELD_LIMIT, KEY_LIMIT, clean_key, unsafe
+from amqptool.monitor.core.fields import (
     CUSTOM_PRECEDENCE,
     MAX_EVENT_TYPES,
     PRECEDENCE,
@@ -56,8 +56,8 @@ from amqptool.monitor.fields import (
     precedence,
     size_of,
 )
-from amqptool.monitor.history import History
-from amqptool.monitor.model import (
+from amqptool.monitor.core.history import History
+from amqptool.monitor.core.model import (
     FAILURE,
     FINISHED_STATES,
     REJECTED,
@@ -69,7 +69,7 @@ from amqptool.monitor.model import (
     Worker,
     as_float,
 )
-from amqptool.monitor.totals import Totals
+from amqptool.monitor.core.totals import Totals
 
 __all__ = [
     "FINISHED_STATES",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amqptool.shell.outcome import Table
+from amqptool.shell.core.outcome import Table
 
 __all__ = ["cell", "table_text"]
 

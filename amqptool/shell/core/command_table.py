@@ -7,9 +7,9 @@ camqadm never had are added after them. Pure: imports nothing from pika or promp
 
 from __future__ import annotations
 
-from amqptool.shell.spec import IDLE_TIMEOUT, ArgKind, ArgSpec, CommandSpec, OptionGroup, flag
-from amqptool.shell.toolspecs import TOOL_SPECS
-from amqptool.shell.vocab import ACK_MODES
+from amqptool.shell.core.spec import IDLE_TIMEOUT, ArgKind, ArgSpec, CommandSpec, OptionGroup, flag
+from amqptool.shell.core.toolspecs import TOOL_SPECS
+from amqptool.shell.core.vocab import ACK_MODES
 
 __all__ = [
     "ALIASES",

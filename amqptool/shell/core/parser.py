@@ -2,7 +2,7 @@
 
 Rules:
 
-- Lines are split shell-style (:mod:`amqptool.shell.lexer`), so quoted message bodies work. A
+- Lines are split shell-style (:mod:`amqptool.shell.core.lexer`), so quoted message bodies work. A
   line whose first non-blank character is ``#`` is a comment, and so is the rest of a line from
   an unquoted ``#`` followed by a space (``queue.declare q  # note``).
 - A ``NAME=VALUE`` word is an option only when ``NAME=`` is unquoted: ``'priority=5'`` is a
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amqptool.errors import UsageError
-from amqptool.shell.command_table import (
+from amqptool.shell.core.command_table import (
     ArgKind,
     ArgSpec,
     CommandSpec,
@@ -39,8 +39,8 @@ from amqptool.shell.command_table import (
     did_you_mean,
     lookup,
 )
-from amqptool.shell.lexer import SplitError, Word, split_words
-from amqptool.shell.vocab import (
+from amqptool.shell.core.lexer import SplitError, Word, split_words
+from amqptool.shell.core.vocab import (
     BOOL_XARGS,
     EXCHANGE_TYPES,
     INT_XARGS,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from amqptool.errors import AmqpToolError, ExitCode
 
 if TYPE_CHECKING:
-    from amqptool.shell.messages import MessageView
+    from amqptool.shell.core.messages import MessageView
 
 __all__ = [
     "Consumed",

@@ -1,0 +1,155 @@
+"""What runs inside a prefork child: the job loop, its report sink, the fork hygiene.
+
+Split from :mod:`worker.pool.prefork` (the parent side: forking, dispatch, the reader thread).
+A child reads lists of jobs from its pipe, skips what the parent took back, reports
+``Started``/``Done``/``Skipped`` and the task's publishes and events on its report pipe, and dies
+with its parent (:mod:`worker.pool.orphans`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing.connection as mpc
+import multiprocessing.util as mp_util
+import os
+import select
+import signal
+import weakref
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from amqptool.codec.envelope import Envelope
+from amqptool.codec.results import FAILURE
+from worker.policy.time_limits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
+from worker.pool.base import (
+    Done,
+    Event,
+    Publish,
+    Report,
+    Skipped,
+    Started,
+)
+from worker.pool.execute import Job, Outcome, execute
+from worker.pool.orphans import die_with_parent
+from worker.task.define import Task
+
+__all__ = ["PipeSink", "child_main", "close_parent_ends", "serve_jobs", "without_after_fork_hooks"]
+
+log = logging.getLogger("worker.pool")
+
+
+class PipeSink:
+    __slots__ = ("out", "seq")
+
+    def __init__(self, out: mpc.Connection) -> None:
+        self.out = out
+        self.seq = 0
+
+    def publish(self, env: Envelope) -> None:
+        self.out.send([Publish(self.seq, env)])
+
+    def event(self, event_type: str, fields: dict[str, Any]) -> None:
+        self.out.send([Event(self.seq, event_type, fields)])
+
+
+def close_parent_ends(ends: Sequence[mpc.Connection | int]) -> None:
+    """In a new child: close the pool's pipe ends it inherited by forking (its own job pipe's
+    write end, its siblings' ends, the pool's wake-up pipe). Were they left open, the child
+    would hold its own job pipe open and never see EOF when the parent dies (SIGKILL, OOM):
+    it would live on as an orphan."""
+    for end in ends:
+        with contextlib.suppress(OSError):
+            if isinstance(end, int):
+                if end >= 0:
+                    os.close(end)
+            else:
+                end.close()
+
+
+@contextlib.contextmanager
+def without_after_fork_hooks() -> Iterator[None]:
+    """Fork a pool child that runs none of the parent's multiprocessing after-fork hooks.
+
+    Libraries in the parent (kombu, Celery, a user's task module) register hooks that tidy
+    their connections in a child; some send AMQP frames on the socket the child inherited,
+    which is still the parent's live connection, so the broker drops it. A pool child never
+    uses those connections: it starts with an empty hook registry instead.
+    """
+    # multiprocessing has no public way to skip the hooks: swap its private registry.
+    registry = mp_util._afterfork_registry  # type: ignore[attr-defined]  # private, see above
+    mp_util._afterfork_registry = weakref.WeakValueDictionary()  # type: ignore[attr-defined]  # private
+    try:
+        yield
+    finally:
+        mp_util._afterfork_registry = registry  # type: ignore[attr-defined]  # restore it
+
+
+def child_main(
+    jobs: mpc.Connection,
+    reports: mpc.Connection,
+    tasks: Mapping[str, Task],
+    skip: Any,
+    current: Any,
+    parent_ends: Sequence[mpc.Connection | int] = (),
+    parent: int = 0,
+) -> None:
+    if parent:  # first of all: a child never outlives its worker (kill -9, OOM)
+        die_with_parent(parent)
+    close_parent_ends(parent_ends)
+    # A broken report pipe means the parent is gone: nobody to report to, nothing to run.
+    with contextlib.suppress(BrokenPipeError):
+        serve_jobs(jobs, reports, tasks, skip, current)
+
+
+def serve_jobs(
+    jobs: mpc.Connection,
+    reports: mpc.Connection,
+    tasks: Mapping[str, Task],
+    skip: Any,
+    current: Any,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    install_soft_alarm()
+    sink = PipeSink(reports)
+    pid = os.getpid()
+    jobs_fd = [jobs.fileno()]
+    out: list[Report] = []  # reports sent together with the next job's "started"
+    batch: deque[Job | None] = deque()  # one pipe message carries every job dispatched at once
+    while True:
+        if not batch:
+            if out and not select.select(jobs_fd, [], [], 0)[0]:
+                reports.send(out)
+                out = []
+            try:
+                batch.extend(jobs.recv())
+            except (EOFError, OSError):
+                break
+            if not batch:
+                continue
+        job = batch.popleft()
+        if job is None:
+            break
+        if job.seq <= skip.value:
+            out.append(Skipped(job.seq, "unstarted"))
+            continue
+        out.append(Started(job.seq, pid))
+        reports.send(out)
+        out = []
+        sink.seq = job.seq
+        current.value = job.seq  # the parent kills this process only while this is its job
+        try:
+            arm_soft_alarm(job.soft_limit)
+            outcome = execute(job, tasks, sink)
+            disarm_soft_alarm()
+        except Exception:  # execute() handles task errors; this is a bug of ours
+            # (or the soft-limit alarm went off just after the task returned)
+            disarm_soft_alarm()
+            log.exception("pool child: executing job %s failed", job.seq)
+            outcome = Outcome(job.seq, FAILURE)
+        current.value = 0
+        out.append(Done(job.seq, outcome))
+    if out:
+        reports.send(out)
