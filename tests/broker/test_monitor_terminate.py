@@ -15,8 +15,11 @@ from tests.worker_support import WorkerProcess, publish_task
 
 @sync
 async def test_terminate_on_the_threads_pool_is_an_error_reply_shown_by_the_monitor(
-    broker_url: str,
+    fresh_vhost_url: str,
 ) -> None:
+    # A vhost of its own: terminate is a broadcast, and any other worker of the session's vhost
+    # (a Celery peer kept for the session, say) would answer too and turn the outcome mixed.
+    broker_url = fresh_vhost_url
     with WorkerProcess(broker_url, "-P", "threads", "-c", "2", "-E") as worker:
         app = build_app(BrokerSettings.from_url(broker_url, environ={}), queues=(worker.queue,))
         async with app.run_test(size=(130, 36)) as pilot:
