@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,12 +47,12 @@ def ours(broker_url: str) -> Iterator[Worker]:
             w.join(10)
 
 
-def test_ping_our_worker_fast_with_celerys_lines(cli_env: dict[str, str], ours: Worker) -> None:
+def test_ping_our_worker_with_celerys_lines(cli_env: dict[str, str], ours: Worker) -> None:
+    # How fast `ping -d` returns is measured against `celery inspect ping` in bench/bench_control.
     node = ours.nodename
     r = control("-t", "5", "ping", "-d", node, env=cli_env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [f"->  {node}: OK", "        pong", "", "1 node online."]
-    assert r.elapsed < 2.0
     j = control("--json", "ping", "-d", node, env=cli_env)
     assert json.loads(j.stdout) == {node: {"ok": "pong"}} and j.stderr == ""
 
@@ -172,23 +173,34 @@ def test_status_shows_our_worker(cli_env: dict[str, str], ours: Worker) -> None:
 
 @pytest.mark.slow
 def test_a_round_trip_while_every_pool_slot_runs_a_long_task(
-    broker_url: str, cli_env: dict[str, str]
+    broker_url: str, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     busy = start_worker(broker_url, pool="threads", concurrency=2)
     settings = BrokerSettings.from_url(broker_url)
+    release = tmp_path / "release"
     try:
         with Client(settings) as client, ControlClient(settings) as ctl:
-            for _ in range(2):
-                client.send_task("peer.sleep", (3,), queue=busy.config.queues[0])
+            # Two tasks that run until the test says so: both slots stay busy through the ping.
+            results = [
+                client.send_task(
+                    "extra.wait_for_file", (str(release),), queue=busy.config.queues[0]
+                )
+                for _ in range(2)
+            ]
             harness.wait_until(
                 lambda: len(ctl.call("active", destination=[busy.nodename])[busy.nodename]) == 2,
                 timeout=15,
                 message="both pool slots to run a long task",
             )
-        r = control("-t", "5", "ping", "-d", busy.nodename, env=cli_env)
-        assert r.returncode == 0, r.stderr
-        assert r.elapsed < 1.5, f"took {r.elapsed:.2f}s while the pool was busy"
+            r = control("-t", "5", "ping", "-d", busy.nodename, env=cli_env)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.splitlines()[:2] == [f"->  {busy.nodename}: OK", "        pong"]
+            # answered while both tasks were still running: neither has a result yet
+            assert [res.ready() for res in results] == [False, False]
+            release.touch()
+            assert [res.get(timeout=30) for res in results] == [True, True]
     finally:
+        release.touch()
         busy.stop()
         busy.join(30)
 

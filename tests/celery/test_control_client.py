@@ -29,6 +29,10 @@ from amqptool.settings import BrokerSettings
 from amqptool.transport import Connection
 from tests import harness
 
+# Calls that should end early get a timeout far beyond any load here: that they return in less
+# than half of it proves they did not wait for it (how fast they return is in bench/bench_control).
+LONG = 60.0
+
 
 class FakeNode(threading.Thread):
     """A minimal pidbox responder: answers every request meant for it after ``delay`` s."""
@@ -189,8 +193,8 @@ def test_a_destination_call_returns_as_soon_as_the_named_nodes_replied(
     a = start_node(nodes, own_vhost_url, "a")
     b = start_node(nodes, own_vhost_url, "b")
     start = time.monotonic()
-    replies = client.call("ping", destination=[a.nodename, b.nodename], timeout=5.0)
-    assert time.monotonic() - start < 1.0
+    replies = client.call("ping", destination=[a.nodename, b.nodename], timeout=LONG)
+    assert time.monotonic() - start < LONG / 2  # it did not sit out its timeout
     assert replies == {a.nodename: {"ok": "pong"}, b.nodename: {"ok": "pong"}}
 
 
@@ -199,10 +203,10 @@ def test_a_broadcast_collects_every_node_then_stops_after_a_short_silence(
 ) -> None:
     names = {start_node(nodes, own_vhost_url, f"bc{i}").nodename for i in range(3)}
     start = time.monotonic()
-    replies = client.call("ping", timeout=4.0)
+    replies = client.call("ping", timeout=LONG)
     elapsed = time.monotonic() - start
     assert set(replies) == names
-    assert elapsed < 2.5  # a 1 s idle gap after the last reply, not a full 4 s timeout
+    assert elapsed < LONG / 2  # a 1 s idle gap after the last reply, not the whole timeout
 
 
 def test_limit_ends_a_broadcast_at_the_first_n_replies(
@@ -211,8 +215,8 @@ def test_limit_ends_a_broadcast_at_the_first_n_replies(
     start_node(nodes, own_vhost_url, "l1")
     start_node(nodes, own_vhost_url, "l2", delay=0.5)
     start = time.monotonic()
-    replies = client.call("ping", timeout=5.0, limit=1)
-    assert len(replies) == 1 and time.monotonic() - start < 0.5
+    replies = client.call("ping", timeout=LONG, limit=1)
+    assert len(replies) == 1 and time.monotonic() - start < LONG / 2
 
 
 def test_a_slow_node_is_awaited_for_the_whole_timeout_when_named(
@@ -237,7 +241,7 @@ def test_idle_sets_how_long_a_broadcast_waits_after_a_reply(
 def test_nobody_replying_gives_an_empty_dict_after_the_timeout(client: ControlClient) -> None:
     start = time.monotonic()
     assert client.call("ping", destination=["nobody@nowhere"], timeout=0.3) == {}
-    assert 0.3 <= time.monotonic() - start < 1.5
+    assert time.monotonic() - start >= 0.3  # it waited its whole timeout before giving up
 
 
 def test_a_late_reply_to_an_earlier_call_does_not_leak_into_the_next(
@@ -313,9 +317,7 @@ def test_a_real_celery_worker_answers_call_and_honours_cast(
 ) -> None:
     with ControlClient(BrokerSettings.from_url(broker_url)) as c:
         node = celery_peer.nodename
-        start = time.monotonic()
         assert c.call("ping", destination=[node], timeout=5) == {node: {"ok": "pong"}}
-        assert time.monotonic() - start < 2.0
         task_id = harness.unique("cast-revoked")
         c.cast("revoke", {"task_id": task_id}, destination=[node])
         harness.wait_until(

@@ -119,27 +119,27 @@ def test_a_killed_prefork_worker_lets_go_of_its_connection_while_a_child_still_r
     with ResultTally(broker_url) as tally, LiveMonitor(broker_url) as monitor, workers(worker):
         first = push_tasks(broker_url, queue, "relia.mark", [(1,)], reply_to=tally.queue)
         tally.wait_all(first, timeout=20)
-        (slow,) = push_tasks(broker_url, queue, "relia.nap", [(6.0,)], reply_to=tally.queue)
+        (slow,) = push_tasks(broker_url, queue, "relia.nap", [(30.0,)], reply_to=tally.queue)
         wait_until(lambda: monitor.task_state(slow) == "STARTED", 20, message="the slow task")
 
         def connected() -> bool:
             return any(n == worker.connection_name for _, n in main_connections(broker_vhost))
 
         try:
-            killed_at = time.monotonic()
             worker.kill(reap=False)
             wait_until(
                 lambda: not connected(),
-                4,
+                20,
                 interval=0.1,
                 message="the broker to see the connection go",
             )
             wait_until(
                 lambda: queue_depth(broker_url, queue)[0] == 1,
-                4,
+                20,
                 interval=0.1,
                 message="the slow task back in its queue",
             )
-            assert time.monotonic() - killed_at < 6.0  # before the orphan's task could end
+            # back in the queue, not finished by an orphaned child: no result came for it
+            assert slow not in tally.snapshot()
         finally:
             worker.reap_children()
