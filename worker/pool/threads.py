@@ -17,7 +17,7 @@ from typing import Any
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.policy.time_limits import async_raise
-from worker.pool.base import Done, Event, Notify, Precheck, Publish, Skipped, Started
+from worker.pool.base import Done, Event, Notify, Precheck, Publish, Report, Skipped, Started
 from worker.pool.execute import Job, Outcome, execute
 from worker.task.define import Task
 
@@ -117,31 +117,46 @@ class ThreadPool:
             self._queue.put(None)
 
     def _loop(self) -> None:
-        get = self._queue.get
+        """Take jobs until the stop marker. Reports go out in as few ``notify`` calls as
+        possible: a thread that finishes a job and finds the next one already queued sends
+        ``Done(previous)`` with ``Started(next)`` (one wake-up of the broker thread, not two);
+        it sends what it has before it blocks for a job, so nothing waits behind an idle thread.
+        """
+        queue_get = self._queue.get
         notify = self._notify
         tasks = self.tasks
         precheck = self._precheck
         pid = os.getpid()
+        reports: list[Report] = []
         while True:
-            job = get()
+            try:
+                job = queue_get(False)
+            except queue.Empty:
+                if reports:
+                    notify(reports)
+                    reports = []
+                job = queue_get()
             if job is None:
+                if reports:
+                    notify(reports)
                 return
             if self._held:  # shutting down: a job that has not started goes back to its queue
-                notify([Skipped(job.seq, "unstarted")])
+                reports.append(Skipped(job.seq, "unstarted"))
                 continue
             if precheck is not None:
                 reason = precheck(job)
                 if reason is not None:
-                    notify([Skipped(job.seq, reason)])
+                    reports.append(Skipped(job.seq, reason))
                     continue
-            notify([Started(job.seq, pid)])
+            reports.append(Started(job.seq, pid))
+            notify(reports)
             try:
                 outcome = self._run(job, tasks, notify)
             except BaseException:  # execute() handles task errors; this is a bug of ours
                 # (or a time-limit exception that landed just after the task returned)
                 log.exception("pool thread: executing job %s failed", job.seq)
                 outcome = Outcome(job.seq, FAILURE)
-            notify([Done(job.seq, outcome)])
+            reports = [Done(job.seq, outcome)]
 
     def _run(self, job: Job, tasks: Mapping[str, Task], notify: Notify) -> Outcome:
         seq = job.seq

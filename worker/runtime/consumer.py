@@ -260,6 +260,7 @@ class Consumer:
         self.link.process(delay)
         self._wake_pending = False
         self.reports.drain(self.outbox)
+        self.link.flush_acks()  # before handing out more work (see BrokerLink.flush_acks)
         if self.warm and self.consuming:  # a signal came while we waited: start nothing more
             self._stop_consuming()
         self._dispatch()

@@ -42,7 +42,7 @@ from amqptool.errors import (
     MessageTooLargeError,
 )
 from amqptool.transport import Channel, ConfirmedPublisher, Connection, Pending, nowait
-from amqptool.transport.coalesce import coalesce_sends
+from amqptool.transport.coalesce import coalesce_sends, send_now
 from amqptool.transport.existing import inspect_queue
 from worker.config import WorkerConfig
 from worker.policy.queues import QueueSpec
@@ -335,8 +335,13 @@ class BrokerLink:
         ch = self.task_ch
         if ch is None:
             return
-        for tag, multiple in self.acks.flush():
+        frames = self.acks.flush()
+        if not frames:
+            return
+        for tag, multiple in frames:
             nowait.ack(ch, tag, multiple=multiple)
+        if self.conn is not None:  # on the wire now: the broker refills the prefetch window
+            send_now(self.conn)  # while we work, rather than after our next poll
 
     def reject(self, tag: int, *, requeue: bool) -> None:
         self.acks.forget(tag)
