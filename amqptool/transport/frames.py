@@ -10,7 +10,8 @@ included), our connections use their own codec for message properties:
   (written as ``d``) and read tables with :func:`amqptool.transport.fasttable.decode_table`;
   :func:`~amqptool.transport.connection.pika_properties` builds these for every publish;
 - :func:`read_own_frames`: installed on one of our connections, it decodes content-header
-  frames into :class:`AmqpProperties` (every other frame goes to pika's own decoder).
+  frames into :class:`AmqpProperties` (every other frame goes to pika's own decoder), and
+  whole ``basic.deliver`` messages in one step (:mod:`amqptool.transport.deliveries`).
 
 pika itself is left as it is: a plain ``pika.BlockingConnection`` in the same process encodes
 and decodes exactly as stock pika does (a test runs one inside a task to check).
@@ -28,6 +29,7 @@ import pika.frame
 import pika.spec
 from pika.adapters.blocking_connection import BlockingConnection
 
+from amqptool.transport.deliveries import data_reader
 from amqptool.transport.fasttable import decode_table
 
 __all__ = ["AmqpProperties", "encode_table", "read_own_frames"]
@@ -105,6 +107,12 @@ _FIELDS = (
 class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika is untyped
     """Message properties whose header table keeps floats (and decodes fast)."""
 
+    @classmethod
+    def read(cls, encoded: bytes) -> AmqpProperties:
+        """Decode a new instance (``decode`` sets every field: no ``__init__`` needed)."""
+        props: AmqpProperties = object.__new__(cls)
+        return props.decode(encoded)
+
     def decode(self, encoded: bytes, offset: int = 0) -> AmqpProperties:
         flags = 0
         word = 0
@@ -178,13 +186,15 @@ def _frame_reader(impl: Any) -> Callable[[], tuple[int, Any]]:
         class_id, _weight, body_size = _CONTENT_HEADER.unpack_from(data, 7)
         if class_id != _BASIC:
             return decode_frame(data)  # type: ignore[no-any-return]  # pika is untyped
-        props = AmqpProperties().decode(data[19 : end - 1])
+        props = AmqpProperties.read(data[19 : end - 1])
         return end, pika.frame.Header(channel, body_size, props)
 
     return read_frame
 
 
 def read_own_frames(conn: BlockingConnection) -> None:
-    """Make this one connection decode message properties with :class:`AmqpProperties`."""
+    """Make this one connection decode message properties with :class:`AmqpProperties`, and
+    whole deliveries without pika's per-frame layers (:mod:`amqptool.transport.deliveries`)."""
     impl = conn._impl
     impl._read_frame = _frame_reader(impl)
+    impl._on_data_available = data_reader(impl, impl._read_frame, AmqpProperties.read)

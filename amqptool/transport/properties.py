@@ -47,6 +47,33 @@ def pika_properties(props: Properties) -> pika.BasicProperties:
 
 def envelope_from_pika(method: Any, properties: Any, body: bytes) -> Envelope:
     """Our Envelope for a pika Basic.Deliver / Basic.GetOk / Basic.Return and properties."""
+    if type(properties) is AmqpProperties and type(method) is pika.spec.Basic.Deliver:
+        # what our connections decode (every field set): no getattr defaults, and the header
+        # table is a fresh dict nobody else holds, so it is not copied
+        p = properties
+        return Envelope(
+            body if type(body) is bytes else bytes(body),
+            Properties(
+                p.content_type,
+                p.content_encoding,
+                p.headers if p.headers is not None else {},
+                p.delivery_mode,
+                p.priority,
+                p.correlation_id,
+                p.reply_to,
+                p.expiration,
+                p.message_id,
+                p.timestamp,
+                p.type,
+                p.user_id,
+                p.app_id,
+            ),
+            method.exchange or "",
+            method.routing_key or "",
+            method.delivery_tag,
+            bool(method.redelivered),
+            method.consumer_tag,
+        )
     props = Properties(
         content_type=getattr(properties, "content_type", None),
         content_encoding=getattr(properties, "content_encoding", None),
