@@ -105,9 +105,14 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, separators=(", ", ": "))
 
 
+_JSON_DECODER = json.JSONDecoder(object_hook=_object_hook)  # json.loads builds one per call
+
+
 def json_loads(text: str | bytes) -> Any:
     """Parse JSON, turning kombu's tagged values back into Python objects."""
     try:
+        if isinstance(text, str) and not text.startswith("\ufeff"):
+            return _JSON_DECODER.decode(text)  # what json.loads does with a str, minus a decoder
         return json.loads(text, object_hook=_object_hook)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, DecodeError):
