@@ -260,7 +260,9 @@ class Consumer:
         self.link.process(delay)
         self._wake_pending = False
         self.reports.drain(self.outbox)
-        self.link.flush_acks()  # before handing out more work (see BrokerLink.flush_acks)
+        # Acks out before handing out more work; written at once when the pool has nothing
+        # (no pool thread would take the GIL from us during the write).
+        self.link.flush_acks(write_now=not self.active)
         if self.warm and self.consuming:  # a signal came while we waited: start nothing more
             self._stop_consuming()
         self._dispatch()
@@ -367,7 +369,7 @@ class Consumer:
         """ "revoked" (by id or stamped header), "expired", or None: it may run."""
         if self.state.revoked.is_revoked(msg.id, msg.stamped_headers, msg.stamps):
             return "revoked"
-        if is_expired(msg.expires, utcnow()):
+        if msg.expires is not None and is_expired(msg.expires, utcnow()):  # no clock read
             return "expired"
         return None
 
