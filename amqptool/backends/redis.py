@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from amqptool.backends.base import Backend, ChordPart
 from amqptool.backends.meta import group_key, task_key
-from amqptool.codec.results import READY_STATES
-from amqptool.errors import ConnectionFailedError, TaskTimeoutError, UsageError
+from amqptool.codec.results import READY_STATES, SUCCESS
+from amqptool.errors import AmqpToolError, ConnectionFailedError, TaskTimeoutError, UsageError
 
 __all__ = ["RedisBackend"]
 
@@ -75,6 +75,7 @@ DONE_SECONDS = 300
 class RedisBackend(Backend):
     scheme = "redis"
     native_chords = True
+    batches = True
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
@@ -132,6 +133,46 @@ class RedisBackend(Backend):
                 pipe.execute()
 
         self._call(what, write)
+
+    def store_many(
+        self, docs: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Mapping[str, Any], AmqpToolError]]:
+        """Store many results in two round trips: one ``MGET`` (a stored SUCCESS is never
+        overwritten, as :meth:`store`), then ``SETEX`` + ``PUBLISH`` for each in one
+        ``MULTI``/``EXEC``: the keys, values and channels of one :meth:`store` per document."""
+        keys = [task_key(str(doc["task_id"])) for doc in docs]
+        current = self._call("get", lambda c: c.mget(keys)) if keys else []
+        done: set[str] = set()
+        failed: list[tuple[Mapping[str, Any], AmqpToolError]] = []
+        writes: list[tuple[str, bytes]] = []
+        for key, doc, raw in zip(keys, docs, current, strict=True):
+            try:
+                if raw is not None and key not in done:
+                    stored = self.codec.decode_document(raw)
+                    if stored is not None and stored.get("status") == SUCCESS:
+                        done.add(key)
+                if key in done:
+                    continue
+                writes.append((key, self.codec.encode(dict(doc))))
+            except AmqpToolError as exc:
+                failed.append((doc, exc))
+                continue
+            if doc.get("status") == SUCCESS:
+                done.add(key)
+        if writes:
+            self._call("store results", lambda c: self._write_many(c, writes))
+        return failed
+
+    def _write_many(self, client: Any, writes: Sequence[tuple[str, bytes]]) -> None:
+        ttl = self._ttl()
+        with client.pipeline() as pipe:
+            for key, value in writes:
+                if ttl:
+                    pipe.setex(key, ttl, value)
+                else:
+                    pipe.set(key, value)
+                pipe.publish(key, value)
+            pipe.execute()
 
     def _get(self, task_id: str) -> dict[str, Any] | None:
         return self.codec.decode_document(self._call("get", lambda c: c.get(task_key(task_id))))

@@ -21,6 +21,7 @@ from typing import Any
 from amqptool.backends import Backend, ChordPart, backend_from_url, is_rpc, retrying
 from amqptool.backends.meta import DEFAULT_EXPIRES
 from amqptool.errors import AmqpToolError
+from worker.pool.result_writer import deferring, writer
 
 __all__ = ["ResultStore", "check_backend", "store_for"]
 
@@ -48,7 +49,13 @@ class ResultStore:
         return self.backend.native_chords
 
     def store(self, doc: Mapping[str, Any]) -> bool:
-        """Store a result document (retrying); False (and an error logged) if it was lost."""
+        """Store a result document (retrying); False (and an error logged) if it was lost.
+
+        From a pool thread, with a backend that batches (Redis), the document is queued for
+        this process's writer instead (:mod:`worker.pool.result_writer`; True)."""
+        if deferring() and self.backend.batches:
+            writer().put(self, doc)
+            return True
         task_id = doc.get("task_id")
         try:
             retrying(f"task {task_id}: store {doc.get('status')}", lambda: self.backend.store(doc))
@@ -64,6 +71,8 @@ class ResultStore:
         return True
 
     def get(self, task_id: str) -> dict[str, Any]:
+        if deferring():  # a pool thread reads what it queued
+            writer().wait_idle()
         return retrying(f"task {task_id}: read", lambda: self.backend.get(task_id))
 
     def chord_part(
