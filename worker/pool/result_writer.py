@@ -60,6 +60,7 @@ class ResultWriter:
         self._items: deque[_Item] = deque()
         self._cond = threading.Condition(threading.Lock())
         self._unstored = 0  # documents queued or being stored
+        self._in_hand = 0  # items (documents, callbacks) the writer took and has not finished
         self._thread: threading.Thread | None = None
 
     def put(self, store: ResultStore, doc: Mapping[str, Any]) -> None:
@@ -84,9 +85,9 @@ class ResultWriter:
             return True
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until every queued document is handled (False after ``timeout``)."""
+        """Wait until every queued document and callback is handled (False after ``timeout``)."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._unstored, timeout)
+            return self._cond.wait_for(lambda: not (self._items or self._in_hand), timeout)
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -103,6 +104,7 @@ class ResultWriter:
                 item = self._items.popleft()
                 batch.append(item)
                 docs += isinstance(item, tuple)
+            self._in_hand = len(batch)
             return batch
 
     def _loop(self) -> None:
@@ -122,6 +124,9 @@ class ResultWriter:
                         item()
                     except BaseException:
                         log.exception("result writer: a done callback failed")
+            with self._cond:
+                self._in_hand = 0
+                self._cond.notify_all()
 
 
 def _store_all(docs: list[tuple[ResultStore, Mapping[str, Any]]]) -> None:

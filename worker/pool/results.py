@@ -71,8 +71,10 @@ class ResultStore:
         return True
 
     def get(self, task_id: str) -> dict[str, Any]:
-        if deferring():  # a pool thread reads what it queued
-            writer().wait_idle()
+        if deferring():  # a pool thread reads what it queued: wait until that is stored
+            stored = threading.Event()
+            if writer().after(stored.set):
+                stored.wait()
         return retrying(f"task {task_id}: read", lambda: self.backend.get(task_id))
 
     def chord_part(
