@@ -68,6 +68,19 @@ if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[1], 'done', 'EX', tonumber(
 return 1
 """
 
+# KEYS: the task keys; ARGV: expiry (0: none), then each key's value. What one store() does
+# per result (SETEX, or SET without expiry, then PUBLISH on the key's channel), for a batch in
+# one round trip, atomic as store()'s MULTI/EXEC.
+_STORE_MANY = """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local value = ARGV[i + 1]
+  if ttl > 0 then redis.call('SETEX', key, ttl, value) else redis.call('SET', key, value) end
+  redis.call('PUBLISH', key, value)
+end
+return #KEYS
+"""
+
 CLAIM_SECONDS = 10  # Celery: twice the 5 s default chord join timeout
 DONE_SECONDS = 300
 
@@ -82,6 +95,7 @@ class RedisBackend(Backend):
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise UsageError(f"not a Redis URL: {url!r}")
         self._client: Any = None
+        self._store_many: Any = None  # the registered _STORE_MANY script
         try:
             self._pool_args = _pool_from_url(url)
         except ValueError as exc:
@@ -138,8 +152,8 @@ class RedisBackend(Backend):
         self, docs: Sequence[Mapping[str, Any]]
     ) -> list[tuple[Mapping[str, Any], AmqpToolError]]:
         """Store many results in two round trips: one ``MGET`` (a stored SUCCESS is never
-        overwritten, as :meth:`store`), then ``SETEX`` + ``PUBLISH`` for each in one
-        ``MULTI``/``EXEC``: the keys, values and channels of one :meth:`store` per document."""
+        overwritten, as :meth:`store`), then one script that does ``SETEX`` + ``PUBLISH`` for
+        each: the keys, values, expiry and channels of one :meth:`store` per document."""
         keys = [task_key(str(doc["task_id"])) for doc in docs]
         current = self._call("get", lambda c: c.mget(keys)) if keys else []
         done: set[str] = set()
@@ -164,15 +178,10 @@ class RedisBackend(Backend):
         return failed
 
     def _write_many(self, client: Any, writes: Sequence[tuple[str, bytes]]) -> None:
-        ttl = self._ttl()
-        with client.pipeline() as pipe:
-            for key, value in writes:
-                if ttl:
-                    pipe.setex(key, ttl, value)
-                else:
-                    pipe.set(key, value)
-                pipe.publish(key, value)
-            pipe.execute()
+        if self._store_many is None:
+            self._store_many = client.register_script(_STORE_MANY)
+        keys = [key for key, _ in writes]
+        self._store_many(keys=keys, args=[self._ttl(), *(value for _, value in writes)])
 
     def _get(self, task_id: str) -> dict[str, Any] | None:
         return self.codec.decode_document(self._call("get", lambda c: c.get(task_key(task_id))))
