@@ -181,7 +181,7 @@ class RedisBackend(Backend):
         if self._store_many is None:
             self._store_many = client.register_script(_STORE_MANY)
         keys = [key for key, _ in writes]
-        self._store_many(keys=keys, args=[self._ttl(), *(value for _, value in writes)])
+        self._store_many(keys=keys, args=[self._ttl(), *(v for _, v in writes)], client=client)
 
     def _get(self, task_id: str) -> dict[str, Any] | None:
         return self.codec.decode_document(self._call("get", lambda c: c.get(task_key(task_id))))
