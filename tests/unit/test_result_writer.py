@@ -207,3 +207,50 @@ def test_only_pool_threads_defer_and_only_to_a_batching_backend() -> None:
     t.join()
     assert seen == [False, True]
     assert not result_writer.deferring()  # this thread was never marked
+
+
+def test_while_the_backend_is_away_pool_threads_wait_instead_of_running_on(
+    writer: ResultWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when each pool thread stored its own result: a thread with a result to store waits
+    while the backend is unreachable, so tasks do not run on and lose their results."""
+    monkeypatch.setattr(result_writer, "retrying", functools.partial(retrying, pause=0.2))
+    backend = FakeBackend()
+    up = threading.Event()
+    real = backend.store_many
+
+    def store_many(docs: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Any]]:
+        with backend.lock:
+            backend.calls += 1
+        if not up.is_set():
+            raise ConnectionFailedError("redis is down")
+        return real(docs)
+
+    monkeypatch.setattr(backend, "store_many", store_many)
+    store = FakeStore(backend)
+    writer.put(store, _doc(1))
+    result_writer_wait = threading.Event()
+    stored_when_put_returned: list[int] = []
+
+    def second() -> None:
+        result_writer_wait.set()
+        writer.put(store, _doc(2))
+        stored_when_put_returned.append(len(backend.stored))
+
+    def failing_seen() -> bool:
+        with backend.lock:
+            return backend.calls >= 1
+
+    deadline = threading.Event()
+    while not failing_seen():
+        deadline.wait(0.01)
+    t = threading.Thread(target=second)
+    t.start()
+    assert result_writer_wait.wait(10)
+    t.join(0.3)
+    assert t.is_alive()  # waiting: its result is not queued while the backend is away
+    up.set()
+    t.join(10)
+    assert writer.wait_idle(10)
+    assert stored_when_put_returned and stored_when_put_returned[0] >= 1
+    assert [d["task_id"] for d in backend.stored] == ["task-1", "task-2"]

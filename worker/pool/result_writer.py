@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from amqptool.backends import retrying
 from amqptool.codec.times import format_iso, utcnow
-from amqptool.errors import AmqpToolError
+from amqptool.errors import AmqpToolError, ConnectionFailedError
 
 if TYPE_CHECKING:
     from worker.pool.results import ResultStore
@@ -61,12 +61,15 @@ class ResultWriter:
         self._cond = threading.Condition(threading.Lock())
         self._unstored = 0  # documents queued or being stored
         self._in_hand = 0  # items (documents, callbacks) the writer took and has not finished
+        self._failing = False  # the backend refused the batch in hand: it is being retried
         self._thread: threading.Thread | None = None
 
     def put(self, store: ResultStore, doc: Mapping[str, Any]) -> None:
-        """Queue ``doc`` for ``store``; waits while ``max_pending`` documents are unstored."""
+        """Queue ``doc`` for ``store``; waits while ``max_pending`` documents are unstored, and
+        while the backend is unreachable (as a pool thread storing itself waited: tasks do not
+        run on, and their results pile up, while the backend is away)."""
         with self._cond:
-            while self._unstored >= self.max_pending:
+            while self._unstored >= self.max_pending or self._failing:
                 self._cond.wait()
             self._items.append((store, doc))
             self._unstored += 1
@@ -94,6 +97,11 @@ class ResultWriter:
             self._thread = threading.Thread(target=self._loop, name="result-writer", daemon=True)
             self._thread.start()
 
+    def _set_failing(self, failing: bool) -> None:
+        with self._cond:
+            self._failing = failing
+            self._cond.notify_all()
+
     def _take(self) -> list[_Item]:
         with self._cond:
             while not self._items:
@@ -112,11 +120,12 @@ class ResultWriter:
             batch = self._take()
             docs = [item for item in batch if isinstance(item, tuple)]
             try:
-                _store_all(docs)
+                _store_all(docs, self._set_failing)
             except BaseException:  # a bug of ours: never leave a job undone for it
                 log.exception("result writer: storing %d results failed", len(docs))
             with self._cond:
                 self._unstored -= len(docs)
+                self._failing = False
                 self._cond.notify_all()
             for item in batch:
                 if not isinstance(item, tuple):
@@ -129,17 +138,24 @@ class ResultWriter:
                 self._cond.notify_all()
 
 
-def _store_all(docs: list[tuple[ResultStore, Mapping[str, Any]]]) -> None:
+def _store_all(
+    docs: list[tuple[ResultStore, Mapping[str, Any]]], failing: Callable[[bool], None]
+) -> None:
     """Store each store's documents in one batch, in the order they were queued."""
     by_store: dict[int, tuple[ResultStore, list[Mapping[str, Any]]]] = {}
     for store, doc in docs:
         by_store.setdefault(id(store), (store, []))[1].append(doc)
     for store, group in by_store.values():
-        store_batch(store, group)
+        store_batch(store, group, failing)
 
 
-def store_batch(store: ResultStore, docs: list[Mapping[str, Any]]) -> None:
-    """Store ``docs`` (retrying the batch); each one not stored is logged with its task id."""
+def store_batch(
+    store: ResultStore,
+    docs: list[Mapping[str, Any]],
+    failing: Callable[[bool], None] = lambda _: None,
+) -> None:
+    """Store ``docs`` (retrying the batch); each one not stored is logged with its task id.
+    ``failing(True)`` is called when an attempt could not reach the backend."""
     ids = [str(d.get("task_id")) for d in docs]
     shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
     if len(docs) == 1:
@@ -152,8 +168,16 @@ def store_batch(store: ResultStore, docs: list[Mapping[str, Any]]) -> None:
     docs = [dict(d, date_done=stamp) if d.get("date_done") else d for d in docs]
     backend = store.backend
     failed: list[tuple[Mapping[str, Any], Exception]]
+
+    def attempt() -> list[tuple[Mapping[str, Any], AmqpToolError]]:
+        try:
+            return backend.store_many(docs)
+        except ConnectionFailedError:
+            failing(True)
+            raise
+
     try:
-        failed = list(retrying(what, lambda: backend.store_many(docs)))
+        failed = list(retrying(what, attempt))
     except AmqpToolError as exc:
         failed = [(doc, exc) for doc in docs]
     except Exception as exc:  # the backend's own error (a full Redis...): logged as lost, too
