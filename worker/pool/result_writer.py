@@ -6,8 +6,8 @@ pool thread, that is two round trips per task and, with ``-P threads``, several 
 over the GIL for the Redis socket work. Here a pool thread only queues the document
 (:meth:`ResultWriter.put`) and goes on to its next task; the writer takes everything queued so
 far and stores it with :meth:`~amqptool.backends.base.Backend.store_many` (Redis: one ``MGET``
-and one pipelined ``MULTI``/``SETEX``+``PUBLISH``.../``EXEC`` per batch: the same keys,
-encodings and channels as one store per task).
+and one script doing ``SETEX`` + ``PUBLISH`` for each, per batch: the same keys, encodings,
+expiry and channels as one store per task).
 
 **Nothing is acked before its result is stored.** A pool thread reports a job ``Done`` only
 through :meth:`ResultWriter.after`: the report is sent once everything queued before it was
@@ -18,7 +18,13 @@ one FIFO, so a task's states (``PROGRESS`` then ``SUCCESS``) are stored in order
 **Failures are what they were.** A batch whose backend is unreachable is retried like one
 result (:func:`~amqptool.backends.base.retrying`: warnings naming the task ids); a result that
 still cannot be stored is logged as an error with its task id (``NOT stored``) and its job is
-then reported done, exactly as a store from the pool thread did.
+then reported done, exactly as a store from the pool thread did. Meanwhile a pool thread with
+a result to queue waits (:meth:`ResultWriter.put`), as it waited storing it itself, so tasks do
+not run on through an outage only to lose their results.
+
+A chord header task waits for its own result to be stored before it reports to the chord
+(:meth:`~worker.pool.results.ResultStore.flush`), and a pool thread reading a result waits for
+what it queued: the order Celery's synchronous stores give.
 
 Only backends that store a batch for less than its parts (``Backend.batches``: Redis) go
 through the writer; SQL stores stay in the pool thread, unchanged. Prefork children store

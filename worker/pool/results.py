@@ -70,17 +70,25 @@ class ResultStore:
             return False
         return True
 
-    def get(self, task_id: str) -> dict[str, Any]:
-        if deferring():  # a pool thread reads what it queued: wait until that is stored
+    def flush(self) -> None:
+        """From a pool thread: wait until what it queued for the writer is stored."""
+        if deferring():
             stored = threading.Event()
             if writer().after(stored.set):
                 stored.wait()
+
+    def get(self, task_id: str) -> dict[str, Any]:
+        self.flush()  # a pool thread reads what it queued
         return retrying(f"task {task_id}: read", lambda: self.backend.get(task_id))
 
     def chord_part(
         self, group_id: str, task_id: str, index: int | None, state: str, result: Any
     ) -> ChordPart | None:
-        """Report a chord header task; the part when this task completed the chord."""
+        """Report a chord header task; the part when this task completed the chord.
+
+        Its own result is stored first (as Celery's ``on_chord_part_return`` follows the
+        store), so whoever completes the chord finds every header result stored."""
+        self.flush()
         try:
             part = retrying(
                 f"chord {group_id}",
