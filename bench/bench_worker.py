@@ -43,10 +43,37 @@ the other side of a pipe or socket are long):
   task (a child must say ``started`` before running a job: the ack and ``task-started`` hang
   on it) and, with results on, the broker's own work for the rpc:// replies and their confirms:
   the same worker does 2-3x fewer tasks/s with ``-E rpc`` than without, and so does Celery's.
-- best pool (ours ``solo``, results off): 53 % of the broker thread's samples blocked in
-  pika's poll waiting for deliveries, 9 % handing jobs to the pool thread, ~7 % decoding
-  deliveries (headers, JSON body), acks and bookkeeping the rest: it runs at 0.8x of the
-  plain-pika ceiling measured in the same round, i.e. it is bound by the broker, not by us.
+- best pool (ours ``solo`` and ``threads -c 2``, results off), re-profiled for issue #16 with
+  py-spy and per-thread CPU read from /proc (2 shared CPUs, load average 7-9 while measuring):
+  the worker used ~130-155 us of CPU per task (broker thread 100-130, pool thread 16-25), and
+  ran 6-10 tasks per broker-loop turn (2,951 turns for 20,000 solo tasks, 1,884 for
+  ``threads -c 2``). Of the broker thread, ~45 % was pika's per-frame layers: each of the three
+  frames of a delivery became an object, the read buffer was copied after each one, callbacks
+  were looked up, a content assembler ran, then BlockingChannel's event queue; ~12 % decoding
+  (properties ~5 %, the JSON body ~5 %, of which half was ``json.loads`` building a decoder per
+  call); ~7 % the socket write. With prefetch 16 the loop is stop-and-wait: the pool thread runs
+  the queued window while the broker thread waits for the GIL, the acks leave in one
+  ``basic.ack multiple`` and RabbitMQ idles until they arrive. Changes kept: a whole
+  ``basic.deliver`` (method, header, one body frame) is decoded in one step and handed to pika's
+  channel as its assembler would (:mod:`amqptool.transport.deliveries`); the Envelope is built
+  without ``getattr`` defaults or a header copy; one shared JSON decoder; pool threads report
+  ``Done(previous)`` with ``Started(next)`` in one batch; acks are flushed as soon as the reports
+  are drained (before more work is handed out) and, when the pool is empty, written to the
+  socket at once instead of on the next poll. Tried and dropped: a smaller hand-off window (the
+  pool holding a quarter or half of the prefetch, so acks leave several times per window) adds
+  a GIL hand-off per chunk and measured 30-40 % slower in same-pair runs on the loaded machine
+  (solo 2.0k vs 3.4k tasks/s); writing acks at once even with a busy pool helped solo but cost
+  ``threads -c 2`` in 3 of 4 interleaved rounds (the write releases the GIL to a pool thread,
+  which keeps it until it blocks). After (same machine and load, 20,000 minus 2,000 tasks to
+  remove start-up): CPU per task solo 156 -> 123 us, ``threads -c 2`` 143 -> 97 us; an
+  interleaved A/B of 4 rounds x 5,000 tasks, the branch over main per round: solo 1.74x, 1.06x,
+  1.17x, 1.06x, ``threads -c 2`` 2.03x, 1.11x, 1.07x, 1.58x. ``-r 3 --only ceiling --only solo
+  --only threads`` (load ~8, Celery collapsing there): ours ``threads -c 2`` 4,624 / 4,167 /
+  3,635 tasks/s, solo 4,324 / 2,886 / 2,103, ceiling 6,981 / 9,982 / 7,781, so 0.66x, 0.42x,
+  0.47x of the ceiling (median 0.47x) and 2.34x, 2.82x, 2.52x Celery's best pool: both targets
+  still missed. What is left is mostly the stop-and-wait with a 16-message window (Celery's
+  pool threads ack through kombu themselves, on a channel that is not thread-safe; ours hand
+  the acks to the broker thread) and the header table of ~20 entries (~10 us per task).
 
 Run: ``.venv/bin/python -m bench.bench_worker [-n 3000] [-r 3] [--only LABEL]``.
 Never asserts on numbers.
