@@ -76,8 +76,10 @@ def data_reader(
     ``read_frame`` is the connection's frame reader for everything else and
     ``read_properties`` decodes the message properties of a content header."""
 
+    parsed: list[Any] = [None, None, None, None]  # channel, method frame, header frame, body
+
     def deliver(buf: bytes, pos: int, size: int) -> int:
-        """A whole delivery at ``pos``: hand it to its channel and return where it ends;
+        """A whole delivery at ``pos``: decode it into ``parsed`` and return where it ends;
         or _WAIT, or _NOT_MINE."""
         if size - pos < 11:
             return _NOT_MINE
@@ -135,36 +137,45 @@ def data_reader(
         props = read_properties(buf[h + 19 : h_end])
         impl.frames_received += frames
         impl.bytes_received += end - pos
-        channel._on_deliver(
-            _MethodFrame(
-                number, _DELIVER(consumer_tag, delivery_tag, redelivered, exchange, routing_key)
-            ),
-            _HeaderFrame(number, body_size, props),
-            body,
+        parsed[0] = channel
+        parsed[1] = _MethodFrame(
+            number, _DELIVER(consumer_tag, delivery_tag, redelivered, exchange, routing_key)
         )
+        parsed[2] = _HeaderFrame(number, body_size, props)
+        parsed[3] = body
         return end
 
     def on_data_available(data_in: bytes) -> None:
         buf = impl._frame_buffer + data_in if impl._frame_buffer else data_in
         pos = 0
         size = len(buf)
-        while pos < size:
-            if buf[pos] == _METHOD:
-                nxt = deliver(buf, pos, size)
-                if nxt > 0:
-                    pos = nxt
-                    continue
-                if nxt == _WAIT:
-                    break
-            impl._frame_buffer = buf[pos:] if pos else buf
-            consumed, value = read_frame()
-            if not value:
-                return
-            impl._trim_frame_buffer(consumed)
-            impl._process_frame(value)
-            buf = impl._frame_buffer
-            pos = 0
-            size = len(buf)
+        in_pika = False  # while pika reads a frame, its own buffer handling applies
+        try:
+            while pos < size:
+                if buf[pos] == _METHOD:
+                    nxt = deliver(buf, pos, size)
+                    if nxt > 0:
+                        pos = nxt  # consumed before the callback runs, as pika does
+                        channel, method_frame, header_frame, body = parsed
+                        channel._on_deliver(method_frame, header_frame, body)
+                        continue
+                    if nxt == _WAIT:
+                        break
+                in_pika = True
+                impl._frame_buffer = buf[pos:] if pos else buf
+                consumed, value = read_frame()
+                if not value:
+                    return
+                impl._trim_frame_buffer(consumed)
+                impl._process_frame(value)
+                in_pika = False
+                buf = impl._frame_buffer
+                pos = 0
+                size = len(buf)
+        except BaseException:
+            if not in_pika:  # leave the buffer as pika would: from the first unread frame
+                impl._frame_buffer = buf[pos:] if pos else buf
+            raise
         impl._frame_buffer = buf[pos:] if pos else buf
 
     return on_data_available

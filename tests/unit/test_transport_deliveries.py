@@ -201,3 +201,22 @@ def test_a_delivery_becomes_the_envelope_the_general_mapping_makes() -> None:
     assert envelope_from_pika(method, empty, b"") == envelope_from_pika(
         method, pika.spec.BasicProperties(), b""
     )
+
+
+def test_a_callback_that_raises_leaves_the_buffer_after_its_delivery() -> None:
+    impl = FakeImpl((1,))
+    calls: list[int] = []
+
+    def refuse(method_frame: Any, header_frame: Any, body: bytes) -> None:
+        calls.append(method_frame.method.delivery_tag)
+        if len(calls) == 1:
+            raise RuntimeError("consumer bug")
+
+    impl._channels[1]._on_deliver = refuse  # type: ignore[method-assign]
+    reader = data_reader(impl, impl._read_frame, AmqpProperties.read)
+    first, second = deliver(1, 1, b"a"), deliver(1, 2, b"b")
+    with pytest.raises(RuntimeError):
+        reader(first + second)
+    assert impl._frame_buffer == second  # the first is consumed, as in pika's own loop
+    reader(b"")
+    assert calls == [1, 2] and impl._frame_buffer == b""
