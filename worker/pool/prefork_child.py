@@ -3,8 +3,7 @@
 Split from :mod:`worker.pool.prefork` (the parent side: forking, dispatch, reading reports).
 A child reads lists of jobs from its pipe (frames of :mod:`worker.pool.frames`), skips what
 the parent took back, reports ``Started``/``Done``/``Skipped`` and the task's publishes and
-events on its report pipe, runs as ``SCHED_BATCH`` (:func:`batch_scheduling`) and dies with its
-parent (:mod:`worker.pool.orphans`).
+events on its report pipe, and dies with its parent (:mod:`worker.pool.orphans`).
 """
 
 from __future__ import annotations
@@ -84,18 +83,6 @@ def without_after_fork_hooks() -> Iterator[None]:
         mp_util._afterfork_registry = registry  # type: ignore[attr-defined]  # restore it
 
 
-def batch_scheduling() -> None:
-    """Linux: run this child as ``SCHED_BATCH`` (same priority and CPU share, no wake-up
-    preemption). The parent wakes a child with every job it writes; a plain child that wakes
-    up takes the CPU from the parent at once when both cores are busy, and the parent, which
-    dispatches, acks and publishes for every child, then waits in the middle of its loop. With
-    it the parent finishes its turn first."""
-    policy = getattr(os, "SCHED_BATCH", None)
-    if policy is not None:
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, policy, os.sched_param(0))
-
-
 def child_main(
     jobs: int,
     reports: int,
@@ -108,7 +95,6 @@ def child_main(
     if parent:  # first of all: a child never outlives its worker (kill -9, OOM)
         die_with_parent(parent)
     close_parent_ends(parent_ends)
-    batch_scheduling()
     # A broken report pipe means the parent is gone: nobody to report to, nothing to run.
     with contextlib.suppress(BrokenPipeError):
         serve_jobs(jobs, reports, tasks, skip, current)
