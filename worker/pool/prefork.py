@@ -102,7 +102,7 @@ class _Child:
         self.queued: deque[int] = deque()
         self.outgoing: list[Job | None] = []  # dispatched, written to the pipe by flush()
         self.dead = False
-        self.watched = False  # its report pipe and sentinel are in the loop (bind_loop)
+        self.watched: list[int] = []  # its fds in the broker thread's loop (bind_loop)
         self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
         self.left = max_tasks  # --max-tasks-per-child: jobs it may still be given (None: any)
         self.signalled = False  # kill_job() signalled it (time limit, terminate)
@@ -185,9 +185,9 @@ class PreforkPool:
         lost). No thread and no cross-thread wake-up per report."""
         old, self._loop = self._loop, None
         for c in self._children:
-            if c.watched and old is not None:
+            if old is not None:
                 self._unwatch(old, c)
-            c.watched = False
+            c.watched = []
         self._loop, self._outbox = loop, outbox if loop is not None else None
         if loop is not None:
             for c in self._children:
@@ -197,15 +197,16 @@ class PreforkPool:
     def _watch(self, child: _Child) -> None:
         loop = self._loop
         assert loop is not None
-        child.watched = True
         if not child.reader.eof:
             loop.add_reader(child.reports, lambda: self._on_reports(child))
+            child.watched.append(child.reports)
         loop.add_reader(child.sentinel, lambda: self._on_exit(child))
+        child.watched.append(child.sentinel)
 
     @staticmethod
     def _unwatch(loop: ReaderLoop, child: _Child) -> None:
-        child.watched = False
-        for fd in (child.reports, child.sentinel):
+        fds, child.watched = child.watched, []
+        for fd in fds:  # only those still registered: a number once closed is soon reused
             with contextlib.suppress(Exception):  # a loop that is closing
                 loop.remove_reader(fd)
 
@@ -216,9 +217,11 @@ class PreforkPool:
         except OSError:
             items = []
             child.reader.eof = True
-        if child.reader.eof and self._loop is not None:  # exiting: the sentinel follows
-            with contextlib.suppress(Exception):
-                self._loop.remove_reader(child.reports)
+        if child.reader.eof and child.reports in child.watched:  # exiting: the sentinel follows
+            child.watched.remove(child.reports)
+            if self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(child.reports)
         if items:
             self._deliver(items)
 
