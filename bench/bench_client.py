@@ -30,6 +30,11 @@ from amqptool.transport import Connection  # noqa: E402  # same reason
 from tests import harness  # noqa: E402  # same reason
 
 QUEUE = "bench-client"
+SHORT = {
+    "amqptool Client.send_task (confirmed)": "send_task",
+    "amqptool Client.send_task (confirmed, pipelined)": "send_task pipelined",
+    "amqptool Client.send_many (confirmed, pipelined)": "send_many",
+}
 
 
 def rate(n: int, publish: Callable[[int], None]) -> float:
@@ -52,7 +57,7 @@ def main() -> int:
     conn = Connection(BrokerSettings.from_url(url, environ={})).connect()
     purge = conn.channel()
     try:
-        with Client(url=url) as client:
+        with Client(url=url) as client, Client(url=url, confirm="pipelined") as piped:
 
             def celery_send(n: int) -> None:
                 for i in range(n):
@@ -62,12 +67,18 @@ def main() -> int:
                 for i in range(n):
                     client.send_task("bench.noop", [i], queue=QUEUE)
 
+            def our_pipelined(n: int) -> None:
+                for i in range(n):
+                    piped.send_task("bench.noop", [i], queue=QUEUE)
+                piped.flush()  # the round ends when the broker confirmed every message
+
             def our_send_many(n: int) -> None:
                 client.send_many([("bench.noop", [i], {}, {"queue": QUEUE}) for i in range(n)])
 
             rows = {
                 "celery send_task/apply_async (no confirms)": celery_send,
                 "amqptool Client.send_task (confirmed)": our_send_task,
+                "amqptool Client.send_task (confirmed, pipelined)": our_pipelined,
                 "amqptool Client.send_many (confirmed, pipelined)": our_send_many,
             }
             for publish in rows.values():  # warm-up: connections, declarations
@@ -80,11 +91,18 @@ def main() -> int:
         print(f"{opts.tasks} tasks per round, {opts.rounds} interleaved rounds, same broker\n")
         medians = {label: statistics.median(values) for label, values in rates.items()}
         for label, median in medians.items():
-            print(f"  {label:48s}: median {median:8.0f} tasks/s")
-        celery = medians["celery send_task/apply_async (no confirms)"]
+            rounds = " ".join(f"{value:.0f}" for value in rates[label])
+            print(f"  {label:50s}: median {median:6.0f} tasks/s  (rounds: {rounds})")
+        celery_label = "celery send_task/apply_async (no confirms)"
+        celery = medians[celery_label]
         print()
         for label, median in list(medians.items())[1:]:
-            print(f"  ratio {label.split(' (')[0]} / celery: {median / celery:.2f}")
+            per_round = " ".join(
+                f"{ours / theirs:.2f}"
+                for ours, theirs in zip(rates[label], rates[celery_label], strict=True)
+            )
+            name = SHORT[label]
+            print(f"  ratio {name:28s} / celery: {median / celery:.2f}  (rounds: {per_round})")
     finally:
         app.close()
         conn.close()
