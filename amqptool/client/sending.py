@@ -67,6 +67,7 @@ CONFIRM_WINDOW = 1000  # most messages in flight (unconfirmed) at once
 CONFIRM_MODES = ("each", "pipelined")
 READ_EVERY = 16  # pipelined send_task reads confirms on every 16th call (and when waiting)
 WRITE_DELAY = 0.002  # s: longest a pipelined message waits in the client before it is written
+MAX_KEPT_REFUSALS = 10_000  # refused messages kept by task id for handles made later by id
 SHOWN_IDS = 5  # task ids named in one error line; the rest are counted
 DEFAULT_POLICY = RetryPolicy()
 
@@ -130,6 +131,12 @@ class Sender(ClientLink):
     def rpc(self) -> bool:
         """True when results come back over the broker (``rpc://``, the default)."""
         return self.results is self
+
+    @property
+    def unconfirmed(self) -> int:
+        """Messages ``send_task`` sent (``confirm="pipelined"``) whose confirm was not read yet."""
+        pub = self._window
+        return pub.in_flight if pub is not None else 0
 
     # ------------------------------------------------------------------ batches
 
@@ -226,7 +233,17 @@ class Sender(ClientLink):
         pub.failed = []
         if any(getattr(item.error, "reply_text", None) == "NACK" for item in failed):
             self._window_nacked = True
+        self._remember_refused(failed)
         raise refusal(failed)
+
+    def _remember_refused(self, items: Iterable[Pending]) -> None:
+        """Keep refused messages by task id, so a result handle made later by id (Client.
+        AsyncResult) raises the refusal too; the oldest go past MAX_KEPT_REFUSALS."""
+        kept = self._refused
+        for item in items:
+            kept[task_id_of(item)] = item
+        while len(kept) > MAX_KEPT_REFUSALS:
+            del kept[next(iter(kept))]
 
     def _send_pipelined(
         self,
@@ -293,6 +310,7 @@ class Sender(ClientLink):
         self._unwritten_since = None
         self._writer_wake = threading.Event()
         self._writer: threading.Thread | None = None
+        self._refused: dict[str, Pending] = {}
 
     def _wake_writer(self) -> None:
         """A message is left queued: make sure it is written within WRITE_DELAY even if no
@@ -319,7 +337,7 @@ class Sender(ClientLink):
 
             try:
                 send_now(conn)
-            except AmqpToolError as exc:  # the next call on the connection reports it
+            except Exception as exc:  # the next call on the connection reports it
                 log.debug("writing queued messages failed: %s", exc)
 
     def _stop_writer(self) -> None:
@@ -403,6 +421,7 @@ class Sender(ClientLink):
             if item.error is not None:
                 if pub.failed and item in pub.failed:
                     pub.failed.remove(item)  # reported here: not again by send_task / flush
+                    self._remember_refused([item])
                 raise refusal([item])
 
         if not item.done or item.error is not None:
@@ -414,7 +433,9 @@ class Sender(ClientLink):
             return None
         with self._locked():
             pub = self._window
-            for item in [*pub.unconfirmed(), *(pub.failed or [])] if pub is not None else []:
+            refused = self._refused.get(task_id)
+            pending = [*pub.unconfirmed(), *(pub.failed or [])] if pub is not None else []
+            for item in [refused] if refused is not None else pending:
                 if task_id_of(item) == task_id:
                     return functools.partial(self._confirm_sent, item)
         return None

@@ -369,9 +369,17 @@ class ConfirmedPublisher:
                 raise item.error
 
     def close(self) -> None:
+        """Close the channel (the next publish opens a new one). Call with nothing in flight.
+
+        Through pika's blocking channel, which waits for the broker's CloseOk (bounded): a
+        channel left half-closed makes pika's own connection close fail later."""
         impl, self._impl = self._impl, None
+        blocking, self._blocking = self._blocking, None
         if impl is not None and impl.is_open and self.connection.blocked_reason is None:
             try:
-                impl.close()
-            except (pex.AMQPError, OSError) as exc:
+                if blocking is not None:
+                    self.connection.bounded(blocking.close)
+                else:
+                    impl.close()
+            except (pex.AMQPError, OSError, AmqpToolError) as exc:
                 log.debug("closing the publish channel: %s", exc)
