@@ -358,7 +358,11 @@ class Client(Sender):
         self._check_fork()
         if self._wanting_io or not self._io.acquire(blocking=False):
             with self._cond:
-                self._cond.wait(min(limit, 0.05))
+                self._readers_waiting += 1
+                try:
+                    self._cond.wait(min(limit, 0.05))
+                finally:
+                    self._readers_waiting -= 1
             return
         lost: ConnectionFailedError | None = None
         try:

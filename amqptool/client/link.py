@@ -48,6 +48,7 @@ class ClientLink:
         self.oid = str(uuid.uuid4())  # the result queue's name, our reply_to
         self._io = threading.Lock()
         self._wanting_io = 0  # publishers waiting for _io; result readers step aside
+        self._readers_waiting = 0  # result readers waiting (on _cond) for _io to be free
         self._cond = threading.Condition()
         self._states: dict[str, ResultMeta] = {}
         self._conn: Connection | None = None
@@ -69,19 +70,21 @@ class ClientLink:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self._check_fork()
-        with self._cond:
-            self._wanting_io += 1
-        try:
-            self._io.acquire()
-        finally:
+        if not self._io.acquire(blocking=False):  # free (the usual case): nobody to signal
             with self._cond:
-                self._wanting_io -= 1
+                self._wanting_io += 1
+            try:
+                self._io.acquire()
+            finally:
+                with self._cond:
+                    self._wanting_io -= 1
         try:
             yield
         finally:
             self._io.release()
-            with self._cond:
-                self._cond.notify_all()  # result readers waiting for the connection
+            if self._readers_waiting:  # result readers waiting for the connection
+                with self._cond:
+                    self._cond.notify_all()
 
     def _connection(self, *, poll: bool = True) -> Connection:
         """The open connection (connecting if needed). Call with ``_io`` held.

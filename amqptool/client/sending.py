@@ -66,7 +66,9 @@ log = logging.getLogger("amqptool.client")
 CONFIRM_WINDOW = 1000  # most messages in flight (unconfirmed) at once
 CONFIRM_MODES = ("each", "pipelined")
 READ_EVERY = 16  # pipelined send_task reads confirms on every 16th call (and when waiting)
-WRITE_DELAY = 0.002  # s: longest a pipelined message waits in the client before it is written
+WRITE_DELAY = 0.002  # s: a pipelined message left queued this long is written at the next look
+WRITE_CHECK = 0.005  # s: how often the writer thread looks while publishing goes on
+IDLE_CHECKS = 100  # looks with nothing queued before the writer thread sleeps until woken
 MAX_KEPT_REFUSALS = 10_000  # refused messages kept by task id for handles made later by id
 SHOWN_IDS = 5  # task ids named in one error line; the rest are counted
 DEFAULT_POLICY = RetryPolicy()
@@ -313,8 +315,10 @@ class Sender(ClientLink):
         self._refused: dict[str, Pending] = {}
 
     def _wake_writer(self) -> None:
-        """A message is left queued: make sure it is written within WRITE_DELAY even if no
+        """A message is left queued: make sure it is written within milliseconds even if no
         call follows (the writer thread, started on first use, does it)."""
+        if self._writer_wake.is_set():
+            return  # the writer is awake and looking
         if self._writer is None or not self._writer.is_alive():
             self._writer = threading.Thread(
                 target=_write_behind,
@@ -323,8 +327,7 @@ class Sender(ClientLink):
                 daemon=True,
             )
             self._writer.start()
-        if not self._writer_wake.is_set():
-            self._writer_wake.set()
+        self._writer_wake.set()
 
     def _write_queued(self) -> None:
         """The writer thread: put what publishes left queued on the wire."""
@@ -457,21 +460,36 @@ class Sender(ClientLink):
 
 
 def _write_behind(ref: weakref.ref[Sender], wake: threading.Event) -> None:
-    """The writer thread of a pipelined client: when woken, wait WRITE_DELAY (more messages
-    join the same write), then write what is queued. Ends when the client is closed or gone."""
+    """The writer thread of a pipelined client. Woken when a publish leaves its message queued,
+    it then looks every WRITE_CHECK s (while publishing goes on, the publishing calls write
+    themselves, every WRITE_DELAY) and writes what waited WRITE_DELAY or more; after
+    IDLE_CHECKS looks with nothing queued it sleeps until woken again. Ends when the client
+    is closed or gone."""
     me = threading.current_thread()
     while not getattr(me, "stopped", False):
         if not wake.wait(1.0):
             if ref() is None:
                 return
             continue
-        time.sleep(WRITE_DELAY)
-        wake.clear()
-        sender = ref()
-        if sender is None or getattr(me, "stopped", False):
-            return
-        sender._write_queued()
-        del sender
+        idle = 0
+        while True:
+            time.sleep(WRITE_CHECK)
+            sender = ref()
+            if sender is None or getattr(me, "stopped", False):
+                return
+            since = sender._unwritten_since
+            if since is not None:
+                idle = 0
+                if time.monotonic() - since >= WRITE_DELAY:
+                    sender._write_queued()
+            else:
+                idle += 1
+                if idle >= IDLE_CHECKS:
+                    wake.clear()
+                    if sender._unwritten_since is None:  # else a publish raced the clear
+                        break
+                    idle = 0
+            del sender
 
 
 def _settle(

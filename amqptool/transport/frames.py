@@ -183,7 +183,8 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
         return self
 
     def encode(self) -> list[bytes]:
-        pieces: list[bytes] = []
+        """pika's bytes (one buffer rather than a piece per field), floats kept as doubles."""
+        buf = bytearray()
         flags = 0
         for name, flag, kind in _FIELDS:
             value = getattr(self, name)
@@ -191,15 +192,22 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
                 continue
             flags |= flag
             if kind == "s":
-                if not isinstance(value, str | bytes):
+                if type(value) is str:
+                    data = value.encode()
+                elif isinstance(value, str | bytes):
+                    data = pika.compat.as_bytes(value)
+                else:
                     raise AssertionError(f"A non-string value was supplied for self.{name}")
-                pika.data.encode_short_string(pieces, value)
+                if len(data) > 255:
+                    raise pika.exceptions.ShortStringTooLong(data)
+                buf.append(len(data))
+                buf += data
             elif kind == "t":
-                encode_table(pieces, value)
+                _put_table(buf, value)
             elif kind == "o":
-                pieces.append(_B.pack(value))
+                buf += _B.pack(value)
             else:
-                pieces.append(_Q.pack(value))
+                buf += _Q.pack(value)
         flag_pieces = []
         while True:
             remainder = flags >> 16
@@ -210,7 +218,8 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
             flags = remainder
             if not flags:
                 break
-        return flag_pieces + pieces
+        flag_pieces.append(bytes(buf))
+        return flag_pieces
 
 
 def _frame_reader(impl: Any) -> Callable[[], tuple[int, Any]]:
