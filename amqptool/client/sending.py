@@ -65,7 +65,7 @@ log = logging.getLogger("amqptool.client")
 
 CONFIRM_WINDOW = 1000  # most messages in flight (unconfirmed) at once
 CONFIRM_MODES = ("each", "pipelined")
-READ_EVERY = 16  # pipelined send_task reads confirms on every 16th call (and when waiting)
+READ_EVERY = 64  # pipelined send_task reads confirms on every 64th call (and when waiting)
 WRITE_DELAY = 0.002  # s: a pipelined message left queued this long is written at the next look
 WRITE_CHECK = 0.005  # s: how often the writer thread looks while publishing goes on
 IDLE_CHECKS = 100  # looks with nothing queued before the writer thread sleeps until woken

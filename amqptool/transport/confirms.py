@@ -47,6 +47,7 @@ from amqptool.errors import (
     PublishError,
     UnconfirmedError,
 )
+from amqptool.transport.frames import publish
 from amqptool.transport.properties import pika_properties
 
 if TYPE_CHECKING:
@@ -153,12 +154,13 @@ class ConfirmedPublisher:
             self._open()
         env = item.env
         with translate_errors("basic.publish"):
-            self._impl.basic_publish(
-                exchange=env.exchange,
-                routing_key=env.routing_key,
-                body=env.body,
-                properties=pika_properties(env.properties),
-                mandatory=item.mandatory,
+            publish(
+                self._impl,
+                env.exchange,
+                env.routing_key,
+                env.body,
+                pika_properties(env.properties),
+                item.mandatory,
             )
         item.tag = self._next_tag
         self._next_tag += 1

@@ -31,7 +31,7 @@ from pika.adapters.blocking_connection import BlockingConnection
 
 from amqptool.transport.fasttable import decode_table
 
-__all__ = ["AmqpProperties", "encode_table", "read_own_frames"]
+__all__ = ["AmqpProperties", "encode_table", "publish", "publish_frames", "read_own_frames"]
 
 _FRAME = struct.Struct(">BHL")
 _CONTENT_HEADER = struct.Struct(">HHQ")
@@ -220,6 +220,64 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
                 break
         flag_pieces.append(bytes(buf))
         return flag_pieces
+
+
+_PUBLISH_HEAD = struct.Struct(">BHLLH").pack  # frame type, channel, size; Basic.Publish, ticket
+_HEADER_HEAD = struct.Struct(">BHLHxxQ").pack  # frame type, channel, size; class, weight, size
+_PUBLISH = pika.spec.Basic.Publish.INDEX
+_END = bytes((pika.spec.FRAME_END,))
+
+
+def _short_bytes(value: str | bytes) -> bytes:
+    data = value.encode() if type(value) is str else pika.compat.as_bytes(value)
+    if len(data) > 255:
+        raise pika.exceptions.ShortStringTooLong(data)
+    return data
+
+
+def publish_frames(
+    channel: int,
+    exchange: str,
+    routing_key: str,
+    mandatory: bool,
+    props: AmqpProperties,
+    body: bytes,
+    body_max: int,
+) -> list[bytes]:
+    """The frames of one ``basic.publish``, byte for byte as pika marshals them (a method
+    frame, a header frame, the body in frames of at most ``body_max`` bytes), built without
+    pika's per-frame objects."""
+    ex = _short_bytes(exchange)
+    key = _short_bytes(routing_key)
+    args = b"%c%b%c%b%c" % (len(ex), ex, len(key), key, 1 if mandatory else 0)
+    frames = [_PUBLISH_HEAD(1, channel, 6 + len(args), _PUBLISH, 0) + args + _END]
+    encoded = b"".join(props.encode())
+    frames.append(_HEADER_HEAD(2, channel, 12 + len(encoded), _BASIC, len(body)) + encoded + _END)
+    for start in range(0, len(body), body_max):
+        chunk = body[start : start + body_max]
+        frames.append(_FRAME.pack(3, channel, len(chunk)) + chunk + _END)
+    return frames
+
+
+def publish(
+    channel: Any, exchange: str, routing_key: str, body: bytes, props: Any, mandatory: bool
+) -> None:
+    """``channel.basic_publish`` (a pika ``Channel``) through :func:`publish_frames`: the same
+    frames and checks (channel open, connection not closed), less of pika's machinery."""
+    channel._raise_if_not_open()
+    conn = channel.connection
+    if conn.is_closed:
+        raise pika.exceptions.ConnectionWrongStateError("the connection is closed")
+    frames = publish_frames(
+        channel.channel_number,
+        exchange,
+        routing_key,
+        mandatory,
+        props,
+        body,
+        conn._body_max_length,
+    )
+    conn._output_marshaled_frames(frames)
 
 
 def _frame_reader(impl: Any) -> Callable[[], tuple[int, Any]]:

@@ -101,10 +101,19 @@ class FakeConnection:
 
 
 class FakeChannel:
+    """A pika Channel and its connection as far as publishing uses them."""
+
     is_open = True
+    is_closed = False
+    channel_number = 1
+    _body_max_length = 1 << 20
 
     def __init__(self, conn: FakeConnection) -> None:
         self.conn = conn
+        self.connection = self
+
+    def _raise_if_not_open(self) -> None:
+        pass
 
     def add_on_return_callback(self, _cb: Any) -> None:
         pass
@@ -116,11 +125,11 @@ class FakeChannel:
         self.conn.on_confirm = ack_nack_callback
         callback(None)
 
-    def basic_publish(self, *, body: bytes, **_kw: Any) -> None:
+    def _output_marshaled_frames(self, frames: list[bytes]) -> None:
         conn = self.conn
         if conn.fail_after is not None and len(conn.wire) >= conn.fail_after:
             raise pika.exceptions.StreamLostError("connection lost")
-        conn.wire.append(body)
+        conn.wire.append(frames[2][7:-1])  # the body frame's payload
 
 
 def test_a_resend_cut_short_by_another_loss_keeps_every_message_for_the_next() -> None:
