@@ -8,6 +8,10 @@ in), and otherwise waits on a condition that the result callback notifies. A pub
 waits more than one slice, and waiting threads never block each other: whoever drains stores
 every result it reads in a dict keyed by task id, so any number of results may be outstanding.
 
+With ``confirm="pipelined"`` a writer thread of the client puts the messages that
+``send_task`` left queued on the wire within milliseconds when no call follows
+(:mod:`amqptool.client.sending`).
+
 Heartbeats. A client is idle most of the time and pika only answers heartbeats while somebody
 reads, so the connection asks for none (heartbeat 0) unless the URL sets ``?heartbeat=N``;
 otherwise the broker would drop an idle client, and with it the auto-delete result queue.

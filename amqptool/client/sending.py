@@ -8,8 +8,13 @@ Two ways, chosen with ``Client(confirm=...)``:
   flight) and returns when all are confirmed.
 - ``"pipelined"``: ``send_task`` publishes and returns without waiting. Its message stays in a
   window of unconfirmed messages (at most :data:`CONFIRM_WINDOW`; a full window waits for the
-  oldest half to be confirmed first) on a confirm channel of its own. Confirms are read as they
-  arrive, without waiting, at every later call.
+  oldest half to be confirmed first) on a confirm channel of its own. Confirms are read
+  without waiting (what has arrived) every :data:`READ_EVERY` calls, and whenever the client
+  waits. The message is written to the socket with the ones that follow it, at the latest
+  :data:`WRITE_DELAY` later: by a later call, or, when none follows, by the client's writer
+  thread (started on first use, it looks every :data:`WRITE_CHECK` s while there is work, then
+  sleeps until woken; it only writes, under the client's lock). One ``send()`` for many
+  messages is most of what makes this mode fast.
 
 Nothing the broker refuses is ever silent in pipelined mode. A nack (a full ``x-max-length``
 queue with ``reject-publish``, a quorum queue without a leader), a message the broker closed
@@ -33,7 +38,6 @@ the window for the next try, except at ``close()``, which drops them after namin
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import threading
@@ -44,6 +48,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from amqptool.client.link import ClientLink
 from amqptool.client.options import RetryPolicy
+from amqptool.client.refused import check_confirm_mode, name_ids, refusal, task_id_of
 from amqptool.codec.tasks import TaskMessage, encode_task
 from amqptool.errors import (
     AmqpToolError,
@@ -51,7 +56,6 @@ from amqptool.errors import (
     ConnectionFailedError,
     PublishError,
     UnconfirmedError,
-    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -59,63 +63,19 @@ if TYPE_CHECKING:
     from amqptool.codec.envelope import Envelope
     from amqptool.transport import ConfirmedPublisher, Pending
 
-__all__ = ["CONFIRM_MODES", "CONFIRM_WINDOW", "Sender", "check_confirm_mode", "refusal"]
+__all__ = ["CONFIRM_WINDOW", "Sender", "check_confirm_mode"]
 
 log = logging.getLogger("amqptool.client")
 
 CONFIRM_WINDOW = 1000  # most messages in flight (unconfirmed) at once
-CONFIRM_MODES = ("each", "pipelined")
 READ_EVERY = 64  # pipelined send_task reads confirms on every 64th call (and when waiting)
 WRITE_DELAY = 0.002  # s: a pipelined message left queued this long is written at the next look
 WRITE_CHECK = 0.005  # s: how often the writer thread looks while publishing goes on
 IDLE_CHECKS = 100  # looks with nothing queued before the writer thread sleeps until woken
 MAX_KEPT_REFUSALS = 10_000  # refused messages kept by task id for handles made later by id
-SHOWN_IDS = 5  # task ids named in one error line; the rest are counted
 DEFAULT_POLICY = RetryPolicy()
 
 T = TypeVar("T")
-
-
-def check_confirm_mode(mode: str) -> str:
-    if mode not in CONFIRM_MODES:
-        raise UsageError(f"confirm must be 'each' or 'pipelined', not {mode!r}")
-    return mode
-
-
-def name_ids(ids: Sequence[str]) -> str:
-    """``a, b, c`` or ``a, b, c, d, e and 7 more``: task ids for one error line."""
-    shown = ", ".join(ids[:SHOWN_IDS])
-    return shown if len(ids) <= SHOWN_IDS else f"{shown} and {len(ids) - SHOWN_IDS} more"
-
-
-def task_id_of(item: Pending) -> str:
-    data = item.data
-    return str(data[0]) if isinstance(data, tuple) else "?"
-
-
-def refusal(items: Sequence[Pending]) -> AmqpToolError:
-    """One error for messages the broker refused, on one line, naming their task ids.
-
-    One message: its own error (a PublishError, ChannelClosedError... so ``except`` clauses
-    work as in ``"each"`` mode), its text prefixed with the task id. Several: a
-    :class:`~amqptool.errors.PublishError` naming them all (by id) and the first reason."""
-    errors = [item.error for item in items if item.error is not None]
-    if not errors:
-        raise ValueError("refusal() of messages that were not refused")
-    first = errors[0]
-    reason = " ".join(first.message.split())
-    if len(items) == 1:
-        one = copy.copy(first)  # the item keeps its own error as the broker gave it
-        one.message = f"task {task_id_of(items[0])}: {reason}"
-        one.args = (one.message,)
-        return one
-    ids = [task_id_of(item) for item in items]
-    return PublishError(
-        f"the broker did not take {len(items)} tasks: {name_ids(ids)} (first: {reason})",
-        reply_code=getattr(first, "reply_code", None),
-        reply_text=getattr(first, "reply_text", None),
-        hint=first.hint,
-    )
 
 
 class Sender(ClientLink):

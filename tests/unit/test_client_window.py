@@ -14,7 +14,7 @@ import pika.exceptions
 import pytest
 
 from amqptool.client import Client
-from amqptool.client.sending import SHOWN_IDS, check_confirm_mode, name_ids, refusal
+from amqptool.client.refused import SHOWN_IDS, check_confirm_mode, name_ids, refusal
 from amqptool.codec.envelope import Envelope, Properties
 from amqptool.errors import ChannelClosedError, ConnectionFailedError, PublishError, UsageError
 from amqptool.transport import ConfirmedPublisher, Pending
