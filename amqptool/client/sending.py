@@ -307,7 +307,8 @@ class Sender(ClientLink):
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.stopped = True  # type: ignore[attr-defined]  # read by _write_behind
-            self._writer_wake.set()
+            self._writer_wake.set()  # that thread's event: it wakes and ends
+            self._writer_wake = threading.Event()  # a client used again gets a new writer
 
     def _wait_window(
         self, pub: ConfirmedPublisher, items: Iterable[Pending] | None, timeout: float | None

@@ -182,3 +182,19 @@ def test_unconfirmed_tasks_are_named_when_the_broker_stays_away(
         assert client.unconfirmed == 0
     assert len(drain(channel, unique_name)) == 1
     channel.queue_delete(unique_name)
+
+
+def test_a_message_reaches_the_queue_with_no_call_after_it_also_after_a_close(
+    broker_url: str, channel: Channel, unique_name: str
+) -> None:
+    channel.queue_declare(unique_name, durable=True)
+    client = Client(url=broker_url, confirm="pipelined")
+    for sent in (1, 2):  # the second time on the client used again after close()
+        client.send_task("t.lone", queue=unique_name)  # its writer thread writes it
+        harness.wait_until(
+            lambda n=sent: channel.queue_declare(unique_name, passive=True).message_count == n,
+            timeout=10,
+            message=f"{sent} message(s) in the queue",
+        )
+        client.close()
+    channel.queue_delete(unique_name)
