@@ -15,7 +15,12 @@ import pytest
 from amqptool.client import Client
 from amqptool.codec import results
 from amqptool.codec.envelope import Envelope
-from amqptool.errors import ConnectionFailedError, MessageTooLargeError, PublishError
+from amqptool.errors import (
+    ChannelClosedError,
+    ConnectionFailedError,
+    MessageTooLargeError,
+    PublishError,
+)
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Channel, Connection
 from tests import harness
@@ -197,4 +202,29 @@ def test_a_message_reaches_the_queue_with_no_call_after_it_also_after_a_close(
             message=f"{sent} message(s) in the queue",
         )
         client.close()
+    channel.queue_delete(unique_name)
+
+
+def test_a_task_to_a_missing_exchange_is_named_and_its_neighbours_still_arrive(
+    broker_url: str, channel: Channel, unique_name: str
+) -> None:
+    channel.queue_declare(unique_name, durable=True)
+    errors: list[ChannelClosedError] = []
+    with Client(url=broker_url, confirm="pipelined") as client:
+        good = [client.send_task("t.good", [i], queue=unique_name).id for i in range(50)]
+        lost = client.send_task("t.lost", exchange="missing-" + unique_name, routing_key="k")
+        for i in range(200):  # the refusal comes at one of these calls (it sends nothing)...
+            try:
+                good.append(client.send_task("t.good", [i], queue=unique_name).id)
+            except ChannelClosedError as exc:
+                errors.append(exc)
+        try:
+            client.flush()  # ... or here
+        except ChannelClosedError as exc:
+            errors.append(exc)
+        client.flush()
+    assert len(errors) == 1 and f"task {lost.id}: " in str(errors[0])
+    assert errors[0].reply_code == 404
+    got = {env.headers["id"] for env in drain(channel, unique_name)}
+    assert got == set(good)  # each at least once (one resent may have arrived before)
     channel.queue_delete(unique_name)
