@@ -84,8 +84,8 @@ class Client(Sender):
     message; ``"pipelined"`` returns at once and keeps up to :data:`CONFIRM_WINDOW` messages
     unconfirmed; what the broker refuses then raises at the next ``send_task``, at
     :meth:`flush`, at ``close()`` or at the task's ``AsyncResult.get()`` (see
-    :mod:`amqptool.client.sending`). ``send_many``, ``group`` and canvases always return
-    confirmed.
+    :mod:`amqptool.client.sending`); end with :meth:`flush` or ``close()``. ``send_many``,
+    ``group`` and canvases always return confirmed.
     """
 
     def __init__(

@@ -34,6 +34,10 @@ worker use): at-least-once, a message may arrive twice (the broker may have take
 loss) but never not at all. Reconnecting follows the call's ``retry_policy``; when it gives up,
 :class:`~amqptool.errors.ConnectionFailedError` names the tasks still unconfirmed, which stay in
 the window for the next try, except at ``close()``, which drops them after naming them.
+
+End with ``flush()`` or ``close()`` (or a ``with`` block): a process that exits without them
+never learns about messages still unconfirmed (a connection lost just before may have
+swallowed them). The process-wide ``default_client()`` is closed at exit.
 """
 
 from __future__ import annotations
@@ -225,8 +229,8 @@ class Sender(ClientLink):
         handed: list[Pending] = []
 
         def op() -> Pending:
-            # No read first: the one after the publish below reads what arrived meanwhile
-            # (confirms, nacks, a close) and writes this message out, in one poll.
+            # No read first: reads happen every READ_EVERY calls, after the publish below
+            # (confirms, nacks, a close: a message a lost connection swallowed is resent).
             pub = self._window_publisher(poll=False)
             if handed:  # a retry after the read failed: the rebind above sent it again
                 pub.connection.process_events(0)
@@ -239,7 +243,7 @@ class Sender(ClientLink):
                 err = too_large(env, limit)
                 err.message = f"task {msg.id} ({msg.task!r}): {err.message}"
                 raise err
-            if want_results and not self._consuming:
+            if want_results:
                 self._ensure_result_queue()
             queue = dest.queue
             if queue is not None and queue.name not in self._declared:
@@ -292,10 +296,12 @@ class Sender(ClientLink):
     def _write_queued(self) -> None:
         """The writer thread: put what publishes left queued on the wire."""
         with self._io:
-            conn = self._conn
-            if self._unwritten_since is None or conn is None or not conn.is_open:
+            if self._unwritten_since is None:
                 return
             self._unwritten_since = None
+            conn = self._conn
+            if conn is None or not conn.is_open:
+                return  # what was queued went with it; the window resends it on reconnect
             from amqptool.transport.coalesce import send_now
 
             try:
