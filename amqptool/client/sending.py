@@ -48,7 +48,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from amqptool.client.link import ClientLink
 from amqptool.client.options import RetryPolicy
@@ -58,6 +58,7 @@ from amqptool.errors import (
     AmqpToolError,
     BrokerError,
     ConnectionFailedError,
+    MessageTooLargeError,
     PublishError,
     UnconfirmedError,
 )
@@ -92,6 +93,7 @@ class Sender(ClientLink):
     _unwritten_since: float | None  # when a message was first left queued, not written
     _writer_wake: threading.Event
     _writer: threading.Thread | None
+    _send_now: Callable[[Any], None]  # amqptool.transport.coalesce.send_now, once imported
 
     @property
     def rpc(self) -> bool:
@@ -171,7 +173,9 @@ class Sender(ClientLink):
         pub = self._window
         if pub is None:
             from amqptool.transport import ConfirmedPublisher
+            from amqptool.transport.coalesce import send_now
 
+            self._send_now = send_now  # bound once: an import statement per call shows
             pub = self._window = ConfirmedPublisher(conn, keep_failed=True)
         elif pub.connection is not conn:
             again = pub.unconfirmed()
@@ -224,8 +228,6 @@ class Sender(ClientLink):
         """Hand ``env`` to the window and return without waiting for its confirm. Raises,
         sending nothing, for what the broker refused before (see the module doc)."""
 
-        from amqptool.transport.coalesce import send_now
-
         handed: list[Pending] = []
 
         def op() -> Pending:
@@ -236,13 +238,6 @@ class Sender(ClientLink):
                 pub.connection.process_events(0)
                 return handed[0]
             self._report_refused(pub)
-            limit = pub.max_message_size
-            if len(env.body) > limit:
-                from amqptool.transport.confirms import too_large
-
-                err = too_large(env, limit)
-                err.message = f"task {msg.id} ({msg.task!r}): {err.message}"
-                raise err
             if want_results:
                 self._ensure_result_queue()
             queue = dest.queue
@@ -251,7 +246,12 @@ class Sender(ClientLink):
             if pub.in_flight >= CONFIRM_WINDOW:
                 self._wait_window(pub, pub.unconfirmed()[: CONFIRM_WINDOW // 2], None)
                 self._report_refused(pub)
-            handed.append(pub.publish(env, data=(msg.id, queue)))
+            try:  # checks the size against the broker's limit first: nothing sent if over
+                handed.append(pub.publish(env, data=(msg.id, queue)))
+            except MessageTooLargeError as err:
+                err.message = f"task {msg.id} ({msg.task!r}): {err.message}"
+                err.args = (err.message,)
+                raise
             self._since_read += 1
             now = time.monotonic()
             if self._since_read >= READ_EVERY:
@@ -263,7 +263,7 @@ class Sender(ClientLink):
                 self._wake_writer()
             elif now - self._unwritten_since >= WRITE_DELAY:
                 self._unwritten_since = None
-                send_now(pub.connection)
+                self._send_now(pub.connection)
             return handed[0]
 
         return self._locked_call(f"publish task {msg.task!r}", op, retry=retry, policy=policy)
