@@ -294,8 +294,12 @@ class Sender(ClientLink):
         self._writer_wake.set()
 
     def _write_queued(self) -> None:
-        """The writer thread: put what publishes left queued on the wire."""
-        with self._io:
+        """The writer thread: put what publishes left queued on the wire. Never waits for the
+        client's lock: whoever holds it is using the connection (a publishing call writes
+        within WRITE_DELAY itself, any read or wait writes too); the next look tries again."""
+        if not self._io.acquire(blocking=False):
+            return
+        try:
             if self._unwritten_since is None:
                 return
             self._unwritten_since = None
@@ -308,6 +312,8 @@ class Sender(ClientLink):
                 send_now(conn)
             except Exception as exc:  # the next call on the connection reports it
                 log.debug("writing queued messages failed: %s", exc)
+        finally:
+            self._io.release()
 
     def _stop_writer(self) -> None:
         writer, self._writer = self._writer, None
