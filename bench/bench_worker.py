@@ -51,10 +51,10 @@ the other side of a pipe or socket are long):
   in all (-18 %; the children's share -22 %, the parent's -16 %). In interleaved 8,000-task
   runs the worker's CPU per task (start-up included) was 698-749 µs before, 402-554 after.
   Tried and not kept: ``SCHED_BATCH`` children (so that waking one does not preempt the
-  parent): no gain that interleaved runs could tell from noise. Measured but not adopted:
-  ``depth`` 4 (three jobs queued in a child instead of one) halves the children's voluntary
-  context switches and cut the parent's CPU per task by 10-20 % in two interleaved runs, but a
-  long task would then hold up to three jobs behind it instead of one.
+  parent): no gain that interleaved runs could tell from noise. ``depth`` 4 (three jobs queued
+  in a child instead of one) halves the children's voluntary context switches and cut the
+  parent's CPU per task by 10-20 % in two interleaved runs, but lost on tasks/s in three more
+  and would let a long task hold three jobs behind it instead of one: the default stays 2.
 - what is left in the parent (cProfile, per task): pika's frame building for the rpc:// result
   and the event batch (``basic_publish``: ~1.4 publishes per task), decoding the delivery
   (headers table, JSON body), three task events, the report handling; no single item above
@@ -65,7 +65,9 @@ the other side of a pipe or socket are long):
   ``-E rpc`` row collapses under load, 180-724/s against ~1.05k on a quiet machine, so these
   ratios are not the quiet-machine figure): after the change, default ours / Celery 3.01x,
   3.08x, 2.18x (ours 2,176 / 731 / 393 per s, Celery 724 / 238 / 180), median 3.01x; the
-  code before it, run right after: 2.59x, 1.70x, 10.14x, median 2.59x.
+  code before it, run right after: 2.59x, 1.70x, 10.14x, median 2.59x. A second run after the
+  change: 4.78x, 3.40x, 2.14x (ours 752 / 483 / 392, Celery 157 / 142 / 183). A quiet machine
+  is needed for the figure that counts; the CPU per task above is the firmer result.
 - best pool (ours ``solo``, results off): 53 % of the broker thread's samples blocked in
   pika's poll waiting for deliveries, 9 % handing jobs to the pool thread, ~7 % decoding
   deliveries (headers, JSON body), acks and bookkeeping the rest: it runs at 0.8x of the
