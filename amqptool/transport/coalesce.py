@@ -6,13 +6,12 @@ a result, a batch of events and an ack per loop iteration therefore makes severa
 per task. :func:`coalesce_sends` wraps the ``_produce`` of one connection's transport (the
 instance, not pika's class: other connections in the process are untouched) so that, when more
 than one buffer is waiting, they are joined first (the byte count is unchanged, partial sends
-work as before). Opt-in (the worker's link uses it, again after each reconnect); behaviour on
-the wire is identical.
+work as before). Opt-in (the worker's link and the client use it, again after each
+reconnect); behaviour on the wire is identical.
 
-:func:`send_now` writes what is queued at once rather than on the next turn of pika's I/O loop:
-the worker calls it right after queueing acks, so the broker can deliver the next messages
-while the worker is still busy (pika would otherwise write them only when the worker next
-polls, which on a busy worker is after its pool thread ran the whole batch).
+:func:`send_now` writes what is queued at once, without a turn of pika's I/O loop (which would
+also read and dispatch whatever arrived): for a publisher that reads its confirms only now and
+then but wants every message on the wire when its call returns.
 """
 
 from __future__ import annotations
@@ -45,13 +44,14 @@ def coalesce_sends(connection: Connection) -> None:
 
 
 def send_now(connection: Connection) -> None:
-    """Write the frames queued on this connection now (plain TCP only; over TLS they wait for
-    the I/O loop as usual). Errors are handled as pika handles them when the socket is writable:
-    EAGAIN leaves the rest queued, anything else aborts the connection (seen on the next poll)."""
-    conn = connection._conn
-    impl = conn._impl if conn is not None else None
-    transport = impl._transport if impl is not None else None
+    """Write the frames pika has queued for ``connection`` now, as its I/O loop would once the
+    socket is writable (same handler: a write that would block stays queued for the loop, a
+    failed one aborts the connection and the next read reports it). TLS connections are left
+    to the loop."""
+    transport = connection._require()._impl._transport
     if transport is None or not transport._tx_buffers:
         return
-    if type(transport).__name__ == "_AsyncPlaintextTransport":
-        transport._on_socket_writable()
+    if type(transport).__name__ != "_AsyncPlaintextTransport":
+        connection.process_events(0)
+        return
+    transport._on_socket_writable()

@@ -170,6 +170,11 @@ class Consumer:
             self._wake_pending = True
             self.link.wake()
 
+    def _bind_pool(self, conn: Any) -> None:
+        """prefork reads its pipes in the connection's I/O loop (this thread) into the outbox."""
+        if (bind := getattr(self.pool, "bind_loop", None)) is not None:
+            bind(conn, self.outbox)
+
     def request_shutdown(self, reason: str = "", *, cold: bool = False, wake: bool = True) -> None:
         """Warm (finish running tasks) or cold shutdown. ``wake=False`` from signal handlers."""
         if reason:
@@ -234,6 +239,7 @@ class Consumer:
                 continue
             self.consuming = not self.warm
             break
+        self._bind_pool(self.link.conn)
         self._held_bump = 0
         log.info("Connected to %s", self.link.redacted())
 
@@ -260,9 +266,7 @@ class Consumer:
         self.link.process(delay)
         self._wake_pending = False
         self.reports.drain(self.outbox)
-        # Acks out before handing out more work; written at once when the pool has nothing
-        # (no pool thread would take the GIL from us during the write).
-        self.link.flush_acks(write_now=not self.active)
+        self.link.flush_acks(write_now=not self.active)  # before more work (BrokerLink doc)
         if self.warm and self.consuming:  # a signal came while we waited: start nothing more
             self._stop_consuming()
         self._dispatch()
@@ -300,6 +304,7 @@ class Consumer:
         for job in self.pool.take_unstarted():
             self.active.pop(job.seq, None)
         self.events.discard()
+        self._bind_pool(None)
         self.link.close()
         self._connect(initial=False)
         self.events.worker("worker-online", active=self.executing, processed=self.processed)
