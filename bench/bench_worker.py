@@ -95,10 +95,13 @@ the other side of a pipe or socket are long):
   1.17x, 1.06x, ``threads -c 2`` 2.03x, 1.11x, 1.07x, 1.58x. ``-r 3 --only ceiling --only solo
   --only threads`` (load ~8, Celery collapsing there): ours ``threads -c 2`` 4,624 / 4,167 /
   3,635 tasks/s, solo 4,324 / 2,886 / 2,103, ceiling 6,981 / 9,982 / 7,781, so 0.66x, 0.42x,
-  0.47x of the ceiling (median 0.47x) and 2.34x, 2.82x, 2.52x Celery's best pool: both targets
-  still missed. What is left is mostly the stop-and-wait with a 16-message window (Celery's
-  pool threads ack through kombu themselves, on a channel that is not thread-safe; ours hand
-  the acks to the broker thread) and the header table of ~20 entries (~10 us per task).
+  0.47x of the ceiling (median 0.47x) and 2.34x, 2.82x, 2.52x Celery's best pool; a second run
+  after merging main (ceiling 20,977 / 13,936 / 10,145, so the load varied): ours ``threads -c
+  2`` 5,913 / 4,796 / 7,049, solo 4,646 / 2,776 / 3,228; 0.28x, 0.34x, 0.69x of the ceiling,
+  2.03x, 2.48x, 4.21x Celery's best pool. Both targets still missed. What is left is mostly
+  the stop-and-wait with a 16-message window (Celery's pool threads ack through kombu
+  themselves, on a channel that is not thread-safe; ours hand the acks to the broker thread)
+  and the header table of ~20 entries (~10 us per task).
 
 Run: ``.venv/bin/python -m bench.bench_worker [-n 3000] [-r 3] [--only LABEL]``.
 Never asserts on numbers.
