@@ -144,12 +144,33 @@ class MonitorState(WorkerFold):
 
     def apply_many(self, events: Iterable[Mapping[str, Any]], now: float) -> int:
         """Fold a batch of events received at ``now``; returns how many were applied."""
-        fold = self._fold
+        by_type = self.events_by_type
+        task_event = self._task_event
         n = 0
         try:
             for event in events:
-                fold(event, now)
                 n += 1
+                try:
+                    etype = event["type"]
+                except (KeyError, TypeError):
+                    self.malformed += 1
+                    continue
+                if etype.__class__ is not str:
+                    self.malformed += 1
+                    continue
+                self.event_count += 1
+                if etype not in by_type:
+                    etype = clean_key(etype)
+                    if len(by_type) >= MAX_EVENT_TYPES:
+                        self.unknown_events += 1
+                        continue
+                by_type[etype] = by_type.get(etype, 0) + 1
+                if etype.startswith("task-"):
+                    task_event(etype, event, now)
+                elif etype.startswith("worker-"):
+                    self._worker_event(etype, event, now)
+                else:
+                    self.unknown_events += 1
         finally:
             self._settle(now)
         return n
@@ -160,10 +181,7 @@ class MonitorState(WorkerFold):
 
     def apply(self, event: Mapping[str, Any], now: float) -> None:
         """Fold one event received at local time ``now``. Never raises on bad input."""
-        try:
-            self._fold(event, now)
-        finally:
-            self._settle(now)
+        self.apply_many((event,), now)
 
     def _settle(self, now: float) -> None:
         """Hand the batch's counts to the totals, history and throughput (once per batch: all
@@ -177,30 +195,6 @@ class MonitorState(WorkerFold):
             self.history.finished_many(self._ok, self._failed, now, self._ok_runtimes)
             self._ok = self._failed = 0
             self._ok_runtimes = []
-
-    def _fold(self, event: Mapping[str, Any], now: float) -> None:
-        try:
-            etype = event["type"]
-        except (KeyError, TypeError):
-            self.malformed += 1
-            return
-        if etype.__class__ is not str:
-            self.malformed += 1
-            return
-        self.event_count += 1
-        by_type = self.events_by_type
-        if etype not in by_type:
-            etype = clean_key(etype)
-            if len(by_type) >= MAX_EVENT_TYPES:
-                self.unknown_events += 1
-                return
-        by_type[etype] = by_type.get(etype, 0) + 1
-        if etype.startswith("task-"):
-            self._task_event(etype, event, now)
-        elif etype.startswith("worker-"):
-            self._worker_event(etype, event, now)
-        else:
-            self.unknown_events += 1
 
     def _task_event(self, etype: str, event: Mapping[str, Any], now: float) -> None:
         uuid = event.get("uuid")
@@ -242,7 +236,22 @@ class MonitorState(WorkerFold):
                 task.client = hostname
         elif hostname:
             task.worker = hostname
-            self._task_worker(hostname, event, now)
+            worker = self.workers.get(hostname)
+            if worker is None:
+                if len(self.workers) >= self.max_workers:
+                    self._forget_one_worker(now)
+                worker = self.workers[hostname] = Worker(hostname)
+            received = event.get("local_received", now)
+            if received.__class__ is not float:
+                received = as_float(received, now)
+            beat = worker.last_heartbeat
+            if beat is None or received > beat:
+                # (not worker.is_online(received), inlined: this runs for every task event)
+                if worker.offline_since is None and (
+                    beat is None or received >= beat + 2.0 * worker.freq
+                ):
+                    worker.online_since = received
+                worker.last_heartbeat = received
 
         # Timeline (duplicates dropped; kept in time order; bounded).
         entry = (etype, ts, hostname, clock)

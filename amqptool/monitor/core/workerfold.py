@@ -78,25 +78,6 @@ class WorkerFold:
         if worker.last_heartbeat is None or received > worker.last_heartbeat:
             worker.last_heartbeat = received
 
-    def _task_worker(self, hostname: str, event: Mapping[str, Any], now: float) -> None:
-        """A task event from ``hostname``: the worker exists and this counts as a heartbeat."""
-        worker = self.workers.get(hostname)
-        if worker is None:
-            if len(self.workers) >= self.max_workers:
-                self._forget_one_worker(now)
-            worker = self.workers[hostname] = Worker(hostname)
-        received = event.get("local_received", now)
-        if received.__class__ is not float:
-            received = as_float(received, now)
-        last = worker.last_heartbeat
-        if last is None or received > last:
-            # (not worker.is_online(received), inlined: this runs for every task event)
-            if worker.offline_since is None and (
-                last is None or received >= last + 2.0 * worker.freq
-            ):
-                worker.online_since = received
-            worker.last_heartbeat = received
-
     def _forget_one_worker(self, now: float) -> None:
         """Make room for a new worker: drop the one offline longest (or seen least recently)."""
 
