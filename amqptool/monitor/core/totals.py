@@ -215,26 +215,31 @@ class Totals:
         order); ``runtimes`` holds the ``(key, runtime)`` of succeeded tasks, in order.
         """
         counts = self.counts
-        mapped: dict[CountKey, CountKey] = {}
+        mapped: dict[CountKey, CountKey] = {}  # raw key -> counted key, for the runtimes
+        events = 0
         for key, n in keys.items():
-            target = key
-            if key not in counts:  # a new combination: bound each label's values first
-                kind, name, hostname, queue, exception = key
-                target = (
-                    kind,
-                    self._name(name),
-                    self._host(hostname),
-                    self._queue(queue),
-                    self._exc(exception) if exception else "",
-                )
+            events += n
+            seen = counts.get(key)
+            if seen is not None:
+                counts[key] = seen + n
+                continue
+            # a new combination: bound each label's values first
+            kind, name, hostname, queue, exception = key
+            target = (
+                kind,
+                self._name(name),
+                self._host(hostname),
+                self._queue(queue),
+                self._exc(exception) if exception else "",
+            )
             mapped[key] = target
             counts[target] = counts.get(target, 0) + n
-        self._version += sum(keys.values())
+        self._version += events
         if runtimes:
             with self.lock:
                 buckets = self.runtimes
                 for key, runtime in runtimes:
-                    target = mapped[key]
+                    target = mapped.get(key, key)
                     rkey = (target[1], target[2], target[3])
                     bucket = buckets.get(rkey)
                     if bucket is None:
