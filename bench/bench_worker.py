@@ -26,23 +26,48 @@ Where the time goes (py-spy 0.4.3, ``py-spy record --subprocesses -r 200`` on th
 it ran 6,000 tasks from a pre-loaded queue; 2 shared CPUs at load average 10-15, so waits on
 the other side of a pipe or socket are long):
 
-- default configuration (prefork -c 2, -E, rpc:// results), before the change below: samples
-  split 60 % broker thread, 16 % + 14 % the two children, 10 % the pool's reader thread. The
-  broker thread spent 24 % blocked in pika's poll (nothing to do: waiting for the broker or a
-  child), 22 % in ``PreforkPool.apply`` of which 17 % was the pipe ``write`` of one pickled job
-  (the system call that wakes the child), 7.5 % publishing results (confirmed publisher), 5.4 %
-  flushing events, 5.6 % handling reports, 4.8 % decoding deliveries; pickling jobs only 3 %.
-  Each child spent 44-50 % waiting for its next job, 25-31 % writing its report (``started``
-  with the previous ``done``), 4-5 % pickling, the task itself ~1 %. So the cost is not the
-  pickling but one write and one wake-up per task per direction, on a machine where every
-  wake-up waits for a CPU.
-- after batching the jobs of one loop turn into one write per child: the broker thread's pipe
-  writes fell from 17 % to 10 % of its samples and its idle poll rose to 41 %; the children
-  still wait 45-67 % for jobs. Deeper child queues (``depth`` 4 and 8 instead of 2) measured no
-  better than 2 in interleaved runs, so the default stays 2. What remains is the report per
-  task (a child must say ``started`` before running a job: the ack and ``task-started`` hang
-  on it) and, with results on, the broker's own work for the rpc:// replies and their confirms:
-  the same worker does 2-3x fewer tasks/s with ``-E rpc`` than without, and so does Celery's.
+- default configuration (prefork -c 2, -E, rpc:// results), first profile: the broker thread
+  spent 22 % of its samples in ``PreforkPool.apply``, 17 % of them the pipe ``write`` of one
+  pickled job (the system call that wakes the child); each child 25-31 % writing its report.
+  The cost was not pickling but one write and one wake-up per task per direction. Batching the
+  jobs of one loop turn into one write per child cut the broker thread's pipe writes from 17 %
+  to 10 % of its samples.
+- CPU per task per thread (``/proc/<pid>/task/*/stat``, a run of 20,000 tasks minus one of
+  2,000 to take start-up out; the machine shared with other jobs, load average ~8, so every
+  figure is high and moves by 10-20 % between runs). Before the change below: broker thread
+  328 µs, the pool's reader thread 76 µs, the two children 93 + 87 µs (about 180 µs for each
+  task a child runs, for ``add(x, y)``): 584 µs. A cProfile of the parent showed why the reader
+  thread was no help: every report crossed threads (pipe read there, a pika wake-up socket
+  write, the GIL handed over) and ``multiprocessing.Connection`` reads each message with two
+  system calls behind several layers of checks; the pipe writes and socket sends of the broker
+  thread took 0.5-1.6 ms of wall time each, because a process woken on a busy machine takes
+  the CPU from the one that woke it.
+- after: children write length-prefixed pickle frames on raw pipes (:mod:`worker.pool.frames`),
+  the broker thread reads them in its own pika I/O loop (no reader thread), reports and jobs
+  pickle as constructor calls instead of through ``dataclasses.fields()`` (a ``Started``
+  report 5.1 -> 2.4 µs, a job 10.6 -> 6.6 µs to pickle, 12.8 -> 8.1 µs to unpickle), and a
+  child arms no timer syscall for a task without a soft limit. Same measurement: broker
+  thread 338 µs (it now also reads the pipes), no reader thread, children 76 + 65 µs: 478 µs
+  in all (-18 %; the children's share -22 %, the parent's -16 %). In interleaved 8,000-task
+  runs the worker's CPU per task (start-up included) was 698-749 µs before, 402-554 after.
+  Tried and not kept: ``SCHED_BATCH`` children (so that waking one does not preempt the
+  parent): no gain that interleaved runs could tell from noise. ``depth`` 4 (three jobs queued
+  in a child instead of one) halves the children's voluntary context switches and cut the
+  parent's CPU per task by 10-20 % in two interleaved runs, but lost on tasks/s in three more
+  and would let a long task hold three jobs behind it instead of one: the default stays 2.
+- what is left in the parent (cProfile, per task): pika's frame building for the rpc:// result
+  and the event batch (``basic_publish``: ~1.4 publishes per task), decoding the delivery
+  (headers table, JSON body), three task events, the report handling; no single item above
+  ~10 % of it. The RabbitMQ node (shared with the other jobs on this machine) was charged
+  250-500 µs of CPU per task in these runs (delivery, ack, result publish and confirm,
+  events): on 2 cores the broker and the bench's own reply reader take a large part of them.
+- ``bench_worker -r 3 --only prefork`` on that loaded machine (same-run ratios; Celery's
+  ``-E rpc`` row collapses under load, 180-724/s against ~1.05k on a quiet machine, so these
+  ratios are not the quiet-machine figure): after the change, default ours / Celery 3.01x,
+  3.08x, 2.18x (ours 2,176 / 731 / 393 per s, Celery 724 / 238 / 180), median 3.01x; the
+  code before it, run right after: 2.59x, 1.70x, 10.14x, median 2.59x. A second run after the
+  change: 4.78x, 3.40x, 2.14x (ours 752 / 483 / 392, Celery 157 / 142 / 183). A quiet machine
+  is needed for the figure that counts; the CPU per task above is the firmer result.
 - best pool (ours ``solo``, results off): 53 % of the broker thread's samples blocked in
   pika's poll waiting for deliveries, 9 % handing jobs to the pool thread, ~7 % decoding
   deliveries (headers, JSON body), acks and bookkeeping the rest: it runs at 0.8x of the

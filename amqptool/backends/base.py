@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from amqptool.backends.meta import DEFAULT_EXPIRES, Codec
 from amqptool.codec.results import PENDING, READY_STATES, SUCCESS
-from amqptool.errors import ConnectionFailedError, TaskTimeoutError
+from amqptool.errors import AmqpToolError, ConnectionFailedError, TaskTimeoutError
 
 __all__ = ["STORE_RETRIES", "Backend", "ChordPart", "retrying"]
 
@@ -55,6 +55,7 @@ class Backend:
 
     scheme = ""
     native_chords = False
+    batches = False  # store_many costs less than its parts (the worker batches result writes)
 
     def __init__(
         self,
@@ -113,6 +114,21 @@ class Backend:
         if current is not None and current.get("status") == SUCCESS:
             return
         self._set(task_id, dict(doc))
+
+    def store_many(
+        self, docs: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Mapping[str, Any], AmqpToolError]]:
+        """Store documents in order, as :meth:`store` each; those that could not be stored,
+        with why. :class:`ConnectionFailedError` is raised (for the whole batch) instead."""
+        failed: list[tuple[Mapping[str, Any], AmqpToolError]] = []
+        for doc in docs:
+            try:
+                self.store(doc)
+            except ConnectionFailedError:
+                raise
+            except AmqpToolError as exc:
+                failed.append((doc, exc))
+        return failed
 
     def get(self, task_id: str) -> dict[str, Any]:
         """The stored document, or a PENDING one when nothing is stored."""

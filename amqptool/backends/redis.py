@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from amqptool.backends.base import Backend, ChordPart
 from amqptool.backends.meta import group_key, task_key
-from amqptool.codec.results import READY_STATES
-from amqptool.errors import ConnectionFailedError, TaskTimeoutError, UsageError
+from amqptool.codec.results import READY_STATES, SUCCESS
+from amqptool.errors import AmqpToolError, ConnectionFailedError, TaskTimeoutError, UsageError
 
 __all__ = ["RedisBackend"]
 
@@ -68,6 +68,19 @@ if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[1], 'done', 'EX', tonumber(
 return 1
 """
 
+# KEYS: the task keys; ARGV: expiry (0: none), then each key's value. What one store() does
+# per result (SETEX, or SET without expiry, then PUBLISH on the key's channel), for a batch in
+# one round trip, atomic as store()'s MULTI/EXEC.
+_STORE_MANY = """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local value = ARGV[i + 1]
+  if ttl > 0 then redis.call('SETEX', key, ttl, value) else redis.call('SET', key, value) end
+  redis.call('PUBLISH', key, value)
+end
+return #KEYS
+"""
+
 CLAIM_SECONDS = 10  # Celery: twice the 5 s default chord join timeout
 DONE_SECONDS = 300
 
@@ -75,12 +88,14 @@ DONE_SECONDS = 300
 class RedisBackend(Backend):
     scheme = "redis"
     native_chords = True
+    batches = True
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise UsageError(f"not a Redis URL: {url!r}")
         self._client: Any = None
+        self._store_many: Any = None  # the registered _STORE_MANY script
         try:
             self._pool_args = _pool_from_url(url)
         except ValueError as exc:
@@ -132,6 +147,41 @@ class RedisBackend(Backend):
                 pipe.execute()
 
         self._call(what, write)
+
+    def store_many(
+        self, docs: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Mapping[str, Any], AmqpToolError]]:
+        """Store many results in two round trips: one ``MGET`` (a stored SUCCESS is never
+        overwritten, as :meth:`store`), then one script that does ``SETEX`` + ``PUBLISH`` for
+        each: the keys, values, expiry and channels of one :meth:`store` per document."""
+        keys = [task_key(str(doc["task_id"])) for doc in docs]
+        current = self._call("get", lambda c: c.mget(keys)) if keys else []
+        done: set[str] = set()
+        failed: list[tuple[Mapping[str, Any], AmqpToolError]] = []
+        writes: list[tuple[str, bytes]] = []
+        for key, doc, raw in zip(keys, docs, current, strict=True):
+            try:
+                if raw is not None and key not in done:
+                    stored = self.codec.decode_document(raw)
+                    if stored is not None and stored.get("status") == SUCCESS:
+                        done.add(key)
+                if key in done:
+                    continue
+                writes.append((key, self.codec.encode(dict(doc))))
+            except AmqpToolError as exc:
+                failed.append((doc, exc))
+                continue
+            if doc.get("status") == SUCCESS:
+                done.add(key)
+        if writes:
+            self._call("store results", lambda c: self._write_many(c, writes))
+        return failed
+
+    def _write_many(self, client: Any, writes: Sequence[tuple[str, bytes]]) -> None:
+        if self._store_many is None:
+            self._store_many = client.register_script(_STORE_MANY)
+        keys = [key for key, _ in writes]
+        self._store_many(keys=keys, args=[self._ttl(), *(v for _, v in writes)], client=client)
 
     def _get(self, task_id: str) -> dict[str, Any] | None:
         return self.codec.decode_document(self._call("get", lambda c: c.get(task_key(task_id))))

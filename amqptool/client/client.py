@@ -8,6 +8,10 @@ in), and otherwise waits on a condition that the result callback notifies. A pub
 waits more than one slice, and waiting threads never block each other: whoever drains stores
 every result it reads in a dict keyed by task id, so any number of results may be outstanding.
 
+With ``confirm="pipelined"`` a writer thread of the client puts the messages that
+``send_task`` left queued on the wire within milliseconds when no call follows
+(:mod:`amqptool.client.sending`).
+
 Heartbeats. A client is idle most of the time and pika only answers heartbeats while somebody
 reads, so the connection asks for none (heartbeat 0) unless the URL sets ``?heartbeat=N``;
 otherwise the broker would drop an idle client, and with it the auto-delete result queue.
@@ -18,6 +22,7 @@ starts over with a new result queue.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -29,7 +34,7 @@ from amqptool.backends.urls import backend_from_url, is_rpc
 from amqptool.celeryconf.routing import Destination, Router
 from amqptool.celeryconf.table import milliseconds
 from amqptool.client.calls import task_messages
-from amqptool.client.link import RESULT_EXPIRES_MS, ClientLink
+from amqptool.client.link import RESULT_EXPIRES_MS
 from amqptool.client.options import RetryPolicy, When, build_message
 from amqptool.client.result import (
     AsyncResult,
@@ -38,6 +43,7 @@ from amqptool.client.result import (
     ResultSource,
     result_from_message,
 )
+from amqptool.client.sending import CONFIRM_WINDOW, Sender, check_confirm_mode
 from amqptool.client.signature import Signature
 from amqptool.client.stored import BackendSource
 from amqptool.codec.envelope import Envelope
@@ -47,7 +53,6 @@ from amqptool.errors import (
     AmqpToolError,
     AuthenticationError,
     ConnectionFailedError,
-    PublishError,
     TaskTimeoutError,
     UsageError,
 )
@@ -55,9 +60,8 @@ from amqptool.settings import BrokerSettings
 
 if TYPE_CHECKING:
     from amqptool.backends import Backend
-    from amqptool.transport import ConfirmedPublisher, Pending
 
-__all__ = ["PUBLISH_TIMEOUT", "RESULT_EXPIRES_MS", "Client"]
+__all__ = ["CONFIRM_WINDOW", "PUBLISH_TIMEOUT", "RESULT_EXPIRES_MS", "Client"]
 
 log = logging.getLogger("amqptool.client")
 log.addHandler(logging.NullHandler())  # a library: retry warnings go where the app logs
@@ -66,16 +70,22 @@ DRAIN_SLICE = 0.1  # longest a result reader holds the connection at a time
 MAX_KEPT_STATES = 100_000  # results never asked for are dropped oldest first past this
 RESULT_ACCEPT = normalize_accept(["json", "msgpack", "yaml"])
 PUBLISH_TIMEOUT = 30.0  # default longest wait for the broker's confirms (s)
-CONFIRM_WINDOW = 1000  # most messages in flight (unconfirmed) at once
 
 
-class Client(ClientLink):
+class Client(Sender):
     """Send Celery tasks by name and wait for their results (``rpc://``).
 
     ``settings`` (or ``url``; neither: ``$AMQP_URL`` / ``$CELERY_BROKER_URL`` / localhost).
     Nothing connects until the first send or result read. ``close()`` (or ``with``) ends the
     connection; using the client again reconnects. ``config``: Celery's settings
     (``task_routes``, ``task_queues``...): messages are routed as Celery's router routes them.
+
+    ``confirm``: ``"each"`` (default) makes ``send_task`` return once the broker confirmed its
+    message; ``"pipelined"`` returns at once and keeps up to :data:`CONFIRM_WINDOW` messages
+    unconfirmed; what the broker refuses then raises at the next ``send_task``, at
+    :meth:`flush`, at ``close()`` or at the task's ``AsyncResult.get()`` (see
+    :mod:`amqptool.client.sending`); end with :meth:`flush` or ``close()``. ``send_many``,
+    ``group`` and canvases always return confirmed.
     """
 
     def __init__(
@@ -88,9 +98,11 @@ class Client(ClientLink):
         config: Mapping[str, Any] | None = None,
         backend: str | Backend | None = None,
         default_queue: str | None = None,
+        confirm: str = "each",
     ) -> None:
         if settings is not None and url is not None:
             raise UsageError("give settings or url, not both")
+        self.confirm = check_confirm_mode(confirm)
         self.router = Router(config, default_queue=default_queue)
         expires = (config or {}).get("result_expires")  # the result queue's x-expires
         self.result_expires_ms = milliseconds(expires, RESULT_EXPIRES_MS)
@@ -104,11 +116,6 @@ class Client(ClientLink):
                 backend = backend_from_url(backend, accept=None if accept is None else list(accept))
             self.results = BackendSource(backend)
         self._reset_after_fork()
-
-    @property
-    def rpc(self) -> bool:
-        """True when results come back over the broker (``rpc://``, the default)."""
-        return self.results is self
 
     def __repr__(self) -> str:
         return f"<Client {self.settings.redacted()} oid={self.oid}>"
@@ -159,6 +166,10 @@ class Client(ClientLink):
         message TTL). On connection failure it reconnects and republishes per ``retry_policy``
         (3 retries, 0 / 0.2 / 0.2 s), then raises :class:`ConnectionFailedError`.
         With ``ignore_result`` the result's ``get()`` returns None at once.
+
+        Returns once the broker confirmed the message, or with ``confirm="pipelined"`` at once
+        (the result's ``get()`` waits for the confirm first; :meth:`flush` waits for all). A
+        call that raises sent nothing of its own.
         """
         self._check_fork()
         msg = build_message(
@@ -184,71 +195,28 @@ class Client(ClientLink):
         dest = self.router.route(
             name, msg.args, msg.kwargs, queue=queue, exchange=exchange, routing_key=routing_key
         )
+        want_results = not ignore_result and self.rpc
+        if self.confirm == "pipelined":
+            env = encode_task(msg, serializer=serializer, compression=compression, **dest.target)
+            item = self._send_pipelined(
+                msg,
+                dest,
+                env,
+                want_results=want_results,
+                retry=retry,
+                policy=RetryPolicy.from_mapping(retry_policy),
+            )
+            sent = functools.partial(self._confirm_sent, item)
+            return AsyncResult(msg.id, self.results, ignored=ignore_result, app=self, sent=sent)
         self._publish_all(
             [(msg, dest)],
             serializer=serializer,
             compression=compression,
-            want_results=not ignore_result and self.rpc,
+            want_results=want_results,
             retry=retry,
             policy=RetryPolicy.from_mapping(retry_policy),
         )
         return AsyncResult(msg.id, self.results, ignored=ignore_result, app=self)
-
-    def _publish_all(
-        self,
-        items: Sequence[tuple[TaskMessage, Destination]],
-        *,
-        serializer: str,
-        compression: str | None,
-        want_results: bool,
-        retry: bool,
-        policy: RetryPolicy,
-        timeout: float | None = None,
-    ) -> None:
-        """Publish messages pipelined (up to :data:`CONFIRM_WINDOW` in flight) and return when
-        the broker confirmed them all. After a connection failure only the unconfirmed ones
-        are sent again (so a message may arrive twice, never not at all)."""
-        envelopes = [
-            encode_task(msg, serializer=serializer, compression=compression, **dest.target)
-            for msg, dest in items
-        ]
-        confirmed = [False] * len(envelopes)
-        wait = self.publish_timeout if timeout is None else timeout
-
-        def op() -> None:
-            conf = self._confirmer()
-            limit = conf.max_message_size
-            for env, msg_queue in zip(envelopes, items, strict=True):
-                if len(env.body) > limit:
-                    from amqptool.transport.confirms import too_large
-
-                    err = too_large(env, limit)
-                    err.message = f"task {msg_queue[0].task!r}: {err.message}"
-                    raise err
-            if want_results:
-                self._ensure_result_queue()
-            for _msg, dest in items:
-                if dest.queue is not None:
-                    self._declare_task_queue(dest.queue)
-            flying: list[tuple[int, Pending]] = []
-            try:
-                for index, env in enumerate(envelopes):
-                    if confirmed[index]:
-                        continue
-                    flying.append((index, conf.publish(env)))
-                    if conf.in_flight >= CONFIRM_WINDOW:
-                        _settle(conf, flying, confirmed, wait, CONFIRM_WINDOW // 2)
-                _settle(conf, flying, confirmed, wait, 0)
-            except PublishError as exc:
-                if exc.reply_text == "NACK":
-                    # On a cluster a quorum queue nacks while it has no leader, and a channel
-                    # opened meanwhile may go on nacking: publish on a fresh one next time.
-                    self._confirms = None
-                    conf.close()
-                raise
-
-        what = f"publish task {items[0][0].task!r}" if len(items) == 1 else "publish tasks"
-        self._retrying(what, op, retry=retry, policy=policy)
 
     def group(
         self,
@@ -362,7 +330,7 @@ class Client(ClientLink):
 
     def AsyncResult(self, task_id: str) -> AsyncResult:  # Celery's method name
         """A handle on a task by id: with a stored backend any task, with rpc:// our own."""
-        return AsyncResult(task_id, self.results, app=self)
+        return AsyncResult(task_id, self.results, app=self, sent=self._sent_hook(task_id))
 
     def _on_result(self, env: Envelope) -> None:
         """Result consumer callback (runs in whichever thread drains). Never raises."""
@@ -394,7 +362,11 @@ class Client(ClientLink):
         self._check_fork()
         if self._wanting_io or not self._io.acquire(blocking=False):
             with self._cond:
-                self._cond.wait(min(limit, 0.05))
+                self._readers_waiting += 1
+                try:
+                    self._cond.wait(min(limit, 0.05))
+                finally:
+                    self._readers_waiting -= 1
             return
         lost: ConnectionFailedError | None = None
         try:
@@ -473,26 +445,20 @@ class Client(ClientLink):
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Close the connection (the result queue goes with it). Safe to call twice."""
+        """Close the connection (the result queue goes with it). Safe to call twice.
+
+        With ``confirm="pipelined"`` it first waits for the messages still unconfirmed (as
+        :meth:`flush`) and, after closing, raises what the broker refused or left unconfirmed.
+        """
         if os.getpid() != self._pid:
             self._reset_after_fork()
             return
+        error = self._settle_on_close()
+        self._stop_writer()
         with self._io:
             self._drop_connection()
+            self._window = None
         if isinstance(self.results, BackendSource):
             self.results.close()
-
-
-def _settle(
-    conf: ConfirmedPublisher,
-    flying: list[tuple[int, Pending]],
-    confirmed: list[bool],
-    timeout: float | None,
-    below: int,
-) -> None:
-    """Wait for confirms until fewer than ``below`` (0: none) of ``flying`` are unsettled."""
-    keep = len(flying) - below if below else len(flying)
-    conf.wait([item for _, item in flying[:keep]], timeout=timeout)
-    for index, item in flying[:keep]:
-        confirmed[index] = item.ok
-    del flying[:keep]
+        if error is not None:
+            raise error

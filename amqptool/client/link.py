@@ -48,11 +48,14 @@ class ClientLink:
         self.oid = str(uuid.uuid4())  # the result queue's name, our reply_to
         self._io = threading.Lock()
         self._wanting_io = 0  # publishers waiting for _io; result readers step aside
+        self._readers_waiting = 0  # result readers waiting (on _cond) for _io to be free
         self._cond = threading.Condition()
         self._states: dict[str, ResultMeta] = {}
         self._conn: Connection | None = None
         self._pub: Channel | None = None
         self._confirms: ConfirmedPublisher | None = None
+        self._window: ConfirmedPublisher | None = None  # confirm="pipelined": survives a loss
+        self._window_nacked = False  # reopen the window's channel once it is settled
         self._res: Channel | None = None
         self._declared: set[str] = set()
         self._consuming = False
@@ -67,33 +70,41 @@ class ClientLink:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self._check_fork()
-        with self._cond:
-            self._wanting_io += 1
-        try:
-            self._io.acquire()
-        finally:
+        if not self._io.acquire(blocking=False):  # free (the usual case): nobody to signal
             with self._cond:
-                self._wanting_io -= 1
+                self._wanting_io += 1
+            try:
+                self._io.acquire()
+            finally:
+                with self._cond:
+                    self._wanting_io -= 1
         try:
             yield
         finally:
             self._io.release()
-            with self._cond:
-                self._cond.notify_all()  # result readers waiting for the connection
+            if self._readers_waiting:  # result readers waiting for the connection
+                with self._cond:
+                    self._cond.notify_all()
 
-    def _connection(self) -> Connection:
-        """The open connection (connecting if needed). Call with ``_io`` held."""
+    def _connection(self, *, poll: bool = True) -> Connection:
+        """The open connection (connecting if needed). Call with ``_io`` held.
+
+        ``poll=False``: do not read what the broker sent meanwhile (for a caller that reads
+        right after it publishes, and resends whatever a lost connection swallowed)."""
         if self._conn is not None and self._conn.is_open:
-            # Read what the broker sent meanwhile: a Connection.Close waiting in the socket
-            # (broker restart, forced close) must fail here, not swallow our next publish.
-            self._conn.process_events(0)
+            if poll:
+                # Read what the broker sent meanwhile: a Connection.Close waiting in the socket
+                # (broker restart, forced close) must fail here, not swallow our next publish.
+                self._conn.process_events(0)
             return self._conn
         self._drop_connection()
         from amqptool.transport import Connection  # pika only when really connecting
+        from amqptool.transport.coalesce import coalesce_sends
 
         hb = None if any(ep.heartbeat is not None for ep in self.settings.endpoints) else 0
         conn = Connection(self.settings, heartbeat=hb, name="amqptool-client")
         conn.connect()
+        coalesce_sends(conn)  # a message's three frames in one send(), not three
         self._conn = conn
         log.debug("connected to %s", conn.endpoint.redacted())
         return conn

@@ -144,6 +144,8 @@ def signature(
 
 
 def _args_list(args: Any) -> list[Any]:
+    if type(args) is list or type(args) is tuple:  # the usual case, without the ABC checks
+        return list(args)
     if args is None:
         return []
     if isinstance(args, str | bytes | Mapping) or not isinstance(args, Iterable):

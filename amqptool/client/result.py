@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -114,6 +114,9 @@ class AsyncResult:
 
     With ``ignored=True`` (the task was sent with ``ignore_result=True``) no result will ever
     come: :meth:`get` returns None at once, as Celery's does, and :attr:`state` stays PENDING.
+    ``sent``: for a task sent without waiting for the broker's confirm (a client with
+    ``confirm="pipelined"``), what :meth:`get` calls first, with its timeout: it waits for that
+    confirm and raises if the broker refused the message.
     """
 
     def __init__(
@@ -124,8 +127,10 @@ class AsyncResult:
         ignored: bool = False,
         app: Revoker | None = None,
         parent: AsyncResult | GroupResult | None = None,
+        sent: Callable[[float | None], None] | None = None,
     ) -> None:
         self.id = str(task_id)
+        self._sent = sent
         self._source = source
         self.ignored = ignored
         self.app = app
@@ -243,6 +248,12 @@ class AsyncResult:
         results are pushed, not polled.
         """
         del interval
+        if self._sent is not None:  # first make sure the broker has the message
+            started = time.monotonic()
+            self._sent(timeout)
+            self._sent = None
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.monotonic() - started))
         if self.ignored:
             return None
         meta = self._source.wait_for(self.id, timeout)

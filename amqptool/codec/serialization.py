@@ -100,9 +100,14 @@ def _object_hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+# json.dumps with keyword arguments builds a new encoder per call; this one is built once
+# (the same settings, so the same text; encode() keeps no state between calls).
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(", ", ": "))
+
+
 def json_dumps(value: Any) -> str:
     """JSON text with kombu's tagged values for datetimes, decimals, uuids and bytes."""
-    return json.dumps(value, default=_json_default, separators=(", ", ": "))
+    return _ENCODER.encode(value)
 
 
 # One decoder for every call: ``json.loads(text, object_hook=...)`` builds a JSONDecoder (and its

@@ -77,8 +77,17 @@ class InvalidTaskMessage(DecodeError):
         self.task_name = task_name
 
 
+_origin: tuple[int, str] = (0, "")
+
+
 def default_origin() -> str:
-    return f"gen{os.getpid()}@{socket.gethostname()}"
+    """``gen<pid>@<host>`` as Celery's ``anon_nodename()`` (the host name looked up once per
+    process, as Celery memoizes it: a system call per message otherwise)."""
+    global _origin
+    pid = os.getpid()
+    if _origin[0] != pid:
+        _origin = (pid, f"gen{pid}@{socket.gethostname()}")
+    return _origin[1]
 
 
 _repr = reprlib.Repr()

@@ -6,15 +6,19 @@ a result, a batch of events and an ack per loop iteration therefore makes severa
 per task. :func:`coalesce_sends` wraps the ``_produce`` of one connection's transport (the
 instance, not pika's class: other connections in the process are untouched) so that, when more
 than one buffer is waiting, they are joined first (the byte count is unchanged, partial sends
-work as before). Opt-in (the worker's link uses it, again after each reconnect); behaviour on
-the wire is identical.
+work as before). Opt-in (the worker's link and the client use it, again after each
+reconnect); behaviour on the wire is identical.
+
+:func:`send_now` writes what is queued at once, without a turn of pika's I/O loop (which would
+also read and dispatch whatever arrived): for a publisher that reads its confirms only now and
+then but wants every message on the wire when its call returns.
 """
 
 from __future__ import annotations
 
 from amqptool.transport.connection import Connection
 
-__all__ = ["coalesce_sends"]
+__all__ = ["coalesce_sends", "send_now"]
 
 _MAX_JOIN = 1 << 20  # bytes: beyond this, leave the rest for the next round
 
@@ -37,3 +41,17 @@ def coalesce_sends(connection: Connection) -> None:
         original()
 
     transport._produce = _produce
+
+
+def send_now(connection: Connection) -> None:
+    """Write the frames pika has queued for ``connection`` now, as its I/O loop would once the
+    socket is writable (same handler: a write that would block stays queued for the loop, a
+    failed one aborts the connection and the next read reports it). TLS connections are left
+    to the loop."""
+    transport = connection._require()._impl._transport
+    if transport is None or not transport._tx_buffers:
+        return
+    if type(transport).__name__ != "_AsyncPlaintextTransport":
+        connection.process_events(0)
+        return
+    transport._on_socket_writable()

@@ -20,7 +20,8 @@ them from ``basic.ack`` / ``basic.nack`` (with the ``multiple`` flag) as they ar
 
 One publisher belongs to the thread that owns its :class:`Connection`. After the connection is
 lost, :meth:`rebind` moves the unconfirmed messages to a new connection and sends them again
-(at-least-once: the broker may have kept some of them).
+(at-least-once: the broker may have kept some of them). A resend cut short by yet another loss
+keeps the messages it did not reach (still in flight) for the next one: none is ever dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import itertools
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,7 @@ from amqptool.errors import (
     PublishError,
     UnconfirmedError,
 )
+from amqptool.transport.frames import publish
 from amqptool.transport.properties import pika_properties
 
 if TYPE_CHECKING:
@@ -105,6 +108,7 @@ class ConfirmedPublisher:
         self._blocking: Any = None
         self._next_tag = 1
         self._unconfirmed: dict[int, Pending] = {}
+        self._unsent: deque[Pending] = deque()  # to send again (a resend cut short), in order
         self._close_reason: BaseException | None = None
         self._select_ok = False
         self._recovers = adopt is None
@@ -116,14 +120,16 @@ class ConfirmedPublisher:
 
     @property
     def in_flight(self) -> int:
-        return len(self._unconfirmed)
+        """Messages handed in and not settled yet (sent, or waiting to be sent again)."""
+        return len(self._unconfirmed) + len(self._unsent)
 
     @property
     def max_message_size(self) -> int:
         return self.connection.max_message_size
 
     def unconfirmed(self) -> list[Pending]:
-        return list(self._unconfirmed.values())
+        """The messages not settled yet, oldest first."""
+        return [*self._unconfirmed.values(), *self._unsent]
 
     # ------------------------------------------------------------------ publish
 
@@ -135,6 +141,8 @@ class ConfirmedPublisher:
             raise too_large(env, limit)
         item = Pending(env, mandatory=mandatory, data=data)
         self._recover()
+        if self._unsent:
+            self._send_unsent()
         self._send(item)
         self.last = item
         return item
@@ -146,17 +154,26 @@ class ConfirmedPublisher:
             self._open()
         env = item.env
         with translate_errors("basic.publish"):
-            self._impl.basic_publish(
-                exchange=env.exchange,
-                routing_key=env.routing_key,
-                body=env.body,
-                properties=pika_properties(env.properties),
-                mandatory=item.mandatory,
+            publish(
+                self._impl,
+                env.exchange,
+                env.routing_key,
+                env.body,
+                pika_properties(env.properties),
+                item.mandatory,
             )
         item.tag = self._next_tag
         self._next_tag += 1
         item.returned = None
         self._unconfirmed[item.tag] = item
+
+    def _send_unsent(self) -> None:
+        """Send :attr:`_unsent` in order. If that fails midway (the connection is lost again),
+        the messages not sent yet stay there, still counted in flight, for the next try."""
+        unsent = self._unsent
+        while unsent:
+            self._send(unsent[0])
+            unsent.popleft()
 
     def _open(self, blocking: Any = None) -> None:
         if blocking is None:
@@ -270,6 +287,7 @@ class ConfirmedPublisher:
         if size is not None:
             self.connection.learned_max_message_size = int(size.group(2))
         missing = _NO_EXCHANGE.search(text) if code == 404 else None
+        again: list[Pending] = []
         if items:
             log.warning(
                 "the broker closed the publish channel (%s %s); %d unconfirmed message(s) "
@@ -297,16 +315,21 @@ class ConfirmedPublisher:
             if item.error is not None:
                 self._fail(item, item.error)
             else:
-                self._send(item)
+                again.append(item)
+        self._unsent.extendleft(reversed(again))  # before any left from an earlier resend
+        self._send_unsent()
 
     def rebind(self, connection: Connection) -> None:
-        """Use ``connection`` (a new one after a loss) and resend every unconfirmed message."""
-        items = list(self._unconfirmed.values())
+        """Use ``connection`` (a new one after a loss) and resend every unconfirmed message.
+
+        If that connection fails too before all are sent again, the rest stay in flight (in
+        order) and go out on the next :meth:`rebind` or :meth:`publish`: none is dropped."""
+        items = self.unconfirmed()
         self.connection = connection
-        self._impl = None
+        self._impl = self._blocking = None
         self._unconfirmed = {}
-        for item in items:
-            self._send(item)
+        self._unsent = deque(items)
+        self._send_unsent()
 
     # ------------------------------------------------------------------ waiting
 
@@ -319,10 +342,12 @@ class ConfirmedPublisher:
 
         Past ``timeout`` it raises BlockedError or UnconfirmedError (outcome unknown).
         """
-        wanted = list(self._unconfirmed.values()) if items is None else list(items)
+        wanted = self.unconfirmed() if items is None else list(items)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._recover()
+            if self._unsent:
+                self._send_unsent()
             if all(item.done for item in wanted):
                 break
             remaining = SLICE if deadline is None else deadline - time.monotonic()
@@ -346,9 +371,17 @@ class ConfirmedPublisher:
                 raise item.error
 
     def close(self) -> None:
+        """Close the channel (the next publish opens a new one). Call with nothing in flight.
+
+        Through pika's blocking channel, which waits for the broker's CloseOk (bounded): a
+        channel left half-closed makes pika's own connection close fail later."""
         impl, self._impl = self._impl, None
+        blocking, self._blocking = self._blocking, None
         if impl is not None and impl.is_open and self.connection.blocked_reason is None:
             try:
-                impl.close()
-            except (pex.AMQPError, OSError) as exc:
+                if blocking is not None:
+                    self.connection.bounded(blocking.close)
+                else:
+                    impl.close()
+            except (pex.AMQPError, OSError, AmqpToolError) as exc:
                 log.debug("closing the publish channel: %s", exc)

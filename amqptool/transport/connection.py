@@ -321,6 +321,19 @@ class Connection:
             finally:
                 ioloop.remove_timeout(timer)
 
+    def add_reader(self, fd: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` from this connection's I/O loop (its own thread, inside
+        :meth:`process_events`) while ``fd`` is readable; until :meth:`remove_reader`. The
+        callback must not raise."""
+        ioloop = self._require()._impl.ioloop  # pika 1.x: the adapter's loop (see process_until)
+        ioloop.add_handler(fd, lambda _fd, _events: callback(), ioloop.READ)
+
+    def remove_reader(self, fd: int) -> None:
+        """Stop watching ``fd`` (nothing to do once the connection is closed)."""
+        conn = self._conn
+        if conn is not None and conn.is_open:
+            conn._impl.ioloop.remove_handler(fd)
+
     def sleep(self, seconds: float) -> None:
         with translate_errors():
             self._require().sleep(seconds)

@@ -22,6 +22,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import pika.compat
 import pika.data
 import pika.exceptions
 import pika.frame
@@ -30,7 +31,7 @@ from pika.adapters.blocking_connection import BlockingConnection
 
 from amqptool.transport.fasttable import decode_table
 
-__all__ = ["AmqpProperties", "encode_table", "read_own_frames"]
+__all__ = ["AmqpProperties", "encode_table", "publish", "publish_frames", "read_own_frames"]
 
 _FRAME = struct.Struct(">BHL")
 _CONTENT_HEADER = struct.Struct(">HHQ")
@@ -62,14 +63,64 @@ def _encode_value(pieces: list[bytes], value: Any) -> int:
 
 def encode_table(pieces: list[bytes], table: dict[str, Any] | None) -> int:
     """pika's ``encode_table``, but floats (at any depth) are written as AMQP doubles."""
-    at = len(pieces)
-    pieces.append(b"")  # the size, filled in below
-    size = 0
+    buf = bytearray()
+    _put_table(buf, table)
+    pieces.append(bytes(buf))
+    return len(buf)
+
+
+# The types of a Celery header table, written straight into one buffer: the same bytes as
+# pika.data.encode_value (str "S", None "V", int "I"/"l", bool "t", dict "F", list "A") plus floats
+# as "d". Anything else (bytes, Decimal, datetime, subclasses) goes through _encode_value.
+_U32 = struct.Struct(">I").pack
+_INT = struct.Struct(">ci").pack
+_LONG = struct.Struct(">cq").pack
+_2_31 = 1 << 31
+_DOUBLE = struct.Struct(">cd").pack
+
+
+def _put_table(buf: bytearray, table: dict[str, Any] | None) -> None:
+    at = len(buf)
+    buf += b"\0\0\0\0"  # the size, filled in below
     for key, value in (table or {}).items():
-        size += pika.data.encode_short_string(pieces, key)
-        size += _encode_value(pieces, value)
-    pieces[at] = struct.pack(">I", size)
-    return size + 4
+        name = key.encode() if type(key) is str else pika.compat.as_bytes(key)
+        if len(name) > 255:
+            raise pika.exceptions.ShortStringTooLong(name)
+        buf.append(len(name))
+        buf += name
+        _put(buf, value)
+    buf[at : at + 4] = _U32(len(buf) - at - 4)
+
+
+def _put(buf: bytearray, value: Any) -> None:
+    kind = type(value)
+    if kind is str:
+        data = value.encode()
+        buf += b"S"
+        buf += _U32(len(data))
+        buf += data
+    elif value is None:
+        buf += b"V"
+    elif kind is int:
+        buf += _INT(b"I", value) if -_2_31 <= value < _2_31 else _LONG(b"l", value)
+    elif kind is bool:
+        buf += b"t\x01" if value else b"t\x00"
+    elif kind is float:
+        buf += _DOUBLE(b"d", value)
+    elif kind is dict:
+        buf += b"F"
+        _put_table(buf, value)
+    elif kind is list or kind is tuple:
+        buf += b"A"
+        at = len(buf)
+        buf += b"\0\0\0\0"
+        for item in value:
+            _put(buf, item)
+        buf[at : at + 4] = _U32(len(buf) - at - 4)
+    else:
+        pieces: list[bytes] = []
+        _encode_value(pieces, value)
+        buf += b"".join(pieces)
 
 
 def _short(data: bytes, offset: int) -> tuple[str | bytes, int]:
@@ -132,7 +183,8 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
         return self
 
     def encode(self) -> list[bytes]:
-        pieces: list[bytes] = []
+        """pika's bytes (one buffer rather than a piece per field), floats kept as doubles."""
+        buf = bytearray()
         flags = 0
         for name, flag, kind in _FIELDS:
             value = getattr(self, name)
@@ -140,15 +192,22 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
                 continue
             flags |= flag
             if kind == "s":
-                if not isinstance(value, str | bytes):
+                if type(value) is str:
+                    data = value.encode()
+                elif isinstance(value, str | bytes):
+                    data = pika.compat.as_bytes(value)
+                else:
                     raise AssertionError(f"A non-string value was supplied for self.{name}")
-                pika.data.encode_short_string(pieces, value)
+                if len(data) > 255:
+                    raise pika.exceptions.ShortStringTooLong(data)
+                buf.append(len(data))
+                buf += data
             elif kind == "t":
-                encode_table(pieces, value)
+                _put_table(buf, value)
             elif kind == "o":
-                pieces.append(_B.pack(value))
+                buf += _B.pack(value)
             else:
-                pieces.append(_Q.pack(value))
+                buf += _Q.pack(value)
         flag_pieces = []
         while True:
             remainder = flags >> 16
@@ -159,7 +218,66 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
             flags = remainder
             if not flags:
                 break
-        return flag_pieces + pieces
+        flag_pieces.append(bytes(buf))
+        return flag_pieces
+
+
+_PUBLISH_HEAD = struct.Struct(">BHLLH").pack  # frame type, channel, size; Basic.Publish, ticket
+_HEADER_HEAD = struct.Struct(">BHLHxxQ").pack  # frame type, channel, size; class, weight, size
+_PUBLISH = pika.spec.Basic.Publish.INDEX
+_END = bytes((pika.spec.FRAME_END,))
+
+
+def _short_bytes(value: str | bytes) -> bytes:
+    data = value.encode() if type(value) is str else pika.compat.as_bytes(value)
+    if len(data) > 255:
+        raise pika.exceptions.ShortStringTooLong(data)
+    return data
+
+
+def publish_frames(
+    channel: int,
+    exchange: str,
+    routing_key: str,
+    mandatory: bool,
+    props: AmqpProperties,
+    body: bytes,
+    body_max: int,
+) -> list[bytes]:
+    """The frames of one ``basic.publish``, byte for byte as pika marshals them (a method
+    frame, a header frame, the body in frames of at most ``body_max`` bytes), built without
+    pika's per-frame objects."""
+    ex = _short_bytes(exchange)
+    key = _short_bytes(routing_key)
+    args = b"%c%b%c%b%c" % (len(ex), ex, len(key), key, 1 if mandatory else 0)
+    frames = [_PUBLISH_HEAD(1, channel, 6 + len(args), _PUBLISH, 0) + args + _END]
+    encoded = b"".join(props.encode())
+    frames.append(_HEADER_HEAD(2, channel, 12 + len(encoded), _BASIC, len(body)) + encoded + _END)
+    for start in range(0, len(body), body_max):
+        chunk = body[start : start + body_max]
+        frames.append(_FRAME.pack(3, channel, len(chunk)) + chunk + _END)
+    return frames
+
+
+def publish(
+    channel: Any, exchange: str, routing_key: str, body: bytes, props: Any, mandatory: bool
+) -> None:
+    """``channel.basic_publish`` (a pika ``Channel``) through :func:`publish_frames`: the same
+    frames and checks (channel open, connection not closed), less of pika's machinery."""
+    channel._raise_if_not_open()
+    conn = channel.connection
+    if conn.is_closed:
+        raise pika.exceptions.ConnectionWrongStateError("the connection is closed")
+    frames = publish_frames(
+        channel.channel_number,
+        exchange,
+        routing_key,
+        mandatory,
+        props,
+        body,
+        conn._body_max_length,
+    )
+    conn._output_marshaled_frames(frames)
 
 
 def _frame_reader(impl: Any) -> Callable[[], tuple[int, Any]]:

@@ -8,7 +8,7 @@ start (also of an ETA task, announced when its ETA comes) and terminate in the p
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -61,13 +61,15 @@ def _of(events: list[dict[str, Any]], task_id: str, kind: str) -> list[dict[str,
 def test_a_countdown_task_is_listed_as_scheduled_and_never_runs_before_its_eta(
     app: Any, tasks: Any, worker: Worker
 ) -> None:
+    before = utcnow()
     result = tasks.stamp.apply_async(countdown=1.5)
-    eta = utcnow() + timedelta(seconds=1.5)  # the client computed its eta a moment earlier
     inspect = app.control.inspect(destination=[worker.nodename], timeout=1)
     listed: Any = wait_until(lambda: (inspect.scheduled() or {}).get(worker.nodename))
     assert [s["request"]["id"] for s in listed] == [result.id] and listed[0]["priority"] == 6
+    eta = datetime.fromisoformat(listed[0]["eta"])  # the eta the message carries, as listed
+    assert eta >= before + timedelta(seconds=1.5)
     started = result.get(timeout=10)
-    assert started >= (eta - timedelta(seconds=0.05)).timestamp()
+    assert started >= eta.timestamp()  # the task's own clock: never before its eta
     assert inspect.scheduled()[worker.nodename] == []
 
 

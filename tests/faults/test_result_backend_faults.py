@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from amqptool.backends import backend_from_url
-from tests.harness import run_amqptool, unique, wait_until
+from tests.harness import rabbitmqctl, run_amqptool, unique, wait_until
 from tests.worker_support import in_process_worker
 
 PORT = 6393
@@ -158,3 +158,44 @@ def test_results_survive_a_backend_restart_and_a_lost_one_is_logged(
         own_redis.start()
         assert client.AsyncResult(lost.id).state == "PENDING"
         assert client.send_task("peer.add", (5, 5), queue=queue).get(timeout=20) == 10
+
+
+def _unacked(url: str, queue: str) -> int:
+    vhost = url.rsplit("/", 1)[1]
+    for line in rabbitmqctl(
+        "list_queues", "-p", vhost, "name", "messages_unacknowledged"
+    ).splitlines():
+        name, _, count = line.partition("\t")
+        if name == queue:
+            return int(count)
+    raise AssertionError(f"no queue {queue}")
+
+
+def test_an_acks_late_task_is_acked_only_after_its_batched_result_is_stored(
+    broker_url: str, own_redis: OwnRedis, recorder: Recorder
+) -> None:
+    """The threads pool queues results for its writer: a task whose result waits for Redis
+    stays unacked (the broker would redeliver it if the worker died) until it is stored."""
+    from amqptool.client import Client
+
+    with (
+        in_process_worker(broker_url, result_backend=URL, concurrency=4) as w,
+        Client(url=broker_url, backend=URL) as client,
+    ):
+        queue = w.config.queues[0]
+        assert client.send_task("extra.slow_late", (0,), queue=queue).get(timeout=20) == 0
+        wait_until(lambda: _unacked(broker_url, queue) == 0, timeout=20, message="the first ack")
+        own_redis.stop()
+        held = client.send_task("extra.slow_late", (0,), queue=queue)
+        wait_until(
+            lambda: any(
+                held.id in r.getMessage() and "retry" in r.getMessage() for r in recorder.records
+            ),
+            timeout=20,
+            message="the worker to retry storing",
+        )
+        assert _unacked(broker_url, queue) == 1  # ran, result not stored: not acked
+        own_redis.start()
+        assert held.get(timeout=20) == 0
+        wait_until(lambda: _unacked(broker_url, queue) == 0, timeout=20, message="the ack")
+        assert not any("NOT stored" in r.getMessage() for r in recorder.records)

@@ -14,13 +14,15 @@ from typing import Any
 
 import pika
 import pika.data
+import pika.frame
+import pika.spec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amqptool.codec.tasks import TaskMessage, encode_task
 from amqptool.transport import fasttable
-from amqptool.transport.frames import AmqpProperties, encode_table
+from amqptool.transport.frames import AmqpProperties, encode_table, publish_frames
 
 
 def encode(table: dict[str, Any]) -> bytes:
@@ -129,3 +131,38 @@ def test_non_utf8_strings_stay_bytes_as_in_pika() -> None:
     data = encode({"k": b"\xff\xfe"})
     assert fasttable.decode_table(data, 0)[0] == fasttable.PIKA_DECODE_TABLE(data, 0)[0]
     assert Decimal("1.5") == fasttable.decode_table(encode({"d": Decimal("1.5")}), 0)[0]["d"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    channel=st.integers(min_value=1, max_value=2047),
+    exchange=short,
+    routing_key=short,
+    mandatory=st.booleans(),
+    headers=st.none() | tables,
+    body=st.binary(max_size=300),
+    body_max=st.integers(min_value=1, max_value=128),
+)
+def test_publish_frames_are_the_frames_pika_marshals(
+    channel: int,
+    exchange: str,
+    routing_key: str,
+    mandatory: bool,
+    headers: dict[str, Any] | None,
+    body: bytes,
+    body_max: int,
+) -> None:
+    props = AmqpProperties(content_type="application/json", headers=headers, delivery_mode=2)
+    method = pika.spec.Basic.Publish(
+        exchange=exchange, routing_key=routing_key, mandatory=mandatory
+    )
+    theirs = [
+        pika.frame.Method(channel, method).marshal(),
+        pika.frame.Header(channel, len(body), props).marshal(),
+        *(
+            pika.frame.Body(channel, body[i : i + body_max]).marshal()
+            for i in range(0, len(body), body_max)
+        ),
+    ]
+    ours = publish_frames(channel, exchange, routing_key, mandatory, props, body, body_max)
+    assert ours == theirs

@@ -13,7 +13,9 @@ by the broker thread; results for a Redis/SQL backend are stored from here, as C
 - :mod:`worker.pool.orphans`: a prefork child dies with its parent (``PR_SET_PDEATHSIG``);
 - :mod:`worker.pool.canvas`: applying signatures of any shape (task, group, chain, chord);
 - :mod:`worker.pool.results`: storing results in a Redis/SQL backend, when the worker has one
-  (a result store, never the broker); :mod:`worker.pool.finish`: where a state goes, chord
+  (a result store, never the broker); :mod:`worker.pool.result_writer`: the threads pools'
+  Redis results written in batches by one thread, a job done only once stored;
+  :mod:`worker.pool.finish`: where a state goes, chord
   parts, the steps of a failed chain;
 - :mod:`worker.pool.errbacks`: errbacks called here in the ``(request, exc, traceback)`` form;
 - :mod:`worker.pool.replace`: the messages of ``Task.replace()``;

@@ -54,6 +54,21 @@ class Job:
     backend: str | None = None  # result backend URL (None / rpc://: reply messages)
     result_expires: float | None = 86_400.0
 
+    def __reduce__(self) -> tuple[Any, ...]:  # the prefork pipe: faster than fields()
+        return (
+            Job,
+            (
+                self.seq,
+                self.message,
+                self.queue,
+                self.delivery_info,
+                self.hostname,
+                self.soft_limit,
+                self.backend,
+                self.result_expires,
+            ),
+        )
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -66,6 +81,20 @@ class Outcome:
     followups: list[Envelope] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     requeue: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:  # the prefork pipe: faster than fields()
+        return (
+            Outcome,
+            (
+                self.seq,
+                self.state,
+                self.runtime,
+                self.result,
+                self.followups,
+                self.events,
+                self.requeue,
+            ),
+        )
 
 
 def _store(job: Job, task: Task | None = None) -> ResultStore | None:

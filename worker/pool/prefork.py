@@ -1,20 +1,23 @@
 """The prefork pool: one child process per slot, forked (children inherit the task modules).
 
-Each child has two pipes: jobs in, reports out. The broker thread keeps at most ``depth`` jobs
+Each child has two raw pipes (frames of :mod:`worker.pool.frames`): jobs in, reports out. The
+broker thread keeps at most ``depth`` jobs
 (the running one plus one queued, by default) in each child's pipe, so a child never waits for a
 round trip to the parent between two tasks. The jobs the broker thread dispatches in one loop
 turn are written together (:meth:`PreforkPool.flush`: one pickled list, one system call and one
 wake-up per child, not per task; the per-task write was the broker thread's largest cost in the
 profile, see ``bench/bench_worker.py``). A child reports ``Started(seq, pid)`` before
-running a job (the parent acks then), then ``Done(seq, outcome)``. A reader thread in the
-parent waits on every report pipe and process sentinel and forwards what it reads to
-``notify``.
+running a job (the parent acks then), then ``Done(seq, outcome)``. The parent reads every report
+pipe and process sentinel in the broker thread's own I/O loop (:meth:`PreforkPool.bind_loop`,
+after each connect): no reader thread, no hand-off between threads and no wake-up socket per
+report (the reader thread and its hand-offs were a fifth of the parent's CPU per task).
 
 Jobs dispatched before :meth:`PreforkPool.take_unstarted` (warm shutdown, connection lost) are
 skipped by the child (a shared "skip up to" sequence number) and reported
 ``Skipped(seq, "unstarted")``, so the parent gives their messages back unacked.
 
-When a child dies, the reader reports ``Died(slot, exitcode)``; the broker thread calls
+When a child dies (its sentinel becomes readable), its last reports are read and ``Died(slot,
+exitcode)`` follows them; the broker thread calls
 :meth:`PreforkPool.child_died`, which forks a replacement and returns the jobs the dead child
 still held: the started one is lost (``WorkerLostError``, or requeued with
 ``reject_on_worker_lost``), the others simply run elsewhere.
@@ -35,13 +38,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import multiprocessing.connection as mpc
 import os
-import selectors
 import threading
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from worker.pool.base import (
     Died,
@@ -50,13 +51,25 @@ from worker.pool.base import (
     Report,
 )
 from worker.pool.execute import Job
+from worker.pool.frames import FrameReader, write_frame
 from worker.pool.prefork_child import child_main, without_after_fork_hooks
 from worker.task.define import Task
 
-__all__ = ["PreforkPool"]
+__all__ = ["PreforkPool", "ReaderLoop"]
 
 log = logging.getLogger("worker.pool")
 _ctx = multiprocessing.get_context("fork")
+
+
+class ReaderLoop(Protocol):
+    """The broker thread's I/O loop, as the pool uses it (level-triggered readers)."""
+
+    def add_reader(self, fd: int, callback: Callable[[], None]) -> None: ...
+
+    def remove_reader(self, fd: int) -> None: ...
+
+    def wake(self) -> None:
+        """End the loop's current wait (called from a reader's callback)."""
 
 
 class _Child:
@@ -66,11 +79,11 @@ class _Child:
         tasks: Mapping[str, Task],
         skip: Any,
         max_tasks: int | None = None,
-        inherited: Sequence[mpc.Connection | int] = (),
+        inherited: Sequence[int] = (),
     ) -> None:
         self.slot = slot
-        job_r, self.jobs = _ctx.Pipe(duplex=False)
-        self.reports, rep_w = _ctx.Pipe(duplex=False)
+        job_r, self.jobs = os.pipe()
+        self.reports, rep_w = os.pipe()
         self.current = _ctx.Value("q", 0, lock=False)  # the seq it runs now (0: none)
         parent_ends = (*inherited, self.jobs, self.reports)
         self.proc = _ctx.Process(
@@ -81,11 +94,15 @@ class _Child:
         )
         with without_after_fork_hooks():
             self.proc.start()
-        job_r.close()
-        rep_w.close()
+        os.close(job_r)
+        os.close(rep_w)
+        os.set_blocking(self.reports, False)  # read from the broker thread's I/O loop
+        self.reader = FrameReader(self.reports)
+        self.sentinel = self.proc.sentinel
         self.queued: deque[int] = deque()
         self.outgoing: list[Job | None] = []  # dispatched, written to the pipe by flush()
         self.dead = False
+        self.watched: list[int] = []  # its fds in the broker thread's loop (bind_loop)
         self.retiring = False  # pool_shrink: takes no new job, exits when its pipe is empty
         self.left = max_tasks  # --max-tasks-per-child: jobs it may still be given (None: any)
         self.signalled = False  # kill_job() signalled it (time limit, terminate)
@@ -103,12 +120,14 @@ class _Child:
         """Write what was dispatched since the last write, then ``items``, in one message."""
         batch, self.outgoing = self.outgoing + items, []
         if batch:
-            self.jobs.send(batch)
+            write_frame(self.jobs, batch)
 
     def close(self) -> None:
-        for conn in (self.jobs, self.reports):
-            with contextlib.suppress(OSError):
-                conn.close()
+        jobs, reports, self.jobs, self.reports = self.jobs, self.reports, -1, -1
+        for fd in (jobs, reports):  # once: a closed number is soon another file's
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 class PreforkPool:
@@ -133,11 +152,11 @@ class PreforkPool:
         self._children: list[_Child] = []
         self._by_seq: dict[int, _Child] = {}
         self._lock = threading.Lock()
-        self._wake_r, self._wake_w = os.pipe()
         self._skip = _ctx.Value("q", 0, lock=False)
         self._last_seq = 0
         self._stopping = False
-        self._reader: threading.Thread | None = None
+        self._loop: ReaderLoop | None = None
+        self._outbox: deque[Report] | None = None
         self.write_stats: Counter[int] = Counter()  # jobs written to each child slot
 
     # ------------------------------------------------------------------ lifecycle
@@ -148,88 +167,84 @@ class PreforkPool:
             self._children = []
             for slot in range(self.concurrency):  # one by one: each closes its elders' ends
                 self._children.append(self._fork(slot))
-        self._reader = threading.Thread(target=self._read_loop, name="pool-reader", daemon=True)
-        self._reader.start()
 
     def _fork(self, slot: int) -> _Child:
-        inherited: list[mpc.Connection | int] = [self._wake_r, self._wake_w]
+        inherited: list[int] = []
         for child in self._children:
             inherited += (child.jobs, child.reports)
-        return _Child(slot, self.tasks, self._skip, self.max_tasks_per_child, inherited)
+        child = _Child(slot, self.tasks, self._skip, self.max_tasks_per_child, inherited)
+        if self._loop is not None:
+            self._watch(child)
+        return child
 
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+    # ------------------------------------------------------------------ reading reports
 
-    def _register(self, sel: selectors.BaseSelector) -> None:
-        for key in list(sel.get_map().values()):
-            sel.unregister(key.fd)
-        sel.register(self._wake_r, selectors.EVENT_READ, None)
-        with self._lock:
-            children = [c for c in self._children if not c.dead]
-        for c in children:
-            sel.register(c.reports, selectors.EVENT_READ, ("reports", c))
-            sel.register(c.proc.sentinel, selectors.EVENT_READ, ("sentinel", c))
+    def bind_loop(self, loop: ReaderLoop | None, outbox: deque[Report] | None = None) -> None:
+        """Read the children's reports in ``loop`` (the broker thread's I/O loop, after each
+        connect) into ``outbox`` and end the loop's wait; ``None``: stop reading (connection
+        lost). No thread and no cross-thread wake-up per report."""
+        old, self._loop = self._loop, None
+        for c in self._children:
+            if old is not None:
+                self._unwatch(old, c)
+            c.watched = []
+        self._loop, self._outbox = loop, outbox if loop is not None else None
+        if loop is not None:
+            for c in self._children:
+                if not c.dead:
+                    self._watch(c)
 
-    def _read_loop(self) -> None:
-        with selectors.DefaultSelector() as sel:
-            self._register(sel)
-            while not self._stopping:
-                try:
-                    ready = sel.select()
-                except (OSError, ValueError):  # a pipe closed under us: only during shutdown
-                    if self._stopping:
-                        return
-                    self._register(sel)
-                    continue
-                if self._read_ready(ready):
-                    self._register(sel)
+    def _watch(self, child: _Child) -> None:
+        loop = self._loop
+        assert loop is not None
+        if not child.reader.eof:
+            loop.add_reader(child.reports, lambda: self._on_reports(child))
+            child.watched.append(child.reports)
+        loop.add_reader(child.sentinel, lambda: self._on_exit(child))
+        child.watched.append(child.sentinel)
 
-    def _read_ready(self, ready: list[tuple[selectors.SelectorKey, int]]) -> bool:
-        """Forward what the children said; True when the set of children changed."""
-        changed = False
-        items: list[Report] = []
-        died: list[_Child] = []
-        for key, _events in ready:
-            if key.data is None:
-                with contextlib.suppress(OSError):
-                    os.read(self._wake_r, 4096)
-                changed = True
-                continue
-            kind, child = key.data
-            if kind == "reports":
-                self._read_one(child, items)
-            elif not child.dead:
-                died.append(child)
-        for child in died:
-            self._drain(child, items)
-            child.dead = True
-            child.proc.join(0.5)
-            items.append(Died(child.slot, child.proc.exitcode))
-            changed = True
+    @staticmethod
+    def _unwatch(loop: ReaderLoop, child: _Child) -> None:
+        fds, child.watched = child.watched, []
+        for fd in fds:  # only those still registered: a number once closed is soon reused
+            with contextlib.suppress(Exception):  # a loop that is closing
+                loop.remove_reader(fd)
+
+    def _on_reports(self, child: _Child) -> None:
+        """The report pipe is readable: one read, its whole frames delivered."""
+        try:
+            items = child.reader.read()
+        except OSError:
+            items = []
+            child.reader.eof = True
+        if child.reader.eof and child.reports in child.watched:  # exiting: the sentinel follows
+            child.watched.remove(child.reports)
+            if self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(child.reports)
         if items:
-            self._notify(items)
-        return changed
+            self._deliver(items)
 
-    @staticmethod
-    def _read_one(child: _Child, items: list[Report]) -> None:
-        # One message per readiness event: Connection.poll() would build a selector each call.
+    def _on_exit(self, child: _Child) -> None:
+        """The child exited: its last reports, then ``Died``."""
+        if child.dead:
+            return
+        if self._loop is not None:
+            self._unwatch(self._loop, child)
         try:
-            items.extend(child.reports.recv())
-        except (EOFError, OSError):
-            pass
+            items: list[Report] = child.reader.drain()
         except Exception:  # a report that does not unpickle: the job is reported lost later
             log.exception("pool: unreadable report from child %s", child.pid)
+            items = []
+        child.dead = True
+        child.proc.join(0.5)
+        items.append(Died(child.slot, child.proc.exitcode))
+        self._deliver(items)
 
-    @staticmethod
-    def _drain(child: _Child, items: list[Report]) -> None:
-        try:
-            while child.reports.poll():
-                items.extend(child.reports.recv())
-        except (EOFError, OSError):
-            pass
-        except Exception:  # a report that does not unpickle: the job is reported lost later
-            log.exception("pool: unreadable report from child %s", child.pid)
+    def _deliver(self, items: list[Report]) -> None:
+        if self._outbox is not None and self._loop is not None:
+            self._outbox.extend(items)
+            self._loop.wake()
 
     # ------------------------------------------------------------------ broker-thread side
 
@@ -315,7 +330,6 @@ class PreforkPool:
                         "pool child %s exited with %s; starting a new one", old.pid, exitcode
                     )
                 self._children[slot] = self._fork(slot)
-        self._wake()
         return held
 
     def grow(self, n: int) -> None:
@@ -326,7 +340,6 @@ class PreforkPool:
             for _ in range(n):
                 self._children.append(self._fork(len(self._children)))
             self.concurrency += n
-        self._wake()
 
     def shrink(self, n: int) -> None:
         """Retire ``n`` children, idle ones first: each finishes the jobs already in its pipe,
@@ -370,6 +383,8 @@ class PreforkPool:
 
     def terminate(self) -> None:
         self._stopping = True
+        if self._loop is not None:
+            self.bind_loop(None)
         for c in self._children:
             if c.proc.is_alive():
                 c.proc.terminate()
@@ -378,12 +393,5 @@ class PreforkPool:
             if c.proc.is_alive():
                 c.proc.kill()
                 c.proc.join(2.0)
-        self._wake()
-        if self._reader is not None and self._reader is not threading.current_thread():
-            self._reader.join(2.0)
         for c in self._children:
             c.close()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._wake_r = self._wake_w = -1

@@ -1,16 +1,15 @@
 """What runs inside a prefork child: the job loop, its report sink, the fork hygiene.
 
-Split from :mod:`worker.pool.prefork` (the parent side: forking, dispatch, the reader thread).
-A child reads lists of jobs from its pipe, skips what the parent took back, reports
-``Started``/``Done``/``Skipped`` and the task's publishes and events on its report pipe, and dies
-with its parent (:mod:`worker.pool.orphans`).
+Split from :mod:`worker.pool.prefork` (the parent side: forking, dispatch, reading reports).
+A child reads lists of jobs from its pipe (frames of :mod:`worker.pool.frames`), skips what
+the parent took back, reports ``Started``/``Done``/``Skipped`` and the task's publishes and
+events on its report pipe, and dies with its parent (:mod:`worker.pool.orphans`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing.connection as mpc
 import multiprocessing.util as mp_util
 import os
 import select
@@ -32,6 +31,7 @@ from worker.pool.base import (
     Started,
 )
 from worker.pool.execute import Job, Outcome, execute
+from worker.pool.frames import FrameReader, write_frame
 from worker.pool.orphans import die_with_parent
 from worker.task.define import Task
 
@@ -43,29 +43,26 @@ log = logging.getLogger("worker.pool")
 class PipeSink:
     __slots__ = ("out", "seq")
 
-    def __init__(self, out: mpc.Connection) -> None:
-        self.out = out
+    def __init__(self, out: int) -> None:
+        self.out = out  # the report pipe's write end
         self.seq = 0
 
     def publish(self, env: Envelope) -> None:
-        self.out.send([Publish(self.seq, env)])
+        write_frame(self.out, [Publish(self.seq, env)])
 
     def event(self, event_type: str, fields: dict[str, Any]) -> None:
-        self.out.send([Event(self.seq, event_type, fields)])
+        write_frame(self.out, [Event(self.seq, event_type, fields)])
 
 
-def close_parent_ends(ends: Sequence[mpc.Connection | int]) -> None:
+def close_parent_ends(ends: Sequence[int]) -> None:
     """In a new child: close the pool's pipe ends it inherited by forking (its own job pipe's
     write end, its siblings' ends, the pool's wake-up pipe). Were they left open, the child
     would hold its own job pipe open and never see EOF when the parent dies (SIGKILL, OOM):
     it would live on as an orphan."""
     for end in ends:
-        with contextlib.suppress(OSError):
-            if isinstance(end, int):
-                if end >= 0:
-                    os.close(end)
-            else:
-                end.close()
+        if end >= 0:
+            with contextlib.suppress(OSError):
+                os.close(end)
 
 
 @contextlib.contextmanager
@@ -87,12 +84,12 @@ def without_after_fork_hooks() -> Iterator[None]:
 
 
 def child_main(
-    jobs: mpc.Connection,
-    reports: mpc.Connection,
+    jobs: int,
+    reports: int,
     tasks: Mapping[str, Task],
     skip: Any,
     current: Any,
-    parent_ends: Sequence[mpc.Connection | int] = (),
+    parent_ends: Sequence[int] = (),
     parent: int = 0,
 ) -> None:
     if parent:  # first of all: a child never outlives its worker (kill -9, OOM)
@@ -104,29 +101,37 @@ def child_main(
 
 
 def serve_jobs(
-    jobs: mpc.Connection,
-    reports: mpc.Connection,
+    jobs: int,
+    reports: int,
     tasks: Mapping[str, Task],
     skip: Any,
     current: Any,
 ) -> None:
+    """Run the jobs read from the ``jobs`` pipe (blocking fd) until a stop marker or EOF.
+
+    Per job: ``Started`` is written before it runs (with the previous job's ``Done`` when the
+    next job was already waiting: one write, one wake-up of the parent for both); a child with
+    nothing queued sends its last ``Done`` before it blocks for more."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     install_soft_alarm()
     sink = PipeSink(reports)
     pid = os.getpid()
-    jobs_fd = [jobs.fileno()]
+    reader = FrameReader(jobs)
+    waiting = [jobs]
     out: list[Report] = []  # reports sent together with the next job's "started"
     batch: deque[Job | None] = deque()  # one pipe message carries every job dispatched at once
     while True:
         if not batch:
-            if out and not select.select(jobs_fd, [], [], 0)[0]:
-                reports.send(out)
-                out = []
-            try:
-                batch.extend(jobs.recv())
-            except (EOFError, OSError):
-                break
+            if reader.pending():
+                batch.extend(reader.frames())
+            else:
+                if out and not select.select(waiting, [], [], 0)[0]:
+                    write_frame(reports, out)
+                    out = []
+                batch.extend(reader.read())
+                if reader.eof:
+                    break
             if not batch:
                 continue
         job = batch.popleft()
@@ -136,14 +141,17 @@ def serve_jobs(
             out.append(Skipped(job.seq, "unstarted"))
             continue
         out.append(Started(job.seq, pid))
-        reports.send(out)
+        write_frame(reports, out)
         out = []
         sink.seq = job.seq
         current.value = job.seq  # the parent kills this process only while this is its job
+        soft = job.soft_limit
         try:
-            arm_soft_alarm(job.soft_limit)
+            if soft:
+                arm_soft_alarm(soft)
             outcome = execute(job, tasks, sink)
-            disarm_soft_alarm()
+            if soft:
+                disarm_soft_alarm()
         except Exception:  # execute() handles task errors; this is a bug of ours
             # (or the soft-limit alarm went off just after the task returned)
             disarm_soft_alarm()
@@ -152,4 +160,4 @@ def serve_jobs(
         current.value = 0
         out.append(Done(job.seq, outcome))
     if out:
-        reports.send(out)
+        write_frame(reports, out)

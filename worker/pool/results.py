@@ -21,6 +21,7 @@ from typing import Any
 from amqptool.backends import Backend, ChordPart, backend_from_url, is_rpc, retrying
 from amqptool.backends.meta import DEFAULT_EXPIRES
 from amqptool.errors import AmqpToolError
+from worker.pool.result_writer import deferring, writer
 
 __all__ = ["ResultStore", "check_backend", "store_for"]
 
@@ -48,7 +49,13 @@ class ResultStore:
         return self.backend.native_chords
 
     def store(self, doc: Mapping[str, Any]) -> bool:
-        """Store a result document (retrying); False (and an error logged) if it was lost."""
+        """Store a result document (retrying); False (and an error logged) if it was lost.
+
+        From a pool thread, with a backend that batches (Redis), the document is queued for
+        this process's writer instead (:mod:`worker.pool.result_writer`; True)."""
+        if deferring() and self.backend.batches:
+            writer().put(self, doc)
+            return True
         task_id = doc.get("task_id")
         try:
             retrying(f"task {task_id}: store {doc.get('status')}", lambda: self.backend.store(doc))
@@ -63,13 +70,25 @@ class ResultStore:
             return False
         return True
 
+    def flush(self) -> None:
+        """From a pool thread: wait until what it queued for the writer is stored."""
+        if deferring():
+            stored = threading.Event()
+            if writer().after(stored.set):
+                stored.wait()
+
     def get(self, task_id: str) -> dict[str, Any]:
+        self.flush()  # a pool thread reads what it queued
         return retrying(f"task {task_id}: read", lambda: self.backend.get(task_id))
 
     def chord_part(
         self, group_id: str, task_id: str, index: int | None, state: str, result: Any
     ) -> ChordPart | None:
-        """Report a chord header task; the part when this task completed the chord."""
+        """Report a chord header task; the part when this task completed the chord.
+
+        Its own result is stored first (as Celery's ``on_chord_part_return`` follows the
+        store), so whoever completes the chord finds every header result stored."""
+        self.flush()
         try:
             part = retrying(
                 f"chord {group_id}",

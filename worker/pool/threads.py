@@ -7,6 +7,7 @@ reports). Time limits are raised in the task's thread (:mod:`worker.policy.time_
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -17,8 +18,9 @@ from typing import Any
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
 from worker.policy.time_limits import async_raise
-from worker.pool.base import Done, Event, Notify, Precheck, Publish, Skipped, Started
+from worker.pool.base import Done, Event, Notify, Precheck, Publish, Report, Skipped, Started
 from worker.pool.execute import Job, Outcome, execute
+from worker.pool.result_writer import defer_here, writer
 from worker.task.define import Task
 
 __all__ = ["ThreadPool"]
@@ -75,6 +77,9 @@ class ThreadPool:
         self._in_flight = 0
         self._held = False
         self._running: dict[int, int] = {}  # seq -> ident of the thread running it
+        # Jobs run to the end whose Done waits for their results to be stored: they hold no
+        # thread, so they do not count against ``limit`` (the writer's queue bounds them).
+        self._storing: set[int] = set()
         self._targeted: set[int] = set()  # seqs an asynchronous exception was sent to
         self._lock = threading.Lock()
 
@@ -122,6 +127,8 @@ class ThreadPool:
         tasks = self.tasks
         precheck = self._precheck
         pid = os.getpid()
+        defer_here()  # results go through the writer; Done waits until they are stored
+        after_stores = writer().after
         while True:
             job = get()
             if job is None:
@@ -141,7 +148,10 @@ class ThreadPool:
                 # (or a time-limit exception that landed just after the task returned)
                 log.exception("pool thread: executing job %s failed", job.seq)
                 outcome = Outcome(job.seq, FAILURE)
-            notify([Done(job.seq, outcome)])
+            done: list[Report] = [Done(job.seq, outcome)]
+            self._storing.add(job.seq)
+            if not after_stores(functools.partial(notify, done)):
+                notify(done)
 
     def _run(self, job: Job, tasks: Mapping[str, Task], notify: Notify) -> Outcome:
         seq = job.seq
@@ -169,7 +179,7 @@ class ThreadPool:
         return False  # a thread cannot be killed
 
     def can_accept(self) -> bool:
-        return self._in_flight < self.limit
+        return self._in_flight - len(self._storing) < self.limit
 
     def apply(self, job: Job) -> int | None:
         self._in_flight += 1
@@ -181,6 +191,7 @@ class ThreadPool:
 
     def job_done(self, seq: int) -> None:
         self._in_flight -= 1
+        self._storing.discard(seq)
 
     def child_died(self, slot: int, exitcode: int | None) -> list[int]:
         return []
@@ -220,6 +231,7 @@ class ThreadPool:
         for t in self._threads:
             t.join(timeout)
         self._threads = []
+        writer().wait_idle(timeout)  # results queued by the threads are stored
 
     def terminate(self) -> None:
         # Threads cannot be killed; they are daemon threads and die with the process.

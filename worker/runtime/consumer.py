@@ -170,6 +170,11 @@ class Consumer:
             self._wake_pending = True
             self.link.wake()
 
+    def _bind_pool(self, conn: Any) -> None:
+        """prefork reads its pipes in the connection's I/O loop (this thread) into the outbox."""
+        if (bind := getattr(self.pool, "bind_loop", None)) is not None:
+            bind(conn, self.outbox)
+
     def request_shutdown(self, reason: str = "", *, cold: bool = False, wake: bool = True) -> None:
         """Warm (finish running tasks) or cold shutdown. ``wake=False`` from signal handlers."""
         if reason:
@@ -234,6 +239,7 @@ class Consumer:
                 continue
             self.consuming = not self.warm
             break
+        self._bind_pool(self.link.conn)
         self._held_bump = 0
         log.info("Connected to %s", self.link.redacted())
 
@@ -297,6 +303,7 @@ class Consumer:
         for job in self.pool.take_unstarted():
             self.active.pop(job.seq, None)
         self.events.discard()
+        self._bind_pool(None)
         self.link.close()
         self._connect(initial=False)
         self.events.worker("worker-online", active=self.executing, processed=self.processed)
