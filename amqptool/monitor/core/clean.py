@@ -41,15 +41,26 @@ _TABLE_MULTILINE = {**escape_table(), **{c: f"\\u{c:04x}" for c in _MARKS}}
 _FIND = re.compile("[" + "".join(re.escape(chr(c)) for c in _TABLE) + "]")
 _FIND_MULTILINE = re.compile("[" + "".join(re.escape(chr(c)) for c in _TABLE_MULTILINE) + "]")
 
-#: ``unsafe(text)`` is a match (truthy) when ``text`` holds a character :func:`visible` escapes.
-unsafe = _FIND.search
+_search = _FIND.search
+
+# Every character either table escapes is one ``str.isprintable`` rejects (C0/C1 controls, DEL,
+# the separators Zl/Zp, the bidi format characters Cf; tests/unit/test_monitor_clean.py checks
+# it), so ``text.isprintable()`` (C, one pass, no regex) proves a string safe. Only text that
+# fails it (a newline, a non-breaking space, a real control character) is searched precisely.
+
+
+def unsafe(text: str) -> bool:
+    """True when ``text`` holds a character :func:`visible` escapes (one-line table)."""
+    return not text.isprintable() and _search(text) is not None
 
 
 def visible(text: str, *, multiline: bool = False) -> str:
     """``text`` with every control character shown as an escape (newlines kept if multiline)."""
+    if text.isprintable():
+        return text
     if multiline:
         return text.translate(_TABLE_MULTILINE) if _FIND_MULTILINE.search(text) else text
-    return text.translate(_TABLE) if _FIND.search(text) else text
+    return text.translate(_TABLE) if _search(text) else text
 
 
 def clean(text: str, limit: int = DEFAULT_FIELD_LIMIT, *, multiline: bool = False) -> str:
@@ -61,6 +72,6 @@ def clean(text: str, limit: int = DEFAULT_FIELD_LIMIT, *, multiline: bool = Fals
 
 def clean_key(text: str, limit: int = KEY_LIMIT) -> str:
     """A name used as a key (hostname, task name, state): one line, short."""
-    if len(text) <= limit and not _FIND.search(text):
+    if len(text) <= limit and (text.isprintable() or not _search(text)):
         return text
     return clean(text, limit)

@@ -28,11 +28,15 @@ from amqptool.monitor.core.model import (
 __all__ = [
     "COMMON_FIELDS",
     "CUSTOM_PRECEDENCE",
+    "FIELD_KEY",
+    "FIELD_OTHER",
+    "FIELD_PLAIN",
     "MAX_EVENT_TYPES",
     "PRECEDENCE",
     "SIZED_FIELDS",
     "TASK_BASE_SIZE",
     "TASK_EVENT_STATE",
+    "TASK_SPEC",
     "TIMELINE_ENTRY_SIZE",
     "TIMELINE_MAX",
     "TYPE_FIELDS",
@@ -169,6 +173,29 @@ COMMON_FIELDS = frozenset(
 )
 WORKER_IGNORED = frozenset({"worker-elect", "worker-elect-ack"})
 TIMELINE_MAX = 64
+
+
+# How the fold copies a field: text kept as it is when short and printable (FIELD_PLAIN: cut at
+# the field limit; FIELD_KEY: a name, cut at KEY_LIMIT), anything else through :func:`field_value`.
+FIELD_PLAIN, FIELD_KEY, FIELD_OTHER = 0, 1, 2
+
+
+def _how(field: str) -> int:
+    return FIELD_KEY if field == "name" else FIELD_OTHER if field in _SPECIAL else FIELD_PLAIN
+
+
+#: Per known task event type: (state, its precedence, the fields it copies with how to copy
+#: each, the Task attribute its time goes to, the totals kind). One lookup per event.
+TASK_SPEC: dict[str, tuple[str, int, tuple[tuple[str, int], ...], str, str]] = {
+    etype: (
+        state,
+        PRECEDENCE.get(state, CUSTOM_PRECEDENCE),
+        tuple((f, _how(f)) for f in TYPE_FIELDS[etype]),
+        TYPE_TIME_ATTR[etype],
+        etype[5:],
+    )
+    for etype, state in TASK_EVENT_STATE.items()
+}
 
 
 def precedence(state: str | None) -> int:

@@ -71,6 +71,19 @@ class History:
             if runtime is not None:
                 bucket.runtimes.add(runtime)
 
+    def finished_many(
+        self, succeeded: int, failed: int, now: float, runtimes: Iterable[float] = ()
+    ) -> None:
+        """:meth:`finished` for a batch received at ``now`` (one bucket, counted at once)."""
+        if not (succeeded or failed):
+            return
+        bucket = self._bucket(now)
+        bucket.succeeded += succeeded
+        bucket.failed += failed
+        add = bucket.runtimes.add
+        for runtime in runtimes:
+            add(runtime)
+
     def depth(self, ready: int, now: float) -> None:
         self._bucket(now).depth = ready
 

@@ -232,6 +232,19 @@ class Throughput:
         else:
             self._ok[i] += 1
 
+    def record_many(self, succeeded: int, failed: int, now: float) -> None:
+        """:meth:`record` for a batch received at ``now`` (one bucket)."""
+        if not (succeeded or failed):
+            return
+        sec = int(now)
+        i = sec % self.window
+        if self._sec[i] != sec:
+            self._sec[i] = sec
+            self._ok[i] = 0
+            self._failed[i] = 0
+        self._ok[i] += succeeded
+        self._failed[i] += failed
+
     def series(self, now: float, seconds: int) -> tuple[list[int], list[int]]:
         """Per-second (succeeded, failed) counts for the last ``seconds`` whole seconds."""
         seconds = min(seconds, self.window)

@@ -27,7 +27,10 @@ Semantics (copied in meaning from ``celery.events.state``, done without hidden c
   ``max_bytes`` tasks are evicted in the same order as above. Every string from an event is made
   safe to draw first (:mod:`amqptool.monitor.core.clean`: control characters become visible).
 * **Totals since start** (:class:`~amqptool.monitor.core.totals.Totals`) count every task event by
-  kind, name, worker and queue, and never depend on the bounds above.
+  kind, name, worker and queue, and never depend on the bounds above. The fold collects them
+  (and the throughput/history counts) per batch and hands them on once at the end of
+  :meth:`MonitorState.apply_many` / :meth:`MonitorState.apply`: a batch shares one ``now``,
+  so it shares the buckets too, and the result is the same as one event at a time.
 * Unknown event types and malformed events are counted, never raised.
 """
 
@@ -38,18 +41,17 @@ from collections.abc import Iterable, Mapping
 from math import isfinite
 from typing import Any
 
-from amqptool.monitor.core.clean import DEFAULT_FIELD_LIMIT, KEY_LIMIT, clean_key, unsafe
+from amqptool.monitor.core.clean import DEFAULT_FIELD_LIMIT, KEY_LIMIT, clean_key
 from amqptool.monitor.core.fields import (
     CUSTOM_PRECEDENCE,
+    FIELD_OTHER,
+    FIELD_PLAIN,
     MAX_EVENT_TYPES,
     PRECEDENCE,
     TASK_BASE_SIZE,
-    TASK_EVENT_STATE,
+    TASK_SPEC,
     TIMELINE_ENTRY_SIZE,
     TIMELINE_MAX,
-    TYPE_FIELDS,
-    TYPE_TIME_ATTR,
-    WORKER_IGNORED,
     clean_restored,
     custom_fields,
     field_value,
@@ -69,7 +71,8 @@ from amqptool.monitor.core.model import (
     Worker,
     as_float,
 )
-from amqptool.monitor.core.totals import Totals
+from amqptool.monitor.core.totals import CountKey, Totals
+from amqptool.monitor.core.workerfold import WorkerFold
 
 __all__ = [
     "FINISHED_STATES",
@@ -82,7 +85,7 @@ __all__ = [
 ]
 
 
-class MonitorState:
+class MonitorState(WorkerFold):
     """Workers, tasks and counters, folded from events. Owned by one thread at a time."""
 
     def __init__(
@@ -124,6 +127,12 @@ class MonitorState:
         self.track_changes = track_changes
         self.changed: set[str] = set()
         self._seq = 0
+        # This batch's bookkeeping, handed to totals/history/throughput by _settle.
+        self._pending: dict[CountKey, int] = {}  # events per totals key, first seen first
+        self._runtimes: list[tuple[CountKey, float]] = []
+        self._ok = 0
+        self._failed = 0
+        self._ok_runtimes: list[float] = []
         # Eviction order per tier: 0 succeeded, 1 everything else, 2 failed (oldest first).
         self._tiers: tuple[OrderedDict[str, None], ...] = (
             OrderedDict(),
@@ -135,11 +144,35 @@ class MonitorState:
 
     def apply_many(self, events: Iterable[Mapping[str, Any]], now: float) -> int:
         """Fold a batch of events received at ``now``; returns how many were applied."""
-        apply = self.apply
+        by_type = self.events_by_type
+        task_event = self._task_event
         n = 0
-        for event in events:
-            apply(event, now)
-            n += 1
+        try:
+            for event in events:
+                n += 1
+                try:
+                    etype = event["type"]
+                except (KeyError, TypeError):
+                    self.malformed += 1
+                    continue
+                if etype.__class__ is not str:
+                    self.malformed += 1
+                    continue
+                self.event_count += 1
+                if etype not in by_type:
+                    etype = clean_key(etype)
+                    if len(by_type) >= MAX_EVENT_TYPES:
+                        self.unknown_events += 1
+                        continue
+                by_type[etype] = by_type.get(etype, 0) + 1
+                if etype.startswith("task-"):
+                    task_event(etype, event, now)
+                elif etype.startswith("worker-"):
+                    self._worker_event(etype, event, now)
+                else:
+                    self.unknown_events += 1
+        finally:
+            self._settle(now)
         return n
 
     def note_malformed(self, count: int = 1) -> None:
@@ -148,78 +181,20 @@ class MonitorState:
 
     def apply(self, event: Mapping[str, Any], now: float) -> None:
         """Fold one event received at local time ``now``. Never raises on bad input."""
-        try:
-            etype = event["type"]
-        except (KeyError, TypeError):
-            self.malformed += 1
-            return
-        if etype.__class__ is not str:
-            self.malformed += 1
-            return
-        self.event_count += 1
-        by_type = self.events_by_type
-        if etype not in by_type:
-            etype = clean_key(etype)
-            if len(by_type) >= MAX_EVENT_TYPES:
-                self.unknown_events += 1
-                return
-        by_type[etype] = by_type.get(etype, 0) + 1
-        if etype.startswith("task-"):
-            self._task_event(etype, event, now)
-        elif etype.startswith("worker-"):
-            self._worker_event(etype, event, now)
-        else:
-            self.unknown_events += 1
+        self.apply_many((event,), now)
 
-    def _worker_event(self, etype: str, event: Mapping[str, Any], now: float) -> None:
-        hostname = event.get("hostname")
-        if not isinstance(hostname, str) or not hostname:
-            self.malformed += 1
-            return
-        hostname = clean_key(hostname)
-        if etype in WORKER_IGNORED:
-            return
-        if etype not in ("worker-online", "worker-heartbeat", "worker-offline"):
-            self.unknown_events += 1
-            return
-        worker = self.workers.get(hostname)
-        if worker is None:
-            if len(self.workers) >= self.max_workers:
-                self._forget_one_worker(now)
-            worker = self.workers[hostname] = Worker(hostname)
-        received = as_float(event.get("local_received", now), now)
-        freq = event.get("freq")
-        if freq is not None:
-            new_freq = as_float(freq, worker.freq)
-            if new_freq > 0:
-                worker.freq = new_freq
-        for field in ("active", "processed"):
-            count = event.get(field)
-            if type(count) is int:
-                setattr(worker, field, count)
-        loadavg = event.get("loadavg")
-        if isinstance(loadavg, list | tuple):
-            worker.loadavg = [as_float(x, 0.0) for x in loadavg]
-        for field in ("sw_ident", "sw_ver", "sw_sys"):
-            text = event.get(field)
-            if isinstance(text, str):
-                setattr(worker, field, clean_key(text))
-        pid = event.get("pid")
-        if type(pid) is int:
-            worker.pid = pid
-        clock = event.get("clock")
-        if type(clock) is int and clock > worker.clock:
-            worker.clock = clock
-        worker.heartbeat_timestamp = as_float(event.get("timestamp"), received)
-        if etype == "worker-offline":
-            worker.offline_since = received
-            worker.online_since = None
-            return
-        if not worker.is_online(received):
-            worker.online_since = received
-        worker.offline_since = None
-        if worker.last_heartbeat is None or received > worker.last_heartbeat:
-            worker.last_heartbeat = received
+    def _settle(self, now: float) -> None:
+        """Hand the batch's counts to the totals, history and throughput (once per batch: all
+        its events share ``now``, so they share the history and throughput buckets too)."""
+        if self._pending:
+            self.totals.record_many(self._pending, self._runtimes)
+            self._pending = {}
+            self._runtimes = []
+        if self._ok or self._failed:
+            self.throughput.record_many(self._ok, self._failed, now)
+            self.history.finished_many(self._ok, self._failed, now, self._ok_runtimes)
+            self._ok = self._failed = 0
+            self._ok_runtimes = []
 
     def _task_event(self, etype: str, event: Mapping[str, Any], now: float) -> None:
         uuid = event.get("uuid")
@@ -227,12 +202,12 @@ class MonitorState:
             self.malformed += 1
             return
         self.version += 1
-        if len(uuid) > KEY_LIMIT or unsafe(uuid):
+        if len(uuid) > KEY_LIMIT or not uuid.isprintable():
             uuid = clean_key(uuid)
         hostname = event.get("hostname")
         if hostname.__class__ is not str:
             hostname = ""
-        elif len(hostname) > KEY_LIMIT or unsafe(hostname):
+        elif len(hostname) > KEY_LIMIT or not hostname.isprintable():
             hostname = clean_key(hostname)
         ts = event.get("timestamp")
         if ts.__class__ is not float or not isfinite(ts):
@@ -269,8 +244,12 @@ class MonitorState:
             received = event.get("local_received", now)
             if received.__class__ is not float:
                 received = as_float(received, now)
-            if worker.last_heartbeat is None or received > worker.last_heartbeat:
-                if worker.offline_since is None and not worker.is_online(received):
+            beat = worker.last_heartbeat
+            if beat is None or received > beat:
+                # (not worker.is_online(received), inlined: this runs for every task event)
+                if worker.offline_since is None and (
+                    beat is None or received >= beat + 2.0 * worker.freq
+                ):
                     worker.online_since = received
                 worker.last_heartbeat = received
 
@@ -297,15 +276,16 @@ class MonitorState:
             self.bytes += grown
 
         # Which state does this event mean, and does it win?
-        new_state = TASK_EVENT_STATE.get(etype)
-        custom = new_state is None
-        if new_state is None:
+        spec = TASK_SPEC.get(etype)
+        if spec is None:
             new_state = etype[5:].upper() or "UNKNOWN"
-            fields: tuple[str, ...] = ()
+            new_rank = CUSTOM_PRECEDENCE
+            fields: tuple[tuple[str, int], ...] = ()
+            kind = None
             self._custom_fields(task, event)
         else:
-            fields = TYPE_FIELDS[etype]
-            setattr(task, TYPE_TIME_ATTR[etype], ts)
+            new_state, new_rank, fields, time_attr, kind = spec
+            setattr(task, time_attr, ts)
         current = task.state
         if current is None:
             wins = True
@@ -321,27 +301,38 @@ class MonitorState:
             else:
                 wins = (ts, clock) >= (task.timestamp or 0.0, task.clock)
         else:
-            wins = PRECEDENCE.get(new_state, CUSTOM_PRECEDENCE) <= PRECEDENCE.get(
-                current, CUSTOM_PRECEDENCE
-            )
+            wins = new_rank <= PRECEDENCE.get(current, CUSTOM_PRECEDENCE)
         limit = self.field_limit
         size = task.size
         if wins:
-            for field in fields:
+            for field, how in fields:
                 if field in event:
-                    old = getattr(task, field)
-                    new = field_value(field, event[field], limit)
+                    value = event[field]
+                    # Short printable text is already safe (field_value would return it as is).
+                    if value is None:
+                        new = None
+                    elif (
+                        how != FIELD_OTHER
+                        and value.__class__ is str
+                        and len(value) <= (limit if how == FIELD_PLAIN else KEY_LIMIT)
+                        and value.isprintable()
+                    ):
+                        new = value
+                    else:
+                        new = field_value(field, value, limit)
+                    if not created:  # a new task holds nothing yet
+                        old = getattr(task, field)
+                        if old.__class__ is str:
+                            size -= len(old)
                     setattr(task, field, new)
                     if new.__class__ is str:
                         size += len(new)
-                    if old.__class__ is str:
-                        size -= len(old)
             task.state = new_state
             task.timestamp = ts
             task.clock = clock
             task.state_host = hostname
         else:
-            for field in fields:
+            for field, _how in fields:
                 if field in event and getattr(task, field) is None:
                     new = field_value(field, event[field], limit)
                     setattr(task, field, new)
@@ -352,7 +343,7 @@ class MonitorState:
             if name.__class__ is str and name:
                 task.name = clean_key(name)
                 size += len(task.name)
-        if custom:
+        if kind is None:
             size = size_of(task)  # a custom event: its fields are counted too
         if size != task.size:
             self.bytes += size - task.size
@@ -369,36 +360,29 @@ class MonitorState:
                 counts[old_state] -= 1
             counts[state] = counts.get(state, 0) + 1
             if state == SUCCESS:
-                self.throughput.record(False, now)
-                self.history.finished(False, now, task.runtime)
+                self._ok += 1
+                if task.runtime is not None:
+                    self._ok_runtimes.append(task.runtime)
             elif state == FAILURE:
-                self.throughput.record(True, now)
-                self.history.finished(True, now)
+                self._failed += 1
             old_tier = 0 if old_state == SUCCESS else 2 if old_state == FAILURE else 1
             new_tier = 0 if state == SUCCESS else 2 if state == FAILURE else 1
             if old_tier != new_tier:
                 del self._tiers[old_tier][uuid]
                 self._tiers[new_tier][uuid] = None
-        if etype in TASK_EVENT_STATE:
-            self._count(etype, task, hostname)
+        if kind is not None:  # totals count every known task event (handed on by _settle)
+            exception = ""
+            if kind == "failed" and task.exception:
+                exception = task.exception.split("(", 1)[0][:80]
+            key = (kind, task.name or "", hostname, task.queue or "", exception)
+            pending = self._pending
+            pending[key] = pending.get(key, 0) + 1
+            if kind == "succeeded" and task.runtime is not None:
+                self._runtimes.append((key, task.runtime))
         if self.track_changes:
             self.changed.add(uuid)
         if (created and len(tasks) > self.max_tasks) or self.bytes > self.max_bytes:
             self._evict()
-
-    def _count(self, etype: str, task: Task, hostname: str) -> None:
-        kind = etype[5:]
-        exception = ""
-        if kind == "failed" and task.exception:
-            exception = task.exception.split("(", 1)[0][:80]
-        self.totals.record(
-            kind,
-            task.name or "",
-            hostname,
-            task.queue or "",
-            exception=exception,
-            runtime=task.runtime if kind == "succeeded" else None,
-        )
 
     def _custom_fields(self, task: Task, event: Mapping[str, Any]) -> None:
         extra = custom_fields(event, self.field_limit)
@@ -432,38 +416,10 @@ class MonitorState:
             if self.track_changes:
                 self.changed.discard(uuid)
 
-    def _forget_one_worker(self, now: float) -> None:
-        """Make room for a new worker: drop the one offline longest (or seen least recently)."""
-
-        def age(w: Worker) -> tuple[int, float]:
-            return (0 if w.is_online(now) else 1, -(w.last_heartbeat or 0.0))
-
-        victim = max(self.workers.values(), key=age)
-        del self.workers[victim.hostname]
-
-    def expire(self, now: float) -> list[str]:
-        """Forget workers offline for longer than ``forget_offline`` seconds; returns them."""
-        gone: list[str] = []
-        for worker in list(self.workers.values()):
-            if worker.is_online(now):
-                continue
-            since = worker.offline_at()
-            if since is not None and now - since > self.forget_offline:
-                gone.append(worker.hostname)
-                del self.workers[worker.hostname]
-        if gone:
-            self.version += 1
-        return gone
-
     # ------------------------------------------------------------------ queries and restore
 
     def count(self, state: str) -> int:
         return self.counts.get(state, 0)
-
-    def workers_online(self, now: float) -> tuple[int, int]:
-        """(online, offline) among the known workers."""
-        online = sum(1 for w in self.workers.values() if w.is_online(now))
-        return online, len(self.workers) - online
 
     def drain_changed(self) -> set[str]:
         """The uuids of tasks changed since the last call (with ``track_changes``)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["KINDS", "PROM_BUCKETS", "Runtimes", "Totals", "TotalsSnapshot", "TypeRow"]
@@ -203,6 +204,47 @@ class Totals:
                 if bucket is None:
                     bucket = self.runtimes[rkey] = Runtimes()
                 bucket.add(runtime)
+
+    def record_many(
+        self, keys: Mapping[CountKey, int], runtimes: Sequence[tuple[CountKey, float]] = ()
+    ) -> None:
+        """Count a batch of events at once, exactly as :meth:`record` would one by one.
+
+        ``keys`` maps ``(kind, name, hostname, queue, exception)`` to its number of events, in
+        the order each key was first seen (so the label bounds see new values in the same
+        order); ``runtimes`` holds the ``(key, runtime)`` of succeeded tasks, in order.
+        """
+        counts = self.counts
+        mapped: dict[CountKey, CountKey] = {}  # raw key -> counted key, for the runtimes
+        events = 0
+        for key, n in keys.items():
+            events += n
+            seen = counts.get(key)
+            if seen is not None:
+                counts[key] = seen + n
+                continue
+            # a new combination: bound each label's values first
+            kind, name, hostname, queue, exception = key
+            target = (
+                kind,
+                self._name(name),
+                self._host(hostname),
+                self._queue(queue),
+                self._exc(exception) if exception else "",
+            )
+            mapped[key] = target
+            counts[target] = counts.get(target, 0) + n
+        self._version += events
+        if runtimes:
+            with self.lock:
+                buckets = self.runtimes
+                for key, runtime in runtimes:
+                    target = mapped.get(key, key)
+                    rkey = (target[1], target[2], target[3])
+                    bucket = buckets.get(rkey)
+                    if bucket is None:
+                        bucket = buckets[rkey] = Runtimes()
+                    bucket.add(runtime)
 
     def _counts(self) -> list[tuple[CountKey, int]]:
         while True:
