@@ -24,7 +24,7 @@ from typing import Any
 
 import pika.spec
 
-__all__ = ["data_reader"]
+__all__ = ["data_reader", "read_short"]
 
 _METHOD_START = struct.Struct(">BHLHH")  # frame type, channel, size, class id, method id
 _FRAME = struct.Struct(">BHL")
@@ -59,7 +59,8 @@ class _HeaderFrame:
         self.properties = properties
 
 
-def _short(buf: bytes, offset: int) -> tuple[str | bytes, int]:
+def read_short(buf: bytes, offset: int) -> tuple[str | bytes, int]:
+    """An AMQP short string at ``offset``: (text, or the raw bytes when not UTF-8; next offset)."""
     length = buf[offset]
     offset += 1
     raw = buf[offset : offset + length]
@@ -129,11 +130,11 @@ def data_reader(
             body = b""
             end = b
         offset = pos + 11
-        consumer_tag, offset = _short(buf, offset)
+        consumer_tag, offset = read_short(buf, offset)
         delivery_tag = _Q.unpack_from(buf, offset)[0]
         redelivered = bool(buf[offset + 8] & 1)
-        exchange, offset = _short(buf, offset + 9)
-        routing_key, _ = _short(buf, offset)
+        exchange, offset = read_short(buf, offset + 9)
+        routing_key, _ = read_short(buf, offset)
         props = read_properties(buf[h + 19 : h_end])
         impl.frames_received += frames
         impl.bytes_received += end - pos

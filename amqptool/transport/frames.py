@@ -30,7 +30,7 @@ import pika.frame
 import pika.spec
 from pika.adapters.blocking_connection import BlockingConnection
 
-from amqptool.transport.deliveries import data_reader
+from amqptool.transport.deliveries import data_reader, read_short
 from amqptool.transport.fasttable import decode_table
 
 __all__ = ["AmqpProperties", "encode_table", "publish", "publish_frames", "read_own_frames"]
@@ -125,16 +125,6 @@ def _put(buf: bytearray, value: Any) -> None:
         buf += b"".join(pieces)
 
 
-def _short(data: bytes, offset: int) -> tuple[str | bytes, int]:
-    length = data[offset]
-    offset += 1
-    raw = data[offset : offset + length]
-    try:
-        return raw.decode("utf-8"), offset + length
-    except UnicodeDecodeError:
-        return raw, offset + length
-
-
 # Basic properties in wire order: (attribute, flag, kind) with kind s = short string,
 # t = table, o = octet, q = 64-bit timestamp.
 _FIELDS = (
@@ -178,7 +168,7 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
             value: Any = None
             if flags & flag:
                 if kind == "s":
-                    value, offset = _short(encoded, offset)
+                    value, offset = read_short(encoded, offset)
                 elif kind == "t":
                     value, offset = decode_table(encoded, offset)
                 elif kind == "o":

@@ -221,16 +221,7 @@ class Throughput:
         self._failed: list[int] = [0] * window
 
     def record(self, failed: bool, now: float) -> None:
-        sec = int(now)
-        i = sec % self.window
-        if self._sec[i] != sec:
-            self._sec[i] = sec
-            self._ok[i] = 0
-            self._failed[i] = 0
-        if failed:
-            self._failed[i] += 1
-        else:
-            self._ok[i] += 1
+        self.record_many(0 if failed else 1, 1 if failed else 0, now)
 
     def record_many(self, succeeded: int, failed: int, now: float) -> None:
         """:meth:`record` for a batch received at ``now`` (one bucket)."""
