@@ -16,7 +16,8 @@ announce themselves at once. Bodies are decoded with :func:`decode_events` (an o
 ``task.multi`` array); each event gets ``local_received``. Events are handed on in batches
 (every ``batch_interval`` seconds, or ``max_batch`` events); a body that does not decode is
 counted in the batch's ``malformed`` and never stops the feed. When the broker goes away the
-feed reports it, waits with a growing pause and connects again.
+feed reports it, waits with a growing pause and connects again. While it runs, the monitor's
+cyclic-GC tuning applies (:mod:`amqptool.monitor.gctune`; ``tune_gc=False`` leaves the GC alone).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from amqptool.errors import (
     BrokerError,
     ConnectionFailedError,
 )
+from amqptool.monitor.gctune import ingest_gc
 from amqptool.settings import BrokerSettings
 from amqptool.transport import Channel, Connection
 
@@ -115,6 +117,7 @@ class EventFeed:
         retry_interval: float = 0.5,
         retry_max: float = 5.0,
         ask_heartbeat: bool = True,
+        tune_gc: bool = True,
         name: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -127,6 +130,7 @@ class EventFeed:
         self.retry_interval = retry_interval
         self.retry_max = retry_max
         self.ask_heartbeat = ask_heartbeat
+        self.tune_gc = tune_gc
         self.name = name or f"amqptool-monitor-{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.queue: str | None = None
@@ -202,7 +206,17 @@ class EventFeed:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> None:
-        """Consume until :meth:`stop`. Without ``reconnect``, connection errors are raised."""
+        """Consume until :meth:`stop`. Without ``reconnect``, connection errors are raised.
+
+        With ``tune_gc`` (the default) the monitor's GC tuning (:func:`ingest_gc`) applies
+        while it runs."""
+        if not self.tune_gc:
+            self._run()
+            return
+        with ingest_gc():
+            self._run()
+
+    def _run(self) -> None:
         attempt = 0
         pause = self.retry_interval
         try:
