@@ -49,6 +49,29 @@ with other jobs, so figures are CPU-time medians of interleaved runs, ours besid
   End to end, the publisher, the broker and the consumer share the two cores, so the events/s
   depend on the load of the machine; ours used about half the CPU of Celery's receiver for the
   same stream.
+* **The feed, re-profiled after the one-step delivery path** (``transport/deliveries.py``;
+  py-spy at 250 Hz on the feed thread, two ``task.multi`` runs of 30 000 lifecycles): the fold
+  ~47 % (``_task_event``'s own bytecode 31 %), JSON decoding ~26 % (the C scanner 25 %), and
+  what is left of pika ~15 % (the poll loop, socket reads, our ``deliver`` 6 %, properties
+  2.7 %, ``BlockingChannel``'s deferred dispatch ~1 %); the ``Envelope`` 1.4 %. Per-message work
+  outside JSON is now ~4 %: a raw (Envelope-free) consumer, an ``object_hook``-free decode or a
+  different hand-off could save at most that, within this machine's noise (not done; the feed
+  is ``no_ack``, so prefetch and ack batching do not apply). The GC did show: decoded event
+  dicts trigger a young collection every 700 allocations, and the older generations are
+  rescanned with the 10 000-task state and everything imported. ``EventFeed`` now applies
+  ``amqptool.monitor.gctune.ingest_gc`` while it runs (one collection, ``gc.freeze()`` of what
+  exists at start, gen0 threshold 10 000; restored when the last feed stops, so Celery's side of
+  this bench, run after ours in the same process, has the default GC). JSON + fold alone (CPU,
+  5 interleaved rounds): default 73 000 events/s, gen0 10 000 78 000, freeze + gen0 10 000
+  86 000, ``gc.disable()`` 82 000, gen0 50 000 71 000 (nothing). End to end (``task.multi``,
+  4 interleaved rounds, feed-thread CPU time / wall clock, medians): tuning off 59 500 / 31 800
+  events/s, on 70 100 / 42 100. Part 2 before (main, same machine, same-run ratios): 2.1x,
+  2.3x, 2.2x, 2.6x (the brief's last run: 1.6x). After, this module's full run twice (load
+  average ~3.5, medians of 3 rounds): ours 51 800 / Celery 12 100 events/s = 4.3x (Celery lost
+  600 events to the queue TTL in one round), and ours 61 000 / Celery 22 800 = 2.7x (nothing
+  lost). Ours still lags the publisher (~90 000 events/s offered), so the ratio moves with how
+  much CPU the broker and publisher leave; the remaining cost is the fold and the C JSON
+  scanner, not the feed's plumbing.
 """
 
 from __future__ import annotations
