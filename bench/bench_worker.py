@@ -75,7 +75,9 @@ the other side of a pipe or socket are long):
   µs each on both: the ~20 µs saved is inside this noise. ``-r 3 --only prefork`` in
   alternation: the branch 3.37x (rounds 3.37x, 2.41x, 4.44x; ours 2,063/s median, Celery
   682/s) and 3.78x (16.27x, 3.62x, 3.78x; 1,832 vs 420/s); main 3.29x (2.69x, 3.29x,
-  3.73x; 1,679 vs 450/s) and 4.52x (7.51x, 4.20x, 4.52x; 2,106 vs 409/s). Celery's ``-E
+  3.73x; 1,679 vs 450/s) and 4.52x (7.51x, 4.20x, 4.52x; 2,106 vs 409/s); a third pair
+  (load ~4): main 2.91x (2.83x, 2.91x, 5.26x; 1,793 vs 421/s), the branch 4.62x (4.62x,
+  5.54x, 3.91x; 2,406 vs 570/s, ours steady at 2,400-2,633/s). Celery's ``-E
   rpc`` row moved between 188 and 856/s within one run: under this load these ratios do not
   separate the two; a quiet machine is needed for the figure that counts. What is left per
   task in the parent: the syscalls (one socket send, one pipe write and one pipe read per
