@@ -55,19 +55,33 @@ the other side of a pipe or socket are long):
   in a child instead of one) halves the children's voluntary context switches and cut the
   parent's CPU per task by 10-20 % in two interleaved runs, but lost on tasks/s in three more
   and would let a long task hold three jobs behind it instead of one: the default stays 2.
-- what is left in the parent (cProfile, per task): pika's frame building for the rpc:// result
-  and the event batch (``basic_publish``: ~1.4 publishes per task), decoding the delivery
-  (headers table, JSON body), three task events, the report handling; no single item above
-  ~10 % of it. The RabbitMQ node (shared with the other jobs on this machine) was charged
-  250-500 µs of CPU per task in these runs (delivery, ack, result publish and confirm,
-  events): on 2 cores the broker and the bench's own reply reader take a large part of them.
-- ``bench_worker -r 3 --only prefork`` on that loaded machine (same-run ratios; Celery's
-  ``-E rpc`` row collapses under load, 180-724/s against ~1.05k on a quiet machine, so these
-  ratios are not the quiet-machine figure): after the change, default ours / Celery 3.01x,
-  3.08x, 2.18x (ours 2,176 / 731 / 393 per s, Celery 724 / 238 / 180), median 3.01x; the
-  code before it, run right after: 2.59x, 1.70x, 10.14x, median 2.59x. A second run after the
-  change: 4.78x, 3.40x, 2.14x (ours 752 / 483 / 392, Celery 157 / 142 / 183). A quiet machine
-  is needed for the figure that counts; the CPU per task above is the firmer result.
+- the rpc:// result path (issue #16, second pass). Splitting the configuration (CPU per task,
+  worker parent + children / RabbitMQ): no -E, no results 319 / 136 µs at 3.5k tasks/s; -E
+  only 342 / 160 µs; rpc results only 487 / 253 µs: the results, not the events, are the
+  expensive part. Per result the broker thread unpickled an Envelope and its Properties
+  (7-12 µs), built pika's properties (3-5 µs) and encoded them with the frames (10-15 µs). Now
+  the child encodes the properties (:mod:`amqptool.codec.wire`): the result crosses the pipe
+  as four values (2.5 µs to unpickle) and the publisher writes its bytes as they are (frames
+  3.3 µs), ~20 µs less per result in the parent, the child's extra encoding paid by its
+  cheaper pickling. ``strace -c`` of the parent over 10,000 tasks then showed 12,134
+  ``epoll_ctl`` next to 6,067 ``sendto``: pika turns the socket's write watch on when its
+  empty buffer gets data and off after the send. The worker's connection now sends its
+  buffer at the start of each poll and sets the watch only for data the socket does not take
+  (:func:`amqptool.transport.coalesce.send_before_poll`): 48 ``epoll_ctl``, ``epoll_wait``
+  4,807 -> 3,606, ``sendto`` 5,371, pipe ``write`` ~5,200 and ``read`` ~5,400 (about 2.8 tasks
+  per loop turn). The machine was shared with two other benchmarks (load average 4.5-6.5):
+  four interleaved pairs of 20,000-task runs (start-up included) gave the parent 316 / 278 /
+  224 / 272 µs per task on the branch and 280 / 266 / 350 / 252 µs on main, children 42-84
+  µs each on both: the ~20 µs saved is inside this noise. ``-r 3 --only prefork`` in
+  alternation: the branch 3.37x (rounds 3.37x, 2.41x, 4.44x; ours 2,063/s median, Celery
+  682/s) and 3.78x (16.27x, 3.62x, 3.78x; 1,832 vs 420/s); main 3.29x (2.69x, 3.29x,
+  3.73x; 1,679 vs 450/s) and 4.52x (7.51x, 4.20x, 4.52x; 2,106 vs 409/s); a third pair
+  (load ~4): main 2.91x (2.83x, 2.91x, 5.26x; 1,793 vs 421/s), the branch 4.62x (4.62x,
+  5.54x, 3.91x; 2,406 vs 570/s, ours steady at 2,400-2,633/s). Celery's ``-E
+  rpc`` row moved between 188 and 856/s within one run: under this load these ratios do not
+  separate the two; a quiet machine is needed for the figure that counts. What is left per
+  task in the parent: the syscalls (one socket send, one pipe write and one pipe read per
+  ~2.8 tasks), decoding the delivery, the three task events, the report handling.
 - best pool (ours ``solo`` and ``threads -c 2``, results off), re-profiled for issue #16 with
   py-spy and per-thread CPU read from /proc (2 shared CPUs, load average 7-9 while measuring):
   the worker used ~130-155 us of CPU per task (broker thread 100-130, pool thread 16-25), and

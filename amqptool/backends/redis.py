@@ -14,6 +14,7 @@ The ``redis`` package is imported on first use (``pip install amqptool[redis]``)
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -81,6 +82,8 @@ end
 return #KEYS
 """
 
+log = logging.getLogger("amqptool.backends")
+
 CLAIM_SECONDS = 10  # Celery: twice the 5 s default chord join timeout
 DONE_SECONDS = 300
 
@@ -137,16 +140,7 @@ class RedisBackend(Backend):
         self._write("store result", task_key(task_id), self.codec.encode(doc))
 
     def _write(self, what: str, key: str, value: bytes) -> None:
-        def write(c: Any) -> None:
-            with c.pipeline() as pipe:
-                if self._ttl():
-                    pipe.setex(key, self._ttl(), value)
-                else:
-                    pipe.set(key, value)
-                pipe.publish(key, value)
-                pipe.execute()
-
-        self._call(what, write)
+        self._call(what, lambda c: self._write_pipelined(c, [(key, value)]))
 
     def store_many(
         self, docs: Sequence[Mapping[str, Any]]
@@ -178,10 +172,30 @@ class RedisBackend(Backend):
         return failed
 
     def _write_many(self, client: Any, writes: Sequence[tuple[str, bytes]]) -> None:
+        if self._store_many is False:  # this server refused scripts: one transaction instead
+            self._write_pipelined(client, writes)
+            return
         if self._store_many is None:
             self._store_many = client.register_script(_STORE_MANY)
         keys = [key for key, _ in writes]
-        self._store_many(keys=keys, args=[self._ttl(), *(v for _, v in writes)], client=client)
+        try:
+            self._store_many(keys=keys, args=[self._ttl(), *(v for _, v in writes)], client=client)
+        except _redis().ResponseError as exc:  # scripting disabled or not allowed (ACL)
+            log.warning("Redis refused the result script (%s); storing in transactions", exc)
+            self._store_many = False
+            self._write_pipelined(client, writes)
+
+    def _write_pipelined(self, client: Any, writes: Sequence[tuple[str, bytes]]) -> None:
+        """The same writes as :data:`_STORE_MANY` in one ``MULTI``/``EXEC`` transaction."""
+        ttl = self._ttl()
+        with client.pipeline() as pipe:
+            for key, value in writes:
+                if ttl:
+                    pipe.setex(key, ttl, value)
+                else:
+                    pipe.set(key, value)
+                pipe.publish(key, value)
+            pipe.execute()
 
     def _get(self, task_id: str) -> dict[str, Any] | None:
         return self.codec.decode_document(self._call("get", lambda c: c.get(task_key(task_id))))

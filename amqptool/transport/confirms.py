@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pika.exceptions as pex
 
 from amqptool.codec.envelope import Envelope
+from amqptool.codec.wire import WireEnvelope
 from amqptool.errors import (
     AmqpToolError,
     BlockedError,
@@ -153,15 +154,10 @@ class ConfirmedPublisher:
                 raise ChannelClosedError("basic.publish: the channel is closed")
             self._open()
         env = item.env
+        # a WireEnvelope's properties are encoded already (by a prefork child): sent as they are
+        props = env.wire if type(env) is WireEnvelope else pika_properties(env.properties)
         with translate_errors("basic.publish"):
-            publish(
-                self._impl,
-                env.exchange,
-                env.routing_key,
-                env.body,
-                pika_properties(env.properties),
-                item.mandatory,
-            )
+            publish(self._impl, env.exchange, env.routing_key, env.body, props, item.mandatory)
         item.tag = self._next_tag
         self._next_tag += 1
         item.returned = None

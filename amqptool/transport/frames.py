@@ -238,18 +238,19 @@ def publish_frames(
     exchange: str,
     routing_key: str,
     mandatory: bool,
-    props: AmqpProperties,
+    props: AmqpProperties | bytes,
     body: bytes,
     body_max: int,
 ) -> list[bytes]:
     """The frames of one ``basic.publish``, byte for byte as pika marshals them (a method
     frame, a header frame, the body in frames of at most ``body_max`` bytes), built without
-    pika's per-frame objects."""
+    pika's per-frame objects. ``props``: pika properties, or their encoded bytes (a
+    :class:`~amqptool.codec.wire.WireEnvelope`'s ``wire``)."""
     ex = _short_bytes(exchange)
     key = _short_bytes(routing_key)
     args = b"%c%b%c%b%c" % (len(ex), ex, len(key), key, 1 if mandatory else 0)
     frames = [_PUBLISH_HEAD(1, channel, 6 + len(args), _PUBLISH, 0) + args + _END]
-    encoded = b"".join(props.encode())
+    encoded = props if isinstance(props, bytes) else b"".join(props.encode())
     frames.append(_HEADER_HEAD(2, channel, 12 + len(encoded), _BASIC, len(body)) + encoded + _END)
     for start in range(0, len(body), body_max):
         chunk = body[start : start + body_max]

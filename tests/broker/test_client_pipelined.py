@@ -228,3 +228,20 @@ def test_a_task_to_a_missing_exchange_is_named_and_its_neighbours_still_arrive(
     got = {env.headers["id"] for env in drain(channel, unique_name)}
     assert got == set(good)  # each at least once (one resent may have arrived before)
     channel.queue_delete(unique_name)
+
+
+def test_the_window_bounds_what_is_unconfirmed(
+    broker_url: str, channel: Channel, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from amqptool.client import sending
+
+    monkeypatch.setattr(sending, "CONFIRM_WINDOW", 8)
+    seen: list[int] = []
+    with Client(url=broker_url, confirm="pipelined") as client:
+        for i in range(60):
+            client.send_task("t.piped", [i], queue=unique_name)
+            seen.append(client.unconfirmed)
+        client.flush()
+    assert max(seen) <= 8  # never more than the window in flight
+    assert len(drain(channel, unique_name)) == 60
+    channel.queue_delete(unique_name)

@@ -75,6 +75,38 @@ def test_a_batch_writes_the_bytes_expiry_and_messages_of_one_store_each(ids: lis
         assert messages[task_key(doc["task_id"])] == value  # PUBLISH on the key's channel
 
 
+def test_a_redis_user_without_scripting_still_gets_every_batch_stored(
+    ids: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ACL that forbids scripts (EVAL/EVALSHA): the batch goes in one MULTI/EXEC instead."""
+    import redis
+
+    admin = redis.Redis.from_url(REDIS_URL)
+    user = f"amqptool-noscript-{uuid.uuid4().hex[:8]}"
+    admin.acl_setuser(
+        user, enabled=True, nopass=True, keys=["*"], channels=["*"],
+        commands=["+@all", "-@scripting"],
+    )  # fmt: skip
+    backend = backend_from_url(f"redis://{user}@127.0.0.1:6379/0", expires=600)
+    batch = [str(uuid.uuid4()) for _ in range(4)]
+    ids.extend(batch)
+    try:
+        first = [result_document(t, SUCCESS, i) for i, t in enumerate(batch[:2])]
+        second = [result_document(t, SUCCESS, i) for i, t in enumerate(batch[2:])]
+        assert backend.store_many(first) == []  # the script is refused, then the fallback
+        assert backend.store_many(second) == []  # straight to the fallback
+        for tid in batch:
+            value, ttl = _raw(task_key(tid))
+            assert value is not None and 0 < ttl <= 600
+        assert [(backend.get(t) or {}).get("result") for t in batch] == [0, 1, 0, 1]
+        refused = [r for r in caplog.records if "refused the result script" in r.getMessage()]
+        assert len(refused) == 1  # learnt once, not tried again per batch
+    finally:
+        backend.close()
+        admin.acl_deluser(user)
+        admin.close()
+
+
 def test_a_batch_never_overwrites_a_stored_success(ids: list[str]) -> None:
     backend = backend_from_url(REDIS_URL)
     done, fresh = str(uuid.uuid4()), str(uuid.uuid4())

@@ -21,6 +21,7 @@ from typing import Any
 
 from amqptool.codec.envelope import Envelope
 from amqptool.codec.results import FAILURE
+from amqptool.codec.wire import prepare
 from worker.policy.time_limits import arm_soft_alarm, disarm_soft_alarm, install_soft_alarm
 from worker.pool.base import (
     Done,
@@ -158,6 +159,8 @@ def serve_jobs(
             log.exception("pool child: executing job %s failed", job.seq)
             outcome = Outcome(job.seq, FAILURE)
         current.value = 0
+        if outcome.result is not None:  # its properties encoded here, not in the parent
+            outcome.result = prepare(outcome.result)
         out.append(Done(job.seq, outcome))
     if out:
         write_frame(reports, out)
