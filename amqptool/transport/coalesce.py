@@ -12,19 +12,13 @@ reconnect); behaviour on the wire is identical.
 :func:`send_now` writes what is queued at once, without a turn of pika's I/O loop (which would
 also read and dispatch whatever arrived): for a publisher that reads its confirms only now and
 then but wants every message on the wire when its call returns.
-
-:func:`send_before_poll` saves the two ``epoll_ctl`` calls pika makes around each send (it
-turns the socket's write watch on when its empty buffer gets data, and off once the buffer is
-sent: the worker's broker thread made 1.2 of them per task): written data just waits in the
-buffer, and each wait of the I/O loop first sends it directly; only data the socket does not
-take at once (a full socket buffer) turns the write watch on, as pika would.
 """
 
 from __future__ import annotations
 
 from amqptool.transport.connection import Connection
 
-__all__ = ["coalesce_sends", "send_before_poll", "send_now"]
+__all__ = ["coalesce_sends", "send_now"]
 
 _MAX_JOIN = 1 << 20  # bytes: beyond this, leave the rest for the next round
 
@@ -61,32 +55,3 @@ def send_now(connection: Connection) -> None:
         connection.process_events(0)
         return
     transport._on_socket_writable()
-
-
-def send_before_poll(connection: Connection) -> None:
-    """On this (connected, plain TCP) connection: no write watch per send; what is buffered is
-    sent at the start of each wait of the I/O loop (see the module doc)."""
-    impl = connection._require()._impl
-    transport = impl._transport
-    if type(transport).__name__ != "_AsyncPlaintextTransport":
-        return  # TLS: its writes depend on its reads; pika's own way only
-    ioloop = impl.ioloop
-    original_poll = ioloop.poll
-    buffers = transport._tx_buffers
-    nbio = transport._nbio
-    fd = transport._sock.fileno()
-    active = transport._STATE_ACTIVE
-    buffer = transport._buffer_tx_data
-
-    def write(data: bytes) -> None:
-        buffer(data)  # pika's buffering and checks, without turning the write watch on
-
-    def poll() -> None:
-        if buffers and transport._state == active:
-            transport._on_socket_writable()  # one send; EAGAIN keeps it buffered, errors abort
-            if buffers and transport._state == active:
-                nbio.set_writer(fd, transport._on_socket_writable)  # the rest when writable
-        original_poll()
-
-    transport.write = write
-    ioloop.poll = poll

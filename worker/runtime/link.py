@@ -42,7 +42,7 @@ from amqptool.errors import (
     MessageTooLargeError,
 )
 from amqptool.transport import Channel, ConfirmedPublisher, Connection, Pending, nowait
-from amqptool.transport.coalesce import coalesce_sends, send_before_poll, send_now
+from amqptool.transport.coalesce import coalesce_sends, send_now
 from amqptool.transport.existing import inspect_queue
 from worker.config import WorkerConfig
 from worker.policy.queues import QueueSpec
@@ -113,7 +113,6 @@ class BrokerLink:
             max_retries=retries, on_retry=on_retry, should_stop=should_stop, interval_max=10.0
         )
         coalesce_sends(conn)  # one send() per loop iteration rather than one per frame
-        send_before_poll(conn)  # and no epoll_ctl pair around each of them
         self.conn = conn
         self.generation += 1
         self.acks = AckTracker()
