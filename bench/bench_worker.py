@@ -63,23 +63,14 @@ the other side of a pipe or socket are long):
   the child encodes the properties (:mod:`amqptool.codec.wire`): the result crosses the pipe
   as four values (2.5 µs to unpickle) and the publisher writes its bytes as they are (frames
   3.3 µs), ~20 µs less per result in the parent, the child's extra encoding paid by its
-  cheaper pickling. ``strace -c`` of the parent over 10,000 tasks then showed 12,134
-  ``epoll_ctl`` next to 6,067 ``sendto``: pika turns the socket's write watch on when its
-  empty buffer gets data and off after the send. The worker's connection now sends its
-  buffer at the start of each poll and sets the watch only for data the socket does not take
-  (:func:`amqptool.transport.coalesce.send_before_poll`): 48 ``epoll_ctl``, ``epoll_wait``
-  4,807 -> 3,606, ``sendto`` 5,371, pipe ``write`` ~5,200 and ``read`` ~5,400 (about 2.8 tasks
-  per loop turn). The machine was shared with two other benchmarks (load average 4.5-6.5):
-  four interleaved pairs of 20,000-task runs (start-up included) gave the parent 316 / 278 /
-  224 / 272 µs per task on the branch and 280 / 266 / 350 / 252 µs on main, children 42-84
-  µs each on both: the ~20 µs saved is inside this noise. ``-r 3 --only prefork`` in
-  alternation: the branch 3.37x (rounds 3.37x, 2.41x, 4.44x; ours 2,063/s median, Celery
-  682/s) and 3.78x (16.27x, 3.62x, 3.78x; 1,832 vs 420/s); main 3.29x (2.69x, 3.29x,
-  3.73x; 1,679 vs 450/s) and 4.52x (7.51x, 4.20x, 4.52x; 2,106 vs 409/s); a third pair
-  (load ~4): main 2.91x (2.83x, 2.91x, 5.26x; 1,793 vs 421/s), the branch 4.62x (4.62x,
-  5.54x, 3.91x; 2,406 vs 570/s, ours steady at 2,400-2,633/s). Celery's ``-E
-  rpc`` row moved between 188 and 856/s within one run: under this load these ratios do not
-  separate the two; a quiet machine is needed for the figure that counts. What is left per
+  cheaper pickling. ``strace -c`` of the parent over 10,000 tasks also showed 12,134
+  ``epoll_ctl`` next to 6,067 ``sendto`` (pika turns the socket's write watch on when its
+  empty buffer gets data and off after the send); sending the buffer at the start of each poll
+  instead cut them to 48, but it was reverted: a control reply queued right after the broker
+  closed a channel was never sent, and its gain was inside the noise of every measurement.
+  The machine was shared with two other benchmarks (load average 4.5-6.5), so before/after
+  pairs of the result-path change could not be told apart from noise; Celery's ``-E rpc`` row
+  moved between 188 and 856/s within one run. What is left per
   task in the parent: the syscalls (one socket send, one pipe write and one pipe read per
   ~2.8 tasks), decoding the delivery, the three task events, the report handling.
 - best pool (ours ``solo`` and ``threads -c 2``, results off), re-profiled for issue #16 with
