@@ -500,8 +500,9 @@ def test_a_busy_prefork_pool_answers_at_once_and_grows_and_shrinks_its_children(
 
         wait_until(lambda: active() == 2, message="both children busy")
         r = control("-t", "5", "stats", "--json", "-d", node, env=cli_env)
-        assert r.returncode == 0 and r.elapsed < 1.5, f"{r.elapsed:.2f}s while busy"
+        assert r.returncode == 0, r.stderr
         before = json.loads(r.stdout)[node]
+        assert active() == 2  # answered while both children were still busy
         assert len(before["pool"]["processes"]) == 2 and before["prefetch_count"] == 8
 
         grown = control("pool_grow", "1", "-d", node, env=cli_env)
