@@ -45,8 +45,9 @@ class TcpProxy:
         self._frozen.clear()
 
     def close(self) -> None:
+        # A frozen proxy stays frozen while it closes: what it held must never reach the peer
+        # (a pump thawed here could still forward it between its recv and the socket close).
         self._stop.set()
-        self._frozen.clear()
         with self._lock:
             for sock in [self._listener, *self._sockets]:
                 with contextlib.suppress(OSError):
