@@ -24,13 +24,14 @@ from typing import Any
 
 from amqptool.codec.envelope import Envelope, Properties
 
-__all__ = ["WireEnvelope", "decode_properties", "encode_properties", "prepare"]
+__all__ = ["PROPERTY_FIELDS", "WireEnvelope", "decode_properties", "encode_properties", "prepare"]
 
-# Basic properties in wire order: (attribute, flag, kind): s short string, o octet,
-# q 64-bit timestamp. Headers (a table, flag 1 << 13) are never encoded here.
-_FIELDS = (
+# Basic properties in wire order: (attribute, flag, kind) with kind s = short string,
+# t = table, o = octet, q = 64-bit timestamp (the transport's decoder reads all of them).
+PROPERTY_FIELDS = (
     ("content_type", 1 << 15, "s"),
     ("content_encoding", 1 << 14, "s"),
+    ("headers", 1 << 13, "t"),
     ("delivery_mode", 1 << 12, "o"),
     ("priority", 1 << 11, "o"),
     ("correlation_id", 1 << 10, "s"),
@@ -41,7 +42,10 @@ _FIELDS = (
     ("type", 1 << 5, "s"),
     ("user_id", 1 << 4, "s"),
     ("app_id", 1 << 3, "s"),
+    ("cluster_id", 1 << 2, "s"),
 )
+# What is encoded here: never headers (a table), nor cluster_id (an Envelope has none).
+_FIELDS = tuple(f for f in PROPERTY_FIELDS if f[0] not in ("headers", "cluster_id"))
 _H = struct.Struct(">H")
 _Q = struct.Struct(">Q")
 _HEADERS = 1 << 13

@@ -30,6 +30,7 @@ import pika.frame
 import pika.spec
 from pika.adapters.blocking_connection import BlockingConnection
 
+from amqptool.codec.wire import PROPERTY_FIELDS
 from amqptool.transport.deliveries import data_reader, read_short
 from amqptool.transport.fasttable import decode_table
 
@@ -125,24 +126,7 @@ def _put(buf: bytearray, value: Any) -> None:
         buf += b"".join(pieces)
 
 
-# Basic properties in wire order: (attribute, flag, kind) with kind s = short string,
-# t = table, o = octet, q = 64-bit timestamp.
-_FIELDS = (
-    ("content_type", 1 << 15, "s"),
-    ("content_encoding", 1 << 14, "s"),
-    ("headers", 1 << 13, "t"),
-    ("delivery_mode", 1 << 12, "o"),
-    ("priority", 1 << 11, "o"),
-    ("correlation_id", 1 << 10, "s"),
-    ("reply_to", 1 << 9, "s"),
-    ("expiration", 1 << 8, "s"),
-    ("message_id", 1 << 7, "s"),
-    ("timestamp", 1 << 6, "q"),
-    ("type", 1 << 5, "s"),
-    ("user_id", 1 << 4, "s"),
-    ("app_id", 1 << 3, "s"),
-    ("cluster_id", 1 << 2, "s"),
-)
+_FIELDS = PROPERTY_FIELDS  # wire order, shared with the codec's encoder
 
 
 class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika is untyped
