@@ -52,7 +52,7 @@ from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth
 from amqptool.monitor.screens import GraphsScreen, HelpScreen, TaskDetailScreen, TaskTypesScreen
 from amqptool.monitor.store import TaskStore
 from amqptool.monitor.tables import TABLE_KEYS, queues_table, tasks_table, workers_table
-from amqptool.monitor.widgets import GridTable, MonitorHeader
+from amqptool.monitor.widgets import GridTable, MonitorHeader, TextLine
 from amqptool.monitor.workerscreen import WorkerDetailScreen
 
 __all__ = ["FeedLike", "MonitorApp", "MonitorOptions", "QueueProbeLike"]
@@ -144,7 +144,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
             select_on_focus=False,  # text typed or pasted before the focus lands must stay
         )
         yield tasks_table(self.options.tz, self.state)
-        yield Static("", id="status")
+        yield TextLine("", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -282,7 +282,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
                         f" ({sum(1 for t in tasks if t.uuid not in self.state.tasks)} from --state)"
                     )
             evicted = f"   evicted {self.state.evicted}" if self.state.evicted else ""
-            self.query_one("#status", Static).update(
+            self.query_one("#status", TextLine).show(
                 Text(f"{shown}   sort: {self.sort.describe()}{evicted}   ? help")
             )
 

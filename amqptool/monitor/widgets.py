@@ -28,7 +28,7 @@ from textual.widgets import Sparkline, Static
 from amqptool.monitor.core.clean import visible
 from amqptool.monitor.core.selectors import HeaderView
 
-__all__ = ["Column", "GridRow", "GridTable", "MonitorHeader"]
+__all__ = ["Column", "GridRow", "GridTable", "MonitorHeader", "TextLine"]
 
 STATE_STYLES: dict[str, str] = {
     "SUCCESS": "green",
@@ -150,7 +150,7 @@ class GridTable(ScrollView, can_focus=True):
         selected = self.cursor_key
         self.items = items
         self._cache.clear()
-        self.virtual_size = Size(self.size.width, len(items) + 1)
+        self._resize_rows(len(items) + 1)
         if not items or (self.follow and self.cursor == 0):
             self.cursor = 0
         elif selected is not None:
@@ -159,6 +159,19 @@ class GridTable(ScrollView, can_focus=True):
         else:
             self.cursor = min(self.cursor, len(items) - 1)
         self.refresh()
+
+    def _resize_rows(self, rows: int) -> None:
+        """Set the scrollable height without a screen-wide layout pass.
+
+        ``virtual_size`` is a layout reactive: assigning it re-arranges and repaints the whole
+        screen, which during a burst (rows added every refresh) is what a key press waited
+        for. The scrollbars are updated in place instead; when one has to appear or vanish,
+        its own reactive still asks for the layout.
+        """
+        size = Size(self.size.width, rows)
+        if size != self.virtual_size:
+            self.set_reactive(GridTable.virtual_size, size)
+            self._scroll_update(size)
 
     def set_sort(self, column: str | None, descending: bool) -> None:
         self.sort_column = column
@@ -363,6 +376,25 @@ class GridTable(ScrollView, can_focus=True):
         return Strip([Segment(" ".join(parts), style)]).crop_extend(0, width, style)
 
 
+class TextLine(Static):
+    """A :class:`Static` for text that changes often: an update that takes the same room on
+    screen repaints this widget only, not the whole screen's layout."""
+
+    _room: tuple[int, int, int] | None = None
+
+    def show(self, text: Text) -> None:
+        width = self.content_region.width
+        cells = [line.cell_len for line in text.split("\n", allow_blank=True)]
+        rows = sum(-(-c // width) or 1 for c in cells) if width > 0 else len(cells)
+        # a width:auto widget grows with its widest line; any other only with its rows
+        widest = (
+            max(cells, default=0) if self.styles.width is None or self.styles.width.is_auto else 0
+        )
+        room = (width, rows, widest)
+        self.update(text, layout=room != self._room)
+        self._room = room
+
+
 def _fit(text: str, width: int) -> str:
     """One cell: control characters visible (a second guard: the state cleans them already)."""
     if width <= 0:
@@ -405,12 +437,12 @@ class MonitorHeader(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="title")
-        yield Static("", id="summary")
+        yield TextLine("", id="title")
+        yield TextLine("", id="summary")
         with Horizontal(id="rates"):
-            yield Static("", id="ok-rate")
+            yield TextLine("", id="ok-rate")
             yield Sparkline([0], id="ok-spark")
-            yield Static("", id="fail-rate")
+            yield TextLine("", id="fail-rate")
             yield Sparkline([0], id="fail-spark")
 
     _view: HeaderView | None = None
@@ -431,17 +463,17 @@ class MonitorHeader(Vertical):
         title = Text.assemble(
             ("amqptool monitor  ", "bold"), conn, "  ", (view.broker, "dim"), (totals, "dim")
         )
-        self.query_one("#title", Static).update(title)
+        self.query_one("#title", TextLine).show(title)
         items = [Text(f"workers {view.workers_online} online / {view.workers_offline} offline")]
         if not view.counts:
             items.append(Text("no tasks yet", style="dim"))
         for state, n in view.counts:
             items.append(Text.assemble((state, STATE_STYLES.get(state, "")), f" {n}"))
-        self.query_one("#summary", Static).update(_pack(items, max(20, self.size.width - 2)))
-        self.query_one("#ok-rate", Static).update(
+        self.query_one("#summary", TextLine).show(_pack(items, max(20, self.size.width - 2)))
+        self.query_one("#ok-rate", TextLine).show(
             Text(f"succeeded {view.ok_rate:7.1f}/s", style="green")
         )
-        self.query_one("#fail-rate", Static).update(
+        self.query_one("#fail-rate", TextLine).show(
             Text(f"failed {view.fail_rate:6.1f}/s", style="red")
         )
         self.query_one("#ok-spark", Sparkline).data = list(view.ok_series) or [0]

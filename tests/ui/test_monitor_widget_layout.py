@@ -1,0 +1,110 @@
+"""The monitor's widgets skip the screen-wide layout pass when nothing moved; these tests show
+that the layout still follows them when something did (a line that wraps, a label that grows,
+a table that outgrows its height or shrinks back)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from amqptool.monitor.widgets import Column, GridRow, GridTable, TextLine
+from tests.ui.test_monitor_app import sync
+
+
+class Lines(App[None]):
+    CSS = """
+    #stack { width: 20; height: auto; }
+    #stack > Static { height: auto; }
+    #row { height: 1; }
+    #row > Static { width: auto; height: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="stack"):
+            yield TextLine("", id="line")
+            yield Static("below", id="below")
+        with Horizontal(id="row"):
+            yield TextLine("", id="label")
+            yield Static("next", id="next")
+
+
+def rendered(widget: Static) -> str:
+    return str(widget.render())
+
+
+@sync
+async def test_a_line_that_wraps_or_unwraps_moves_what_is_below_it() -> None:
+    app = Lines()
+    async with app.run_test(size=(40, 10)) as pilot:
+        line, below = app.query_one("#line", TextLine), app.query_one("#below", Static)
+        line.show(Text("short"))
+        await pilot.pause()
+        assert (line.size.height, below.region.y) == (1, 1)
+        line.show(Text("x" * 30))  # wraps at 20 columns
+        await pilot.pause()
+        assert (line.size.height, below.region.y) == (2, 2)
+        line.show(Text("y" * 31))  # the same room: redrawn, nothing moves
+        await pilot.pause()
+        assert (line.size.height, below.region.y) == (2, 2)
+        assert "y" * 20 in "".join(strip.text for strip in line.render_lines(line.region))
+        line.show(Text("a\nb\nc"))
+        await pilot.pause()
+        assert (line.size.height, below.region.y) == (3, 3)
+        line.show(Text("back"))
+        await pilot.pause()
+        assert (line.size.height, below.region.y) == (1, 1)
+
+
+@sync
+async def test_a_label_sized_to_its_text_pushes_its_neighbour_when_it_grows() -> None:
+    app = Lines()
+    async with app.run_test(size=(40, 10)) as pilot:
+        label, neighbour = app.query_one("#label", TextLine), app.query_one("#next", Static)
+        label.show(Text("ab"))
+        await pilot.pause()
+        assert neighbour.region.x == 2
+        label.show(Text("abcdef"))
+        await pilot.pause()
+        assert neighbour.region.x == 6
+        label.show(Text("uvwxyz"))  # same width
+        await pilot.pause()
+        assert neighbour.region.x == 6
+        label.show(Text("a"))
+        await pilot.pause()
+        assert neighbour.region.x == 1
+
+
+class Table(App[None]):
+    CSS = "GridTable { height: 10; }"
+
+    def compose(self) -> ComposeResult:
+        yield GridTable(
+            [Column("n", "N")], lambda n: GridRow(str(n), (str(n),)), str, id="grid"
+        )
+
+
+@sync
+async def test_a_table_gets_its_scrollbar_when_rows_outgrow_it_and_loses_it_after() -> None:
+    app = Table()
+    async with app.run_test(size=(30, 20)) as pilot:
+        grid = app.query_one(GridTable)
+        grid.set_items(list(range(5)))
+        await pilot.pause()
+        assert not grid.show_vertical_scrollbar
+        assert grid.scrollable_content_region.width == 30
+        for rows in (50, 80):  # grows twice: the second time the scrollbar is already there
+            grid.set_items(list(range(rows)))
+            await pilot.pause()
+            assert grid.show_vertical_scrollbar
+            assert grid.scrollable_content_region.width == 29
+            assert grid.max_scroll_y == rows + 1 - 10
+            grid.action_last()
+            await pilot.pause()
+            assert grid.visible_keys()[-1] == str(rows - 1)
+        grid.set_items(list(range(3)))
+        await pilot.pause()
+        assert not grid.show_vertical_scrollbar
+        assert grid.scroll_offset.y == 0
+        assert grid.visible_keys() == ["0", "1", "2"]
