@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402  # after the sys.path fix
+from textual.screen import Screen  # noqa: E402  # after the sys.path fix
 
 from amqptool.monitor.app import MonitorApp, MonitorOptions  # noqa: E402  # after sys.path
 from amqptool.monitor.core.state import MonitorState  # noqa: E402  # after the sys.path fix
@@ -117,14 +118,35 @@ async def idle_cpu(seconds: float) -> float:
 
 
 async def toggle_help(app: MonitorApp) -> list[float]:
-    """Send ``?`` then Escape; seconds until each changed the screen."""
+    """Send ``?`` then Escape; seconds until each one's screen was painted.
+
+    A key counts as handled when the app has painted the screen it leads to (the compositor's
+    update handed to the driver), not when the screen stack changed: pushing a screen is
+    immediate, composing, styling and drawing it is what the operator waits for. Escape is
+    sent once the help screen is painted, as a person would.
+    """
+    painted: list[Screen[Any]] = []
+    display = app._display  # the one place Textual hands a painted update over
+
+    def spy(screen: Screen[Any], update: Any) -> None:
+        if update is not None:
+            painted.append(screen)
+        display(screen, update)
+
+    app._display = spy  # type: ignore[method-assign]
     latencies: list[float] = []
-    for key, char, shown in (("question_mark", "?", True), ("escape", "\x1b", False)):
-        sent = time.monotonic()
-        app.post_message(events.Key(key, char))
-        while isinstance(app.screen, HelpScreen) != shown:
-            await asyncio.sleep(0.002)
-        latencies.append(time.monotonic() - sent)
+    try:
+        for key, char, shown in (("question_mark", "?", True), ("escape", "\x1b", False)):
+            painted.clear()
+            sent = time.monotonic()
+            app.post_message(events.Key(key, char))
+            while not any(isinstance(screen, HelpScreen) == shown for screen in painted):
+                if time.monotonic() - sent > 30:
+                    raise TimeoutError(f"{key!r} was not painted within 30 s")
+                await asyncio.sleep(0.001)
+            latencies.append(time.monotonic() - sent)
+    finally:
+        app._display = display  # type: ignore[method-assign]
     return latencies
 
 
