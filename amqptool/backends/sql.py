@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -108,7 +109,14 @@ class SqlBackend(Backend):
                     engine = sa.create_engine(self._sa_url, pool_pre_ping=True)
                 except Exception as exc:  # missing driver, bad option
                     raise UsageError(f"SQL result backend: {exc}") from None
-                self._run(lambda: self._md.create_all(engine, checkfirst=True), "create tables")
+                try:
+                    self._run(lambda: _create_tables(sa, self._md, engine), "create tables")
+                except sa.exc.DBAPIError as exc:  # refused rather than unreachable
+                    raise ConnectionFailedError(
+                        f"result backend {self.redacted_url()}: create tables: "
+                        + " ".join(str(exc.orig or exc).split()),
+                        hint="may this database user create tables? or create them beforehand",
+                    ) from exc
                 self._engine = engine
             return self._engine
 
@@ -243,6 +251,20 @@ class SqlBackend(Backend):
             return int(n or 0)
 
         return int(self._tx("cleanup", purge))
+
+
+def _create_tables(sa: Any, md: Any, engine: Any, attempts: int = 3) -> None:
+    """Create the missing tables and sequences, also when another process does it at the same
+    moment (workers started together on a fresh database): the loser of that race sees "already
+    exists" (or, on PostgreSQL, a duplicate ``pg_type`` row) and checks again, finding them."""
+    for attempt in range(1, attempts + 1):
+        try:
+            md.create_all(engine, checkfirst=True)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def _in_tx(engine: Any, op: Any) -> Any:

@@ -3,6 +3,7 @@ Celery 5.7's own backend code (and the other way round): same keys, rows and enc
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +130,42 @@ def test_unreachable_backend_is_a_connection_error(url: str) -> None:
     backend: Backend = backend_from_url(url)
     with pytest.raises(ConnectionFailedError):
         backend.check()
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb", "sqlite"])
+def test_workers_starting_together_on_a_fresh_database_all_get_their_tables(
+    kind: str, tmp_path: Path
+) -> None:
+    """Every starter checks for the tables and creates the missing ones; the ones that lose
+    that race see "already exists" and must check again, not fail the worker's start."""
+    import threading
+
+    with contextlib.ExitStack() as stack:
+        if kind == "postgresql":
+            url = stack.enter_context(postgres_database())
+        elif kind == "mariadb":
+            url = stack.enter_context(mariadb_database())
+        else:
+            url = f"db+sqlite:///{tmp_path / 'fresh.db'}"
+        backends = [backend_from_url(url) for _ in range(8)]
+        for b in backends:
+            stack.callback(b.close)
+        go = threading.Barrier(len(backends))
+        failed: list[BaseException] = []
+
+        def start(backend: Backend) -> None:
+            go.wait(timeout=30)
+            try:
+                backend.check()
+            except BaseException as exc:  # recorded, the test names it
+                failed.append(exc)
+
+        threads = [threading.Thread(target=start, args=(b,)) for b in backends]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert failed == []
+        one = str(uuid.uuid4())
+        backends[0].store(result_document(one, "SUCCESS", 7))
+        assert all(b.get(one)["result"] == 7 for b in backends)
