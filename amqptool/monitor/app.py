@@ -25,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from amqptool.monitor.actions import ControlPort, Outcome
 from amqptool.monitor.app_actions import ActionKeys
@@ -52,7 +52,7 @@ from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth
 from amqptool.monitor.screens import GraphsScreen, HelpScreen, TaskDetailScreen, TaskTypesScreen
 from amqptool.monitor.store import TaskStore
 from amqptool.monitor.tables import TABLE_KEYS, queues_table, tasks_table, workers_table
-from amqptool.monitor.widgets import GridTable, MonitorHeader, TextLine
+from amqptool.monitor.widgets import GridTable, KeyBar, MonitorHeader, TextLine
 from amqptool.monitor.workerscreen import WorkerDetailScreen
 
 __all__ = ["FeedLike", "MonitorApp", "MonitorOptions", "QueueProbeLike"]
@@ -145,7 +145,7 @@ class MonitorApp(BackgroundWork, ActionKeys):
         )
         yield tasks_table(self.options.tz, self.state)
         yield TextLine("", id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#tasks", GridTable).focus()
@@ -338,8 +338,11 @@ class MonitorApp(BackgroundWork, ActionKeys):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        keys = [(_key_label(b), b.description) for b in _bindings(self.BINDINGS)]
-        self.push_screen(HelpScreen([*keys, *TABLE_KEYS]))
+        # Built once and kept installed: later presses show it without composing it again.
+        if not self.is_screen_installed("help"):
+            keys = [(_key_label(b), b.description) for b in _bindings(self.BINDINGS)]
+            self.install_screen(HelpScreen([*keys, *TABLE_KEYS]), "help")
+        self.push_screen("help")
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -14,14 +16,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from amqptool.monitor.actions import valid_rate
 from amqptool.monitor.core.history import Series
 from amqptool.monitor.core.selectors import TaskDetail
 from amqptool.monitor.core.totals import TypeRow
 from amqptool.monitor.tables import types_table
-from amqptool.monitor.widgets import STATE_STYLES, GridTable
+from amqptool.monitor.widgets import STATE_STYLES, GridTable, KeyBar
 
 __all__ = [
     "ConfirmScreen",
@@ -96,7 +98,7 @@ class TaskDetailScreen(Screen[None]):
         yield Static("", id="detail-title")
         with VerticalScroll():
             yield Static("", id="detail-body")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.refresh_detail()
@@ -133,12 +135,13 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "app.pop_screen", "Close")
     ]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > Vertical {
-        width: 72; height: auto; max-height: 90%;
+    WIDTH = 72  # the box; its text is 6 columns narrower (border and padding)
+    DEFAULT_CSS = f"""
+    HelpScreen {{ align: center middle; }}
+    HelpScreen > Vertical {{
+        width: {WIDTH}; height: auto; max-height: 90%;
         border: thick $accent; background: $surface; padding: 1 2;
-    }
+    }}
     """
 
     def __init__(self, keys: Sequence[tuple[str, str]]) -> None:
@@ -146,11 +149,20 @@ class HelpScreen(ModalScreen[None]):
         self.keys = list(keys)
 
     def compose(self) -> ComposeResult:
-        table = Table.grid(padding=(0, 3))
-        table.add_column(style="bold cyan", no_wrap=True)
-        table.add_column()
+        # Plain lines wrapped here, not a rich Table: measuring and drawing a Table grid was
+        # most of the time between the key press and the help showing.
+        width = max((cell_len(key) for key, _ in self.keys), default=0)
+        room = max(10, self.WIDTH - 6 - width - 3)
+        lines: list[Text] = []
         for key, text in self.keys:
-            table.add_row(Text(key), Text(text))
+            for i, part in enumerate(textwrap.wrap(text, room) or [""]):
+                label = key if i == 0 else ""
+                lines.append(
+                    Text.assemble(
+                        (label + " " * (width - cell_len(label)), "bold cyan"), "   ", part
+                    )
+                )
+        table = Text("\n").join(lines)
         with Vertical():
             yield Label(Text("amqptool monitor: keys", style="bold"))
             yield Static(table, id="help-keys")
@@ -261,7 +273,7 @@ class TaskTypesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="types-title")
         yield types_table()
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#types", GridTable).focus()
@@ -306,7 +318,7 @@ class GraphsScreen(Screen[None]):
         with Grid():
             for key, _ in self._PLOTS:
                 yield PlotextPlot(id=f"plot-{key}")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.redraw()

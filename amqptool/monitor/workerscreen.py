@@ -17,9 +17,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from amqptool.monitor.actions import Action, ControlPort, valid_rate
+from amqptool.monitor.widgets import KeyBar
 from amqptool.monitor.workerinfo import (
     WorkerInfo,
     add_consumer_action,
@@ -116,7 +117,7 @@ class WorkerDetailScreen(Screen[None]):
         yield Static(Text(f"worker {self.node}: asking…", style="bold"), id="worker-title")
         with VerticalScroll():
             yield Static("", id="worker-body")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.action_refresh_info()

@@ -1,16 +1,20 @@
 """The monitor's widgets skip the screen-wide layout pass when nothing moved; these tests show
 that the layout still follows them when something did (a line that wraps, a label that grows,
-a table that outgrows its height or shrinks back)."""
+a table that outgrows its height or shrinks back), and that the light key bar and the kept
+help screen do what Textual's Footer and a fresh screen did."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from amqptool.monitor.widgets import Column, GridRow, GridTable, TextLine
-from tests.ui.test_monitor_app import sync
+from amqptool.monitor.screens import HelpScreen, TaskDetailScreen
+from amqptool.monitor.widgets import Column, GridRow, GridTable, KeyBar, TextLine
+from tests.ui.test_monitor_app import make_app, screen_text, sync
 
 
 class Lines(App[None]):
@@ -80,9 +84,7 @@ class Table(App[None]):
     CSS = "GridTable { height: 10; }"
 
     def compose(self) -> ComposeResult:
-        yield GridTable(
-            [Column("n", "N")], lambda n: GridRow(str(n), (str(n),)), str, id="grid"
-        )
+        yield GridTable([Column("n", "N")], lambda n: GridRow(str(n), (str(n),)), str, id="grid")
 
 
 @sync
@@ -108,3 +110,49 @@ async def test_a_table_gets_its_scrollbar_when_rows_outgrow_it_and_loses_it_afte
         assert not grid.show_vertical_scrollbar
         assert grid.scroll_offset.y == 0
         assert grid.visible_keys() == ["0", "1", "2"]
+
+
+def bar_text(screen: Any) -> str:
+    return str(screen.query_one(KeyBar).render())
+
+
+@sync
+async def test_the_key_bar_shows_each_screens_keys_and_a_click_presses_one() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        main = app.screen
+        shown = bar_text(main)
+        for entry in ("q Quit", "? Help", "/ Filter", "K Shutdown worker", "palette"):
+            assert entry in shown
+        assert "Clear filter" not in shown  # a binding with show=False
+        await pilot.press("d")  # the task detail screen has keys of its own
+        await pilot.pause()
+        assert isinstance(app.screen, TaskDetailScreen)
+        assert "esc Back" in bar_text(app.screen) and "Filter" not in bar_text(app.screen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is main
+        start = shown.index("? Help")
+        await pilot.click(KeyBar, offset=(start + 1, 0))
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+
+
+@sync
+async def test_the_help_screen_is_built_once_and_shown_again_after_closing() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("question_mark")
+        first = app.screen
+        assert isinstance(first, HelpScreen)
+        assert "task detail (tasks table), worker detail" in screen_text(app)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen is first
+        text = screen_text(app)
+        assert "Shutdown worker" in text and "(workers table)" in text  # wrapped, all there
+        await pilot.press("q")  # closes help, does not quit
+        assert not isinstance(app.screen, HelpScreen) and app.is_running
