@@ -36,6 +36,7 @@ from amqptool.monitor.background import (
     MonitorOptions,
     QueueProbeLike,
 )
+from amqptool.monitor.bars import KeyBar, TextLine
 from amqptool.monitor.core.selectors import (
     SortSpec,
     TaskDetail,
@@ -52,7 +53,7 @@ from amqptool.monitor.queues import UNACKED_NOTE, QueueDepth
 from amqptool.monitor.screens import GraphsScreen, HelpScreen, TaskDetailScreen, TaskTypesScreen
 from amqptool.monitor.store import TaskStore
 from amqptool.monitor.tables import TABLE_KEYS, queues_table, tasks_table, workers_table
-from amqptool.monitor.widgets import GridTable, KeyBar, MonitorHeader, TextLine
+from amqptool.monitor.widgets import GridTable, MonitorHeader
 from amqptool.monitor.workerscreen import WorkerDetailScreen
 
 __all__ = ["FeedLike", "MonitorApp", "MonitorOptions", "QueueProbeLike"]

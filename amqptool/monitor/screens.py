@@ -19,11 +19,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
 from amqptool.monitor.actions import valid_rate
+from amqptool.monitor.bars import KeyBar
 from amqptool.monitor.core.history import Series
 from amqptool.monitor.core.selectors import TaskDetail
 from amqptool.monitor.core.totals import TypeRow
 from amqptool.monitor.tables import types_table
-from amqptool.monitor.widgets import STATE_STYLES, GridTable, KeyBar
+from amqptool.monitor.widgets import STATE_STYLES, GridTable
 
 __all__ = [
     "ConfirmScreen",

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
 
 from amqptool.monitor.actions import Action, ControlPort, valid_rate
-from amqptool.monitor.widgets import KeyBar
+from amqptool.monitor.bars import KeyBar
 from amqptool.monitor.workerinfo import (
     WorkerInfo,
     add_consumer_action,

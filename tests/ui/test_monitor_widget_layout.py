@@ -12,8 +12,9 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from amqptool.monitor.bars import KeyBar, TextLine
 from amqptool.monitor.screens import HelpScreen, TaskDetailScreen
-from amqptool.monitor.widgets import Column, GridRow, GridTable, KeyBar, TextLine
+from amqptool.monitor.widgets import Column, GridRow, GridTable
 from tests.ui.test_monitor_app import make_app, screen_text, sync
 
 
