@@ -108,6 +108,17 @@ the other side of a pipe or socket are long):
   themselves, on a channel that is not thread-safe; ours hand the acks to the broker thread)
   and the header table of ~20 entries (~10 us per task).
 
+- third pass (quiet machine, load average under 1.5): the default configuration's parent,
+  py-spy at 250 Hz over 6 s of 20,000 tasks, has no cost above ~15 %: dispatching deliveries
+  15 %, the ``task.multi`` JSON encoding of the events 11 % (the C encoder; the format stays the
+  json module's), pipe writes and reads to the children 8 % each, the confirmed result publishes
+  12 %. What would move it is the children publishing their results themselves (not done). The
+  best pool's threads spend most samples waiting (pool thread in ``queue.get``, broker thread in
+  ``poll``): the window of 16 per slot, not the CPU, sets the pace. Tried and not kept: a shorter
+  GIL switch interval (``sys.setswitchinterval`` 1 ms and 0.5 ms against the default 5 ms, 3
+  interleaved rounds twice): +17-18 % for solo and the default configuration in one set, -5 to
+  +3 % in the other, and Redis results with solo 7-19 % slower in both.
+
 Run: ``.venv/bin/python -m bench.bench_worker [-n 3000] [-r 3] [--only LABEL]``.
 Never asserts on numbers.
 """
