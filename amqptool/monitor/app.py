@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from platformdirs import user_downloads_path
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -237,8 +237,9 @@ class MonitorApp(BackgroundWork, ActionKeys):
 
     def refresh_views(self, now: float | None = None, *, force: bool = False) -> None:
         """Redraw from the selectors; the task list is rebuilt only when something changed."""
-        # NoMatches: a timer or message arriving while the screen is torn down at exit
-        with contextlib.suppress(NoMatches):
+        # a timer or message arriving while the screens are torn down at exit: no widget
+        # (NoMatches), or no screen left at all (ScreenStackError)
+        with contextlib.suppress(NoMatches, ScreenStackError):
             self._refresh_views(self.clock() if now is None else now, force)
 
     def _refresh_views(self, now: float, force: bool) -> None:

@@ -108,6 +108,6 @@ class ActionKeys(App[int]):
         self.outcomes.append(outcome)
         severity = outcome.severity if outcome.severity in ("warning", "error") else "information"
         self.notify(outcome.message, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]  # checked above
-        screen = self.screen
+        screen = self.screen_stack[-1] if self.screen_stack else None  # none left at exit
         if isinstance(screen, WorkerDetailScreen) and outcome.action.destination == [screen.node]:
             screen.action_refresh_info()  # show what the action changed

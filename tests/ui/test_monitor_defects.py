@@ -12,9 +12,11 @@ from rich.style import Style
 from textual import events
 from textual.widgets import Input
 
+from amqptool.monitor.actions import Outcome, ping_action
 from amqptool.monitor.core.state import MonitorState
 from amqptool.monitor.feed import FeedStatus
-from amqptool.monitor.messages import FeedChanged
+from amqptool.monitor.messages import ActionFinished, FeedChanged, QueuesUpdated, StoreMatches
+from amqptool.monitor.queues import QueueDepth
 from amqptool.monitor.screens import ConfirmScreen
 from amqptool.monitor.widgets import GridTable
 from tests.ui.test_monitor_app import NOW, FakeControl, FakeFeed, load, make_app, screen_text, sync
@@ -168,3 +170,19 @@ async def test_the_palette_screenshot_works_without_a_downloads_folder(
     shots = list(work.glob("*.svg"))
     assert len(shots) == 1 and "amqptool" in shots[0].read_text()
     assert os.getcwd() == str(work)
+
+
+@sync
+async def test_what_arrives_after_the_screens_are_gone_is_dropped_quietly() -> None:
+    """A refresh tick, a feed status, queue depths, an action's reply or stored matches that
+    land while the app is shutting down (no screen left) must not end the monitor with a
+    traceback."""
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+    assert not app.screen_stack
+    app._tick()
+    app.on_feed_changed(FeedChanged(FeedStatus("failed", "gone")))
+    app.on_queues_updated(QueuesUpdated([QueueDepth("celery", 3, 1)]))
+    app.on_action_finished(ActionFinished(Outcome(ping_action("w1@h"), "pong", "information")))
+    app.on_store_matches(StoreMatches(app.filter, []))
