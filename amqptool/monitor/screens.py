@@ -150,8 +150,8 @@ class HelpScreen(ModalScreen[None]):
         self.keys = list(keys)
 
     def compose(self) -> ComposeResult:
-        # Plain lines wrapped here, not a rich Table: measuring and drawing a Table grid was
-        # most of the time between the key press and the help showing.
+        # Plain lines wrapped here, not a rich Table: measuring and drawing a Table grid was a
+        # large part of the time between the key press and the help showing.
         width = max((cell_len(key) for key, _ in self.keys), default=0)
         room = max(10, self.WIDTH - 6 - width - 3)
         lines: list[Text] = []
