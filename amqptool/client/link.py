@@ -67,8 +67,9 @@ class ClientLink:
 
     # ------------------------------------------------------------------ connection
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _lock_io(self) -> None:
+        """Take the connection (``_locked`` without a generator: publishing calls take it once
+        per message, and the generator's frames were a few per cent of a pipelined call)."""
         self._check_fork()
         if not self._io.acquire(blocking=False):  # free (the usual case): nobody to signal
             with self._cond:
@@ -78,13 +79,20 @@ class ClientLink:
             finally:
                 with self._cond:
                     self._wanting_io -= 1
+
+    def _unlock_io(self) -> None:
+        self._io.release()
+        if self._readers_waiting:  # result readers waiting for the connection
+            with self._cond:
+                self._cond.notify_all()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._lock_io()
         try:
             yield
         finally:
-            self._io.release()
-            if self._readers_waiting:  # result readers waiting for the connection
-                with self._cond:
-                    self._cond.notify_all()
+            self._unlock_io()
 
     def _connection(self, *, poll: bool = True) -> Connection:
         """The open connection (connecting if needed). Call with ``_io`` held.
@@ -197,8 +205,11 @@ class ClientLink:
         attempt = 0
         while True:
             try:
-                with self._locked():
+                self._lock_io()
+                try:
                     return op()
+                finally:
+                    self._unlock_io()
             except AuthenticationError:
                 with self._locked():
                     self._drop_connection()

@@ -6,13 +6,13 @@ Nothing here touches the network: ``send_task`` turns its keyword options into a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from amqptool.client.signature import Signature
+from amqptool.codec.ids import new_id
 from amqptool.codec.tasks import TaskMessage
 from amqptool.codec.times import parse_iso, utcnow
 from amqptool.errors import DecodeError, UsageError
@@ -225,7 +225,7 @@ def build_message(
     extra: dict[str, Any] = {}
     for key, value in (headers or {}).items():
         extra[str(key)] = value
-    tid = str(task_id) if task_id else str(uuid.uuid4())
+    tid = str(task_id) if task_id else new_id()
     return TaskMessage(
         task=name,
         id=tid,

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import reprlib
 import socket
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from amqptool.codec.envelope import Envelope, Properties
+from amqptool.codec.ids import new_id
 from amqptool.codec.serialization import DEFAULT_ACCEPT, compress, decompress, dumps, loads
 from amqptool.codec.times import format_iso, parse_iso, utcnow
 from amqptool.errors import DecodeError
@@ -115,7 +115,7 @@ class TaskMessage:
     """One task request, whichever protocol it came in."""
 
     task: str
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_id)
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     callbacks: list[dict[str, Any]] | None = None
@@ -435,7 +435,7 @@ def signature_to_message(
     args = list(sig.get("args") or [])
     if not immutable:
         args = list(extra_args) + args
-    task_id = options.get("task_id") or str(uuid.uuid4())
+    task_id = options.get("task_id") or new_id()
     countdown = options.get("countdown")
     eta: datetime | None = None
     if isinstance(countdown, int | float) and not isinstance(countdown, bool):

@@ -82,16 +82,57 @@ _2_31 = 1 << 31
 _DOUBLE = struct.Struct(">cd").pack
 
 
+# Encoded entries, reused: a key's length-prefixed name, and whole ``key: value`` entries for
+# None, bool and int values (most of a task message's twenty headers are the same from one
+# message to the next). Bounded: cleared when full, so odd keys cannot grow them for ever.
+_KEYS: dict[str, bytes] = {}
+_SCALARS: dict[tuple[str, Any, type], bytes] = {}  # the type too: True == 1 as a dict key
+_CACHE_MAX = 2048
+
+
+def _key_bytes(key: Any) -> bytes:
+    name = key.encode() if type(key) is str else pika.compat.as_bytes(key)
+    if len(name) > 255:
+        raise pika.exceptions.ShortStringTooLong(name)
+    return bytes((len(name),)) + name
+
+
 def _put_table(buf: bytearray, table: dict[str, Any] | None) -> None:
     at = len(buf)
     buf += b"\0\0\0\0"  # the size, filled in below
-    for key, value in (table or {}).items():
-        name = key.encode() if type(key) is str else pika.compat.as_bytes(key)
-        if len(name) > 255:
-            raise pika.exceptions.ShortStringTooLong(name)
-        buf.append(len(name))
-        buf += name
-        _put(buf, value)
+    if table:
+        keys, scalars = _KEYS, _SCALARS
+        for key, value in table.items():
+            kind = type(value)
+            if value is None or kind is int or kind is bool:
+                entry = (key, value, kind)
+                if type(key) is str and (done := scalars.get(entry)) is not None:
+                    buf += done
+                    continue
+                start = len(buf)
+                buf += _key_bytes(key)
+                _put(buf, value)
+                if type(key) is str:
+                    if len(scalars) >= _CACHE_MAX:
+                        scalars.clear()
+                    scalars[entry] = bytes(buf[start:])
+                continue
+            if type(key) is str and (name := keys.get(key)) is not None:
+                buf += name
+            else:
+                name = _key_bytes(key)
+                if type(key) is str:
+                    if len(keys) >= _CACHE_MAX:
+                        keys.clear()
+                    keys[key] = name
+                buf += name
+            if kind is str:
+                data = value.encode()
+                buf += b"S"
+                buf += _U32(len(data))
+                buf += data
+            else:
+                _put(buf, value)
     buf[at : at + 4] = _U32(len(buf) - at - 4)
 
 

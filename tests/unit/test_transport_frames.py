@@ -166,3 +166,27 @@ def test_publish_frames_are_the_frames_pika_marshals(
     ]
     ours = publish_frames(channel, exchange, routing_key, mandatory, props, body, body_max)
     assert ours == theirs
+
+
+def pika_bytes(table: dict[str, Any]) -> bytes:
+    pieces: list[bytes] = []
+    pika.data.encode_table(pieces, table)
+    return b"".join(pieces)
+
+
+def test_reused_entries_keep_bools_ints_and_none_apart() -> None:
+    """Entries are cached by key, value and type: True == 1 as a dict key, but not on the wire."""
+    values: list[Any] = [True, 1, False, 0, None, 2**40, -1, 1, True, 0, False]
+    for value in values * 2:
+        table = {"retries": value, "id": f"x{value}", "nested": {"retries": value}}
+        assert encode(table) == pika_bytes(table), value
+
+
+def test_the_entry_caches_stay_bounded_and_correct_past_their_size() -> None:
+    from amqptool.transport import frames
+
+    for i in range(frames._CACHE_MAX * 2 + 5):
+        table = {f"k{i}": i, f"s{i}": "v", "flag": i % 2 == 0}
+        assert encode(table) == pika_bytes(table)
+    assert len(frames._SCALARS) <= frames._CACHE_MAX
+    assert len(frames._KEYS) <= frames._CACHE_MAX
