@@ -12,7 +12,11 @@ Rows (every one in each round, rounds interleaved, so a load spike hits every ro
   prefetch 1,000 and acks batched every 500 (``multiple=True``): what the broker delivers;
 - Celery 5.7 worker with ``-P solo``, ``-P threads -c 2xCPUs`` and ``-P prefork -c CPUs``, results
   off; and the DEFAULT configuration: ``-P prefork -c CPUs -E`` with ``rpc://`` results;
-- ours (``python -m worker``) with the same rows.
+- ours (``python -m worker``) with the same rows;
+- the best pools again (Celery solo and threads, ours solo and threads) with the ceiling's
+  window: prefetch 1,000 in all (the multiplier divided by the concurrency), so that the
+  ceiling ratio can also be read with the window out of the way. The issue's targets are read
+  from the rows at the common multiplier; the window rows are printed beside them.
 
 "Results off" tasks have ``ignore_result`` (Celery clients still send ``reply_to``); "rpc"
 rows run ``bench.add`` and every task's rpc:// result goes to the ``reply_to`` queue, which a
@@ -155,6 +159,7 @@ from tests import harness  # noqa: E402
 CEILING = "broker ceiling (pika, prefetch 1000, ack/500)"
 CEILING_PREFETCH = 1000
 CEILING_ACK_EVERY = 500
+W = CEILING_PREFETCH  # the window of the "window" rows: the ceiling's
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,10 @@ class Case:
     events: bool = False
     results: bool = False
     module: str = ""  # the task module for -A (default: each worker's own bench module)
+    window: int | None = None  # the prefetch window in all (None: concurrency x the multiplier)
+
+    def multiplier(self, default: int) -> int:
+        return default if self.window is None else max(1, self.window // self.concurrency)
 
 
 def connect(url: str) -> Connection:
@@ -292,7 +301,7 @@ def run_case(
         if case.kind == "raw":
             seconds = raw_pika(url, queue, n)
         else:
-            with worker_process(case, url, queue, multiplier):
+            with worker_process(case, url, queue, case.multiplier(multiplier)):
                 seconds = wait_stamps(url, reply_to, ids, timeout=max(120.0, n / 50))
     finally:
         with connect(url) as conn:
@@ -314,6 +323,12 @@ def cases(cpus: int) -> list[Case]:
         Case(f"ours threads -c {cpus}", "ours", "threads", cpus),
         Case(f"ours prefork -c {cpus}", "ours", "prefork", cpus),
         Case(f"ours prefork -c {cpus} -E rpc", "ours", "prefork", cpus, True, True),
+        # the best pools again with the ceiling's window: what is left when the window is not
+        # the limit (the targets are read from the rows above, at one multiplier)
+        Case(f"celery solo, window {W}", "celery", "solo", 1, window=W),
+        Case(f"celery threads -c {2 * cpus}, window {W}", "celery", "threads", 2 * cpus, window=W),
+        Case(f"ours solo, window {W}", "ours", "solo", 1, window=W),
+        Case(f"ours threads -c {cpus}, window {W}", "ours", "threads", cpus, window=W),
     ]
 
 
@@ -325,8 +340,9 @@ def report(rows: list[Case], runs: dict[str, list[float]]) -> None:
         print(f"  {c.label:<38} {med[c.label]:>9,.0f} /s   rounds: {shown}")
     rounds = len(next(iter(runs.values())))
 
-    def best(kind: str, i: int) -> tuple[str, float]:
+    def best(kind: str, i: int, windowed: bool = False) -> tuple[str, float]:
         plain = [c for c in rows if c.kind == kind and not c.events and not c.results]
+        plain = [c for c in plain if (c.window is not None) == windowed] or plain
         top = max(plain, key=lambda c: runs[c.label][i])
         return top.label, runs[top.label][i]
 
@@ -349,7 +365,7 @@ def report(rows: list[Case], runs: dict[str, list[float]]) -> None:
             3,
             [runs[ours_d.label][i] / runs[celery_d.label][i] for i in range(rounds)],
         )
-    plain = {c.kind for c in rows if not c.events and not c.results}
+    plain = {c.kind for c in rows if not c.events and not c.results and c.window is None}
     if {"celery", "ours"} <= plain:
         print(
             "  best pools per round: "
@@ -374,6 +390,21 @@ def report(rows: list[Case], runs: dict[str, list[float]]) -> None:
                     0.6,
                     [runs[ours_d.label][i] / ceil[i] for i in range(rounds)],
                 )
+    windowed = {c.kind for c in rows if c.window is not None}
+    if {"celery", "ours"} <= windowed:
+        print(f"  with the ceiling's window ({W}) for every best-pool row:")
+        line(
+            "  best pool ours / Celery's best pool",
+            5,
+            [best("ours", i, True)[1] / best("celery", i, True)[1] for i in range(rounds)],
+            every=True,
+        )
+        if CEILING in runs:
+            line(
+                "  best pool ours / broker ceiling",
+                0.6,
+                [best("ours", i, True)[1] / runs[CEILING][i] for i in range(rounds)],
+            )
 
 
 def main() -> int:
