@@ -1,16 +1,26 @@
 """The prefork pool: one child process per slot, forked (children inherit the task modules).
 
 Each child has two raw pipes (frames of :mod:`worker.pool.frames`): jobs in, reports out. The
-broker thread keeps at most ``depth`` jobs
-(the running one plus one queued, by default) in each child's pipe, so a child never waits for a
-round trip to the parent between two tasks. The jobs the broker thread dispatches in one loop
-turn are written together (:meth:`PreforkPool.flush`: one pickled list, one system call and one
-wake-up per child, not per task; the per-task write was the broker thread's largest cost in the
-profile, see ``bench/bench_worker.py``). A child reports ``Started(seq, pid)`` before
+broker thread keeps up to ``depth`` jobs (:data:`DEPTH`: the running one and five queued) in
+each child's pipe, so a child runs task after task without waiting for a round trip to the
+parent; with two (the running one plus one) a child idled while the parent turned round, and
+the default configuration ran 30-45 % slower (``bench/bench_worker.py``). The jobs the broker
+thread dispatches in one loop turn are written together (:meth:`PreforkPool.flush`: one
+pickled list, one system call and one wake-up per child, not per task; the per-task write was
+the broker thread's largest cost in the profile). A child reports ``Started(seq, pid)`` before
 running a job (the parent acks then), then ``Done(seq, outcome)``. The parent reads every report
 pipe and process sentinel in the broker thread's own I/O loop (:meth:`PreforkPool.bind_loop`,
 after each connect): no reader thread, no hand-off between threads and no wake-up socket per
 report (the reader thread and its hand-offs were a fifth of the parent's CPU per task).
+
+A long task holds nothing back (what Celery's ``-O fair`` promises): once a job has run
+:data:`STUCK_AFTER` with others waiting behind it in the same pipe, :meth:`PreforkPool.rebalance`
+takes those back and the broker thread runs them first on another child (or keeps them, unacked,
+until one is free); the busy child gets no new job until its long one is done. A revoke takes
+back every job still waiting in a pipe (:meth:`PreforkPool.take_back_waiting`), so it is checked
+again before it starts. Taking back is safe against the child starting the same job at that
+moment: each side counts the jobs in the pipe, and the child claims a job's position, or sees
+it taken, under one shared lock (``prefork_child.serve_jobs``).
 
 Jobs dispatched before :meth:`PreforkPool.take_unstarted` (warm shutdown, connection lost) are
 skipped by the child (a shared "skip up to" sequence number) and reported
@@ -52,13 +62,16 @@ from worker.pool.base import (
 )
 from worker.pool.execute import Job
 from worker.pool.frames import FrameReader, write_frame
-from worker.pool.prefork_child import child_main, without_after_fork_hooks
+from worker.pool.prefork_child import CLAIMED, TAKEN, child_main, without_after_fork_hooks
 from worker.task.define import Task
 
 __all__ = ["PreforkPool", "ReaderLoop"]
 
 log = logging.getLogger("worker.pool")
 _ctx = multiprocessing.get_context("fork")
+
+DEPTH = 6  # jobs in a child's pipe at most: the running one and those queued behind it
+STUCK_AFTER = 0.1  # s a job may run with others waiting behind it before they are taken back
 
 
 class ReaderLoop(Protocol):
@@ -85,10 +98,11 @@ class _Child:
         job_r, self.jobs = os.pipe()
         self.reports, rep_w = os.pipe()
         self.current = _ctx.Value("q", 0, lock=False)  # the seq it runs now (0: none)
+        self.claims = _ctx.Array("q", 2)  # [CLAIMED, TAKEN] positions (prefork_child.serve_jobs)
         parent_ends = (*inherited, self.jobs, self.reports)
         self.proc = _ctx.Process(
             target=child_main,
-            args=(job_r, rep_w, tasks, skip, self.current, parent_ends, os.getpid()),
+            args=(job_r, rep_w, tasks, skip, self.current, self.claims, parent_ends, os.getpid()),
             name=f"worker-pool-{slot + 1}",
             daemon=True,
         )
@@ -100,6 +114,11 @@ class _Child:
         self.reader = FrameReader(self.reports)
         self.sentinel = self.proc.sentinel
         self.queued: deque[int] = deque()
+        self.sent = 0  # jobs dispatched to it so far: the position of the last one in its pipe
+        self.position: dict[int, int] = {}  # seq -> its position, while queued
+        self.seen = 0  # the running seq the last rebalance saw, and since when
+        self.seen_at = 0.0
+        self.stuck_on = 0  # its jobs were taken back from behind this one: no new ones until done
         self.outgoing: list[Job | None] = []  # dispatched, written to the pipe by flush()
         self.dead = False
         self.watched: list[int] = []  # its fds in the broker thread's loop (bind_loop)
@@ -109,8 +128,21 @@ class _Child:
 
     @property
     def open(self) -> bool:
-        """Takes new jobs: alive, not retiring, not at its --max-tasks-per-child."""
-        return not self.dead and not self.retiring and self.left != 0
+        """Takes new jobs: alive, not retiring, not at its --max-tasks-per-child, not busy with
+        a long job that others were taken back from."""
+        return not self.dead and not self.retiring and self.left != 0 and not self.stuck_on
+
+    def take_back(self) -> list[int]:
+        """The jobs in its pipe it has not taken yet, taken back (it will pass over them)."""
+        with self.claims.get_lock():
+            claimed = self.claims[CLAIMED]
+            waiting = [seq for seq in self.queued if self.position[seq] > claimed]
+            if waiting:
+                self.claims[TAKEN] = self.sent
+        for seq in waiting:
+            self.queued.remove(seq)
+            del self.position[seq]
+        return waiting
 
     @property
     def pid(self) -> int:
@@ -142,7 +174,7 @@ class PreforkPool:
         tasks: Mapping[str, Task],
         concurrency: int,
         *,
-        depth: int = 2,
+        depth: int = DEPTH,
         max_tasks_per_child: int | None = None,
     ) -> None:
         self.tasks = tasks
@@ -259,6 +291,8 @@ class PreforkPool:
         if best is None:
             raise RuntimeError("prefork pool: no free child (apply without can_accept)")
         best.queued.append(job.seq)
+        best.sent += 1
+        best.position[job.seq] = best.sent
         self.write_stats[best.slot] += 1
         self._by_seq[job.seq] = best
         self._last_seq = max(self._last_seq, job.seq)
@@ -300,6 +334,46 @@ class PreforkPool:
         if child is not None:
             with contextlib.suppress(ValueError):
                 child.queued.remove(seq)
+            child.position.pop(seq, None)
+            if child.stuck_on == seq:
+                child.stuck_on = 0
+
+    def rebalance(self, now: float) -> tuple[list[int], float | None]:
+        """Take back the jobs waiting behind one that has run ``STUCK_AFTER`` s or more (a
+        long task): they run on another child instead (or wait, unacked, for the first free
+        one), and that child gets no new job until its long one is done. Returns the seqs taken
+        back and how soon to look again (None: no job waits behind a running one)."""
+        taken: list[int] = []
+        recheck: float | None = None
+        for child in self._children:
+            if child.dead or child.stuck_on or len(child.queued) < 2:
+                continue
+            running = child.current.value
+            if running != child.seen:
+                child.seen, child.seen_at = running, now
+            waited = now - child.seen_at
+            if running == 0 or waited < STUCK_AFTER:  # between jobs, or not long yet
+                left = STUCK_AFTER - waited if running else STUCK_AFTER
+                recheck = left if recheck is None else min(recheck, left)
+                continue
+            back = child.take_back()
+            for seq in back:
+                self._by_seq.pop(seq, None)
+            if back:
+                child.stuck_on = running
+                taken += back
+        return taken, recheck
+
+    def take_back_waiting(self) -> list[int]:
+        """Every job waiting in a child's pipe, taken back (to be checked again: a revoke)."""
+        taken: list[int] = []
+        for child in self._children:
+            if not child.dead:
+                back = child.take_back()
+                for seq in back:
+                    self._by_seq.pop(seq, None)
+                taken += back
+        return taken
 
     def child_died(self, slot: int, exitcode: int | None) -> list[int]:
         """Replace the dead child in ``slot``; returns the seqs of the jobs it still held."""

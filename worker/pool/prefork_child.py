@@ -36,7 +36,17 @@ from worker.pool.frames import FrameReader, write_frame
 from worker.pool.orphans import die_with_parent
 from worker.task.define import Task
 
-__all__ = ["PipeSink", "child_main", "close_parent_ends", "serve_jobs", "without_after_fork_hooks"]
+__all__ = [
+    "CLAIMED",
+    "TAKEN",
+    "PipeSink",
+    "child_main",
+    "close_parent_ends",
+    "serve_jobs",
+    "without_after_fork_hooks",
+]
+
+CLAIMED, TAKEN = 0, 1  # the slots of a child's shared ``claims`` array (see serve_jobs)
 
 log = logging.getLogger("worker.pool")
 
@@ -90,6 +100,7 @@ def child_main(
     tasks: Mapping[str, Task],
     skip: Any,
     current: Any,
+    claims: Any,
     parent_ends: Sequence[int] = (),
     parent: int = 0,
 ) -> None:
@@ -98,7 +109,7 @@ def child_main(
     close_parent_ends(parent_ends)
     # A broken report pipe means the parent is gone: nobody to report to, nothing to run.
     with contextlib.suppress(BrokenPipeError):
-        serve_jobs(jobs, reports, tasks, skip, current)
+        serve_jobs(jobs, reports, tasks, skip, current, claims)
 
 
 def serve_jobs(
@@ -107,12 +118,19 @@ def serve_jobs(
     tasks: Mapping[str, Task],
     skip: Any,
     current: Any,
+    claims: Any,
 ) -> None:
     """Run the jobs read from the ``jobs`` pipe (blocking fd) until a stop marker or EOF.
 
     Per job: ``Started`` is written before it runs (with the previous job's ``Done`` when the
     next job was already waiting: one write, one wake-up of the parent for both); a child with
-    nothing queued sends its last ``Done`` before it blocks for more."""
+    nothing queued sends its last ``Done`` before it blocks for more.
+
+    ``claims`` (shared with the parent, under its lock): ``[CLAIMED]`` the position in this
+    pipe of the last job this child took (1 for the first job read, 2 for the next, ...),
+    ``[TAKEN]`` the last position the parent took back (:meth:`PreforkPool.rebalance`). A job
+    at or below ``TAKEN`` is passed over without a word: the parent runs it elsewhere. Checked
+    and claimed under the lock, so a job is either taken back or run here, never both."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     install_soft_alarm()
@@ -122,6 +140,8 @@ def serve_jobs(
     waiting = [jobs]
     out: list[Report] = []  # reports sent together with the next job's "started"
     batch: deque[Job | None] = deque()  # one pipe message carries every job dispatched at once
+    position = 0  # of the job in hand, in this pipe (the parent counts the same way)
+    lock = claims.get_lock()
     while True:
         if not batch:
             if reader.pending():
@@ -138,6 +158,13 @@ def serve_jobs(
         job = batch.popleft()
         if job is None:
             break
+        position += 1
+        with lock:
+            taken = position <= claims[TAKEN]
+            if not taken:
+                claims[CLAIMED] = position
+        if taken:
+            continue
         if job.seq <= skip.value:
             out.append(Skipped(job.seq, "unstarted"))
             continue

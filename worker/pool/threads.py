@@ -211,6 +211,12 @@ class ThreadPool:
     def child_died(self, slot: int, exitcode: int | None) -> list[int]:
         return []
 
+    def rebalance(self, now: float) -> tuple[list[int], float | None]:
+        return [], None  # one shared queue: no job waits behind a particular thread
+
+    def take_back_waiting(self) -> list[int]:
+        return []  # waiting jobs are checked (revoked? expired?) just before they start
+
     def hold(self) -> None:
         """Start no more jobs: threads report each waiting job ``Skipped(seq, "unstarted")``.
 

@@ -259,8 +259,13 @@ class Consumer:
         if self.warm and self.consuming:
             self._stop_consuming()
         now = time.monotonic()
+        taken, recheck = self.pool.rebalance(now)
+        if taken:
+            self._take_back(taken)
         delay = self.timer.next_delay(now)
         delay = MAX_BLOCK if delay is None else min(delay, MAX_BLOCK)
+        if recheck is not None:
+            delay = min(delay, recheck)
         if self.outbox or (self.ready and self.pool.can_accept()):
             delay = 0.0
         self.link.process(delay)
@@ -355,6 +360,13 @@ class Consumer:
 
     def _gate_release(self, req: Request) -> None:
         self.ready.append(req)
+
+    def _take_back(self, seqs: list[int]) -> None:
+        """Jobs the pool took back unstarted: run them elsewhere (first), or give them back."""
+        for seq in reversed(seqs):
+            req = self.active.pop(seq, None)
+            if req is not None:
+                self._rerun(req)
 
     def _rerun(self, req: Request) -> None:
         """A job whose prefork child died before starting it: run it elsewhere, or give it back."""
@@ -468,6 +480,8 @@ class Consumer:
     def revoked_changed(self) -> None:
         if self.keeper is not None:
             self.keeper.changed()
+        # jobs waiting in a prefork child's pipe are checked again before they start
+        self._take_back(self.pool.take_back_waiting())
 
     def terminate(self, task_ids: Sequence[str], signum: int) -> list[str]:
         return self.watch.terminate_ids(task_ids, signum)
