@@ -56,7 +56,7 @@ def create_pool(
     if name == "prefork":
         from worker.pool.prefork import PreforkPool
 
-        # one job queued per child beyond the running one
+        # up to prefork.DEPTH jobs in each child's pipe (the running one and those behind it)
         return PreforkPool(tasks, concurrency, max_tasks_per_child=max_tasks_per_child)
     raise ValueError(f"unknown pool {name!r} (choose from {', '.join(POOLS)})")
 
