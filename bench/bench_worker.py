@@ -123,6 +123,25 @@ the other side of a pipe or socket are long):
   interleaved rounds twice): +17-18 % for solo and the default configuration in one set, -5 to
   +3 % in the other, and Redis results with solo 7-19 % slower in both.
 
+- fourth pass (quiet machine): the default configuration's parent was not short of CPU.
+  ``strace -c`` of the parent over ~8,000 tasks: about 2.2 tasks per loop turn (one pipe write,
+  one pipe read, one socket send, two ``epoll_ctl`` per turn), and a sleep of 0.2 or 0.5 ms
+  added before each turn (to let more reports gather) made it slower (three interleaved rounds
+  each: 2,045-2,445 without, 1,796-1,953 with 0.2 ms, 1,752-1,786 with 0.5 ms). The children
+  were waiting: with one job queued behind the running one, a child finishing a trivial task
+  idles until the parent has read its report and written the next job. Jobs per child's pipe,
+  three interleaved rounds of 4,000 tasks, ``-E`` rpc:// / plain: two 2,447 / 4,601, 2,394 /
+  4,046, 2,869 / 4,735; four 3,954 / 6,928, 3,042 / 5,799, 2,634 / 5,835; six 4,083 / 5,984,
+  3,465 / 5,710, 3,102 / 5,388; eight 3,440 / 6,992, 3,667 / 5,546, 3,600 / 7,177. The pool
+  keeps six now (:data:`worker.pool.prefork.DEPTH`), with jobs taken back from behind a long
+  task so depth costs no fairness (see that module).
+- the best pools with the ceiling's window (the "window" rows): ours reach the ceiling
+  (0.83-1.08x per round), so at the common multiplier it is the window, not the CPU per task,
+  that keeps them at 0.4-0.6x. Running the broker loop on the solo pool thread between its jobs
+  (no thread hand-over per window) was tried and dropped: a non-blocking turn of pika's loop
+  costs about as much as the hand-over it saves (a turn per job: 4.0k tasks/s against 7.1k;
+  per 16 jobs 8.3k at window 16 but 12k against 14k at window 1,000).
+
 Run: ``.venv/bin/python -m bench.bench_worker [-n 3000] [-r 3] [--only LABEL]``.
 Never asserts on numbers.
 """

@@ -141,3 +141,23 @@ async def test_the_help_screen_is_built_once_and_shown_again_after_closing() -> 
         assert "Shutdown worker" in text and "(workers table)" in text  # wrapped, all there
         await pilot.press("q")  # closes help, does not quit
         assert not isinstance(app.screen, HelpScreen) and app.is_running
+
+
+@sync
+async def test_the_help_screen_is_built_ahead_so_the_first_press_only_shows_it() -> None:
+    from amqptool.monitor.app import HELP_PREPARE_AFTER
+
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause(HELP_PREPARE_AFTER + 0.3)
+        assert app.is_screen_installed("help")
+        ready = app.get_screen("help")
+        assert isinstance(ready, HelpScreen)
+        assert ready.is_running and ready.query(Static)  # composed, though never shown
+        assert app.screen is not ready
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen is ready
+        assert "task detail (tasks table), worker detail" in screen_text(app)
+        await pilot.press("escape")
+        assert app.screen is not ready and app.is_running

@@ -83,7 +83,7 @@ class Consumer:
         self.events = EventDispatcher(
             self.nodename,
             self.clock,
-            self._publish,
+            self.link.publish,  # the link object stays (it reconnects inside)
             task_events=config.task_events,
             freq=config.heartbeat_interval,
         )
@@ -259,13 +259,10 @@ class Consumer:
         if self.warm and self.consuming:
             self._stop_consuming()
         now = time.monotonic()
-        taken, recheck = self.pool.rebalance(now)
-        if taken:
-            self._take_back(taken)
-        delay = self.timer.next_delay(now)
-        delay = MAX_BLOCK if delay is None else min(delay, MAX_BLOCK)
-        if recheck is not None:
-            delay = min(delay, recheck)
+        taken, recheck = self.pool.rebalance(now)  # jobs behind a long one: run them elsewhere
+        self.reports.taken_back(taken)
+        waits = (MAX_BLOCK, self.timer.next_delay(now), recheck)
+        delay = min(d for d in waits if d is not None)
         if self.outbox or (self.ready and self.pool.can_accept()):
             delay = 0.0
         self.link.process(delay)
@@ -361,15 +358,8 @@ class Consumer:
     def _gate_release(self, req: Request) -> None:
         self.ready.append(req)
 
-    def _take_back(self, seqs: list[int]) -> None:
-        """Jobs the pool took back unstarted: run them elsewhere (first), or give them back."""
-        for seq in reversed(seqs):
-            req = self.active.pop(seq, None)
-            if req is not None:
-                self._rerun(req)
-
     def _rerun(self, req: Request) -> None:
-        """A job whose prefork child died before starting it: run it elsewhere, or give it back."""
+        """Never started (child died, job taken back): run it elsewhere first, or give it back."""
         if self.consuming and req.generation == self.link.generation:
             self.ready.appendleft(req)
         else:
@@ -426,10 +416,7 @@ class Consumer:
         if req.task.track_started:
             self.settle.report_state(req, STARTED, {"pid": pid, "hostname": self.nodename})
 
-    # ------------------------------------------------------------------ publishing
-
-    def _publish(self, env: Envelope) -> None:
-        self.link.publish(env)
+    # ------------------------------------------------------------------ heartbeats
 
     def _schedule_heartbeat(self) -> None:
         def beat() -> None:
@@ -480,8 +467,7 @@ class Consumer:
     def revoked_changed(self) -> None:
         if self.keeper is not None:
             self.keeper.changed()
-        # jobs waiting in a prefork child's pipe are checked again before they start
-        self._take_back(self.pool.take_back_waiting())
+        self.reports.taken_back(self.pool.take_back_waiting())  # checked again before they start
 
     def terminate(self, task_ids: Sequence[str], signum: int) -> list[str]:
         return self.watch.terminate_ids(task_ids, signum)

@@ -144,6 +144,14 @@ class Reports:
             del self.active[seq]  # never started: it can run on another child
             self.rerun(req)
 
+    def taken_back(self, seqs: list[int]) -> None:
+        """Jobs the pool took back unstarted (from behind a long task, or for a revoke): they
+        run first, elsewhere, or go back to the broker (``rerun``)."""
+        for seq in reversed(seqs):
+            req = self.active.pop(seq, None)
+            if req is not None:
+                self.rerun(req)
+
     def _lost(self, req: Request, exitcode: int | None) -> None:
         del self.active[req.seq]
         if self.watch.settled(req.seq):  # killed on purpose (time limit, terminate): announced
