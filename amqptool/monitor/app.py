@@ -58,8 +58,6 @@ from amqptool.monitor.workerscreen import WorkerDetailScreen
 
 __all__ = ["FeedLike", "MonitorApp", "MonitorOptions", "QueueProbeLike"]
 
-HELP_PREPARE_AFTER = 0.5  # s after start-up: the help screen is built then, not on the first ?
-
 
 class MonitorApp(BackgroundWork, ActionKeys):
     """Header, workers, queues and tasks; detail, help and actions on keys."""
@@ -160,16 +158,16 @@ class MonitorApp(BackgroundWork, ActionKeys):
             self._poll_queues()
         if self.store is not None:
             self.set_interval(self.options.store_interval, self.save_store)
-        self.set_timer(HELP_PREPARE_AFTER, self._prepare_help)
+        self.call_after_refresh(self._prepare_help)
 
     def _help_screen(self) -> HelpScreen:
         keys = [(_key_label(b), b.description) for b in _bindings(self.BINDINGS)]
         return HelpScreen([*keys, *TABLE_KEYS])
 
     def _prepare_help(self) -> None:
-        """Build the help screen while nothing else happens: composing it, and adding its CSS
-        to the app's stylesheet, made the first ``?`` the slowest key of all (110-130 ms on a
-        quiet machine, 200 ms beside busy loops, against 15-50 ms for the next ones). Textual
+        """Build the help screen right after the first paint, not on the first ``?``: composing
+        it, and adding its CSS to the app's stylesheet, made that key the slowest of all
+        (110-130 ms on a quiet machine, 200 ms beside busy loops, against 15-50 ms). Textual
         composes a screen when it first starts it; ``_get_screen`` starts an installed one
         without showing it (as a popped installed screen is kept). Where that private method
         is missing, the first ``?`` builds it as before."""

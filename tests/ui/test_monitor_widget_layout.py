@@ -145,11 +145,10 @@ async def test_the_help_screen_is_built_once_and_shown_again_after_closing() -> 
 
 @sync
 async def test_the_help_screen_is_built_ahead_so_the_first_press_only_shows_it() -> None:
-    from amqptool.monitor.app import HELP_PREPARE_AFTER
-
     app = make_app()
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.pause(HELP_PREPARE_AFTER + 0.3)
+        await pilot.pause()
+        await pilot.pause()
         assert app.is_screen_installed("help")
         ready = app.get_screen("help")
         assert isinstance(ready, HelpScreen)
