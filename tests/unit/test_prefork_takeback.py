@@ -143,3 +143,38 @@ def test_a_job_is_either_taken_back_or_run_never_both_never_neither(harness: Har
     assert not set(started) & taken  # nothing taken back also ran
     assert set(started) | taken == sent  # nothing lost
     assert taken and started  # both happened: the race was exercised
+
+
+@pytest.mark.parametrize("harness", [(1, 6)], indirect=True)
+def test_a_claims_lock_held_for_ever_does_not_hang_the_broker_thread(harness: Harness) -> None:
+    """A child killed inside its few microseconds under the lock would hold it for ever: taking
+    back then gives up after a bounded wait instead of blocking the loop."""
+    import threading
+
+    h = harness
+    first = h.send("peer.sleep", 1.0)
+    behind = [h.send("peer.add", i, i) for i in range(3)]
+    run_until(h, lambda: first in [seq for seq, _ in h.started()])
+    child = h.pool._children[0]
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with child.claims.get_lock():
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        assert h.pool.take_back_waiting() == []  # gave up; nothing half taken
+        h.pool.rebalance(time.monotonic())  # sees the long job start ...
+        assert h.pool.rebalance(time.monotonic() + 60)[0] == []  # ... and cannot take back
+        assert not child.stuck_on
+    finally:
+        release.set()
+        holder.join(5)
+    taken = h.pool.take_back_waiting()
+    assert taken == behind  # once the lock is free, they come back
+    run_until(h, lambda: first in h.done())
+    assert not {seq for seq, _ in h.started()} & set(taken)

@@ -72,6 +72,7 @@ _ctx = multiprocessing.get_context("fork")
 
 DEPTH = 6  # jobs in a child's pipe at most: the running one and those queued behind it
 STUCK_AFTER = 0.1  # s a job may run with others waiting behind it before they are taken back
+CLAIM_WAIT = 0.05  # s at most the broker thread waits for a child's claims lock
 
 
 class ReaderLoop(Protocol):
@@ -133,12 +134,22 @@ class _Child:
         return not self.dead and not self.retiring and self.left != 0 and not self.stuck_on
 
     def take_back(self) -> list[int]:
-        """The jobs in its pipe it has not taken yet, taken back (it will pass over them)."""
-        with self.claims.get_lock():
+        """The jobs in its pipe it has not taken yet, taken back (it will pass over them).
+
+        The child holds the lock for a few microseconds per job; one killed inside them (a
+        signal, the OOM killer) would hold it for ever, so the wait is bounded: nothing is
+        taken back then (the dead child's jobs come back with ``Died``; a live one's on the
+        next look)."""
+        lock = self.claims.get_lock()
+        if not lock.acquire(timeout=CLAIM_WAIT):
+            return []
+        try:
             claimed = self.claims[CLAIMED]
             waiting = [seq for seq in self.queued if self.position[seq] > claimed]
             if waiting:
                 self.claims[TAKEN] = self.sent
+        finally:
+            lock.release()
         for seq in waiting:
             self.queued.remove(seq)
             del self.position[seq]
