@@ -80,7 +80,8 @@ def test_nobody_replying_exits_69_after_about_the_timeout(cli_env: dict[str, str
     assert r.returncode == 69
     assert r.stderr.strip() == "error: no nodes replied within 0.5s"
     assert r.stdout == ""
-    assert r.elapsed >= 0.5  # it waited the timeout out (how much longer is bench/'s business)
+    # waiting the whole timeout for a first reply is the collector's rule, on a fake clock
+    # (test_control_commands.py); no wall-clock assertion here
     j = control("--json", "ping", "-d", "nobody@nowhere", "-t", "0.3", env=cli_env)
     assert j.returncode == 69 and json.loads(j.stdout) == {}
 

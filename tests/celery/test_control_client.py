@@ -192,9 +192,9 @@ def test_a_destination_call_returns_as_soon_as_the_named_nodes_replied(
 ) -> None:
     a = start_node(nodes, own_vhost_url, "a")
     b = start_node(nodes, own_vhost_url, "b")
-    start = time.monotonic()
+    # that the call ends once both replied, not at its timeout, is the collector's rule, shown
+    # on a fake clock (test_control_commands.py): no wall-clock bound here
     replies = client.call("ping", destination=[a.nodename, b.nodename], timeout=LONG)
-    assert time.monotonic() - start < LONG / 2  # it did not sit out its timeout
     assert replies == {a.nodename: {"ok": "pong"}, b.nodename: {"ok": "pong"}}
 
 
@@ -202,11 +202,8 @@ def test_a_broadcast_collects_every_node_then_stops_after_a_short_silence(
     client: ControlClient, nodes: list[FakeNode], own_vhost_url: str
 ) -> None:
     names = {start_node(nodes, own_vhost_url, f"bc{i}").nodename for i in range(3)}
-    start = time.monotonic()
-    replies = client.call("ping", timeout=LONG)
-    elapsed = time.monotonic() - start
+    replies = client.call("ping", timeout=LONG)  # the idle-gap rule: test_control_commands.py
     assert set(replies) == names
-    assert elapsed < LONG / 2  # a 1 s idle gap after the last reply, not the whole timeout
 
 
 def test_limit_ends_a_broadcast_at_the_first_n_replies(
@@ -214,9 +211,8 @@ def test_limit_ends_a_broadcast_at_the_first_n_replies(
 ) -> None:
     start_node(nodes, own_vhost_url, "l1")
     start_node(nodes, own_vhost_url, "l2", delay=0.5)
-    start = time.monotonic()
     replies = client.call("ping", timeout=LONG, limit=1)
-    assert len(replies) == 1 and time.monotonic() - start < LONG / 2
+    assert len(replies) == 1  # without the limit, l2's later reply would be collected too
 
 
 def test_a_slow_node_is_awaited_for_the_whole_timeout_when_named(
@@ -239,9 +235,9 @@ def test_idle_sets_how_long_a_broadcast_waits_after_a_reply(
 
 
 def test_nobody_replying_gives_an_empty_dict_after_the_timeout(client: ControlClient) -> None:
-    start = time.monotonic()
+    # waiting the whole timeout first is the collector's rule, on a fake clock
+    # (test_control_commands.py): no wall-clock assertion here
     assert client.call("ping", destination=["nobody@nowhere"], timeout=0.3) == {}
-    assert time.monotonic() - start >= 0.3  # it waited its whole timeout before giving up
 
 
 def test_a_late_reply_to_an_earlier_call_does_not_leak_into_the_next(

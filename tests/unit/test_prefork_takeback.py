@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import select
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -149,8 +150,6 @@ def test_a_job_is_either_taken_back_or_run_never_both_never_neither(harness: Har
 def test_a_claims_lock_held_for_ever_does_not_hang_the_broker_thread(harness: Harness) -> None:
     """A child killed inside its few microseconds under the lock would hold it for ever: taking
     back then gives up after a bounded wait instead of blocking the loop."""
-    import threading
-
     h = harness
     first = h.send("peer.sleep", 1.0)
     behind = [h.send("peer.add", i, i) for i in range(3)]

@@ -367,9 +367,7 @@ class PreforkPool:
                 left = STUCK_AFTER - waited if running else STUCK_AFTER
                 recheck = left if recheck is None else min(recheck, left)
                 continue
-            back = child.take_back()
-            for seq in back:
-                self._by_seq.pop(seq, None)
+            back = self._take_back(child)
             if back:
                 child.stuck_on = running
                 taken += back
@@ -377,14 +375,13 @@ class PreforkPool:
 
     def take_back_waiting(self) -> list[int]:
         """Every job waiting in a child's pipe, taken back (to be checked again: a revoke)."""
-        taken: list[int] = []
-        for child in self._children:
-            if not child.dead:
-                back = child.take_back()
-                for seq in back:
-                    self._by_seq.pop(seq, None)
-                taken += back
-        return taken
+        return [seq for child in self._children if not child.dead for seq in self._take_back(child)]
+
+    def _take_back(self, child: _Child) -> list[int]:
+        back = child.take_back()
+        for seq in back:
+            self._by_seq.pop(seq, None)
+        return back
 
     def child_died(self, slot: int, exitcode: int | None) -> list[int]:
         """Replace the dead child in ``slot``; returns the seqs of the jobs it still held."""
