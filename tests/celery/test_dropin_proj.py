@@ -94,8 +94,8 @@ def worker(request: pytest.FixtureRequest) -> Iterator[Running]:
         harness.delete_vhost(vhost)
 
 
-@pytest.fixture(scope="module")
-def client(worker: Running) -> Iterator[Any]:
+def client_app(url: str) -> Any:
+    """A Celery client with the project's routing and rpc:// results."""
     from celery import Celery
 
     sys.path.insert(0, str(PROJECT))
@@ -103,8 +103,14 @@ def client(worker: Running) -> Iterator[Any]:
         from proj.celery import app as proj_app  # type: ignore[import-not-found]  # on sys.path now
     finally:
         sys.path.remove(str(PROJECT))
-    app = Celery("client", broker=worker.url, backend="rpc://")
+    app = Celery("client", broker=url, backend="rpc://")
     app.conf.update({name: proj_app.conf[name] for name in ROUTING})
+    return app
+
+
+@pytest.fixture(scope="module")
+def client(worker: Running) -> Iterator[Any]:
+    app = client_app(worker.url)
     try:
         yield app
     finally:
@@ -260,3 +266,54 @@ def test_inspect_registered_stats_and_conf(client: Any, worker: Running) -> None
     assert sorted(conf["include"]) == ["celery.app.builtins", "proj.tasks"]  # a set in Celery
     assert "proj.tasks.where_*" in conf["task_routes"]
     assert "proj" not in conf["broker_url"] or "****" in conf["broker_url"]
+
+
+def amqp_sockets(pid: int) -> int:
+    """TCP connections to the broker's port held by ``pid`` and its child processes."""
+    pids, inodes = [pid], set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids += [int(c) for c in (task / "children").read_text().split()]
+    for each in pids:
+        for fd in Path(f"/proc/{each}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue  # closed meanwhile
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            if cols[9] in inodes and cols[2].endswith(":1628"):  # remote port 5672
+                count += 1
+    return count
+
+
+@pytest.mark.parametrize("kind", ["amqptool", "amqptool-prefork", "celery"])
+def test_rpc_results_leave_through_the_workers_own_connection(kind: str) -> None:
+    """Celery's rpc:// backend publishes with kombu on a connection of its own (in a prefork
+    child, the child's); ours hands Celery's result messages to the worker's connection. A
+    fresh worker: a task sending a task opens kombu's connection in both (tested above)."""
+    from tests import harness
+
+    harness.ensure_broker()
+    vhost = harness.create_vhost("amqptool-proj")
+    running = Running(kind, harness.url_for(vhost))
+    try:
+        app = client_app(running.url)
+        try:
+            states: list[str] = []
+            result = app.send_task("proj.tasks.progress", (2,))
+            assert result.get(timeout=WAIT, on_message=lambda m: states.append(m["status"])) == 2
+            assert states == ["STARTED", "PROGRESS", "PROGRESS", "SUCCESS"]
+            held = amqp_sockets(running.proc.pid)
+        finally:
+            close_celery(app)
+    finally:
+        running.stop()
+        harness.delete_vhost(vhost)
+    if kind == "celery":
+        assert held >= 2  # the consumer's, and the child's producer for results
+    else:
+        assert held == 1

@@ -7,9 +7,19 @@ them from the app's configuration; the pool runs it with :func:`run_traced`, whi
 request to ``celery.app.trace.build_tracer`` exactly as Celery's worker does. Celery's tracer
 then gives the task its Celery semantics: ``self.request``, ``retry``, ``update_state``, task
 signals, ``autoretry_for``, callbacks and chains, and results stored through the app's own
-result backend (so this module never publishes a result itself). Our worker keeps what a
-Celery worker does around the tracer: consuming, prefetch, acks, events, time limits, revokes
-and remote control.
+result backend. Our worker keeps what a Celery worker does around the tracer: consuming,
+prefetch, acks, events, time limits, revokes and remote control.
+
+One exception to "through the app's own backend": Celery's ``rpc://`` backend would publish
+each state message with kombu, on a connection of its own, from the pool thread or child. In
+our thread pools that thread takes turns on the GIL with the broker thread, and a Celery task
+module ran slower on our ``solo`` than on Celery's. So while a job runs, the ``store_result``
+of an ``RPCBackend`` (Celery's class itself, not a subclass that overrides it) builds the same
+message as Celery (its ``_to_result`` body, its serializer through kombu, the default
+exchange, routing key ``reply_to``, ``correlation_id``, its ``delivery_mode``, priority 0, no
+headers) and hands it to the job's sink: the broker thread publishes it with publisher confirms,
+before the job's ``Done`` (so an ``acks_late`` task is acked after its result is confirmed, as
+for our own tasks). Outside a job (another thread of the task's own) Celery's publish is used.
 
 Nothing here imports Celery at import time: only a worker that loaded a Celery app gets here.
 """
@@ -18,10 +28,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from amqptool.codec.envelope import Envelope, Properties
 from amqptool.codec.results import FAILURE, RETRY, SUCCESS
 from amqptool.codec.tasks import safe_repr, task_headers
+from worker.task.context import Sink
 from worker.task.define import TASK_OPTIONS, Task
 
 __all__ = ["CeleryTask", "run_traced"]
@@ -37,6 +52,8 @@ _OPTIONS = sorted(TASK_OPTIONS - {"name", "bind", "base", "typing", "track_start
 
 _tracers: dict[str, Any] = {}
 _tracer_pid = os.getpid()  # the worker's process; a pool child has another pid
+_running = threading.local()  # .sink: the running job's sink, in the thread running it
+_ROUTED = "_amqptool_routed"  # set on a backend whose store_result goes through the sink
 
 
 def _celery_soft_limits() -> None:
@@ -145,13 +162,84 @@ def request_of(job: Any) -> dict[str, Any]:
 Traced = tuple[str, float, list[tuple[str, dict[str, Any]]], bool]
 
 
-def run_traced(job: Any, task: CeleryTask) -> Traced:
-    """Run one job through Celery's tracer: ``(state, runtime, events, requeue)``."""
+@contextmanager
+def results_through(sink: Sink | None) -> Iterator[None]:
+    """While the block runs, routed rpc:// backends publish in this thread through ``sink``."""
+    _running.sink = sink
+    try:
+        yield
+    finally:
+        _running.sink = None
+
+
+def route_rpc(backend: Any) -> bool:
+    """Make ``backend`` (this thread's, for Celery's backends are per thread) publish its rpc://
+    state messages through the running job's sink (see the module doc). Once per backend;
+    False for a backend left as it is (not rpc://, or a subclass with its own store_result)."""
+    done = getattr(backend, _ROUTED, None)
+    if done is not None:
+        return bool(done)
+    from celery.backends.rpc import RPCBackend
+
+    routed = isinstance(backend, RPCBackend) and (
+        type(backend).store_result is RPCBackend.store_result
+    )
+    if routed:
+        original = backend.store_result
+
+        def store_result(
+            task_id: str,
+            result: Any,
+            state: str,
+            traceback: Any = None,
+            request: Any = None,
+            **kwargs: Any,
+        ) -> Any:
+            sink = getattr(_running, "sink", None)
+            if sink is None or backend.on_reply_declare(task_id):
+                return original(task_id, result, state, traceback, request, **kwargs)
+            routing_key, correlation_id = backend.destination_for(task_id, request)
+            if not routing_key:
+                return None  # as Celery: no reply_to, no result message
+            meta = backend._to_result(task_id, state, result, traceback, request)
+            sink.publish(_rpc_envelope(backend, meta, routing_key, correlation_id))
+            return result
+
+        backend.store_result = store_result
+    setattr(backend, _ROUTED, routed)
+    return routed
+
+
+def _rpc_envelope(backend: Any, meta: Any, routing_key: str, correlation_id: str) -> Envelope:
+    """The message Celery's ``RPCBackend.store_result`` publishes for ``meta``: kombu's bytes
+    for the backend's serializer, and the properties kombu's producer gives it."""
+    from kombu.serialization import dumps
+
+    encoded = dumps(meta, serializer=backend.serializer)  # type: ignore[no-untyped-call]  # kombu
+    content_type, content_encoding, body = encoded
+    if isinstance(body, str):
+        body = body.encode(content_encoding or "utf-8")
+    props = Properties(
+        content_type=content_type,
+        content_encoding=content_encoding,
+        correlation_id=correlation_id,
+        delivery_mode=backend.delivery_mode,
+        priority=0,
+    )
+    exchange = backend.exchange.name if backend.exchange is not None else ""
+    return Envelope(body=body, properties=props, exchange=exchange or "", routing_key=routing_key)
+
+
+def run_traced(job: Any, task: CeleryTask, sink: Sink | None = None) -> Traced:
+    """Run one job through Celery's tracer: ``(state, runtime, events, requeue)``. With a
+    ``sink``, an rpc:// backend's state messages go through it (see the module doc)."""
     msg = job.message
     request = request_of(job)
-    einfo, info, runtime, rstr = _tracer(task, job.hostname)(
-        msg.id, request["args"], request["kwargs"], request
-    )
+    tracer = _tracer(task, job.hostname)
+    if sink is not None:
+        route_rpc(task.celery_task.backend)
+    with results_through(sink):
+        einfo, info, runtime, rstr = tracer(msg.id, request["args"], request["kwargs"], request)
     if info is None:
         return SUCCESS, runtime, [("task-succeeded", {"result": rstr, "runtime": runtime})], False
     state, exc = info.state, info.retval

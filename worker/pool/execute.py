@@ -136,7 +136,7 @@ def execute(job: Job, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
 
 def _execute(job: Job, task: Task, tasks: Mapping[str, Task], sink: Sink) -> Outcome:
     if isinstance(task, CeleryTask):  # Celery's tracer does it all, results included
-        state, runtime, events, requeue = run_traced(job, task)
+        state, runtime, events, requeue = run_traced(job, task, sink)
         return Outcome(job.seq, state, runtime, events=events, requeue=requeue)
     ctx = Context(
         job.message,
