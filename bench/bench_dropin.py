@@ -7,6 +7,14 @@ same prefetch, interleaved rounds, one run. Method as in :mod:`bench.bench_worke
 pre-loaded with a stamp, N tasks and a stamp; the rate is N over the time between the stamps,
 taken inside the worker). Prints medians and our/Celery ratios. Never asserts on numbers.
 
+Where the time went with rpc:// results (issue #16): Celery's tracer stored each result through
+the app's ``RPCBackend``, which published it with kombu on a connection of its own, from the
+pool thread (solo) or the child (prefork). On our solo that thread and the broker thread took
+turns on the GIL for two AMQP clients' work, and ours ran at 0.91x / 0.66x Celery's solo in two
+quiet runs. The state messages are now built as Celery builds them and published on the
+worker's own connection (:mod:`worker.pool.celery_trace`); the next two quiet runs: solo
+1.78x / 1.73x, prefork -c 2 2.46x / 2.74x (before 1.61x / 1.76x), Celery's rows unchanged.
+
 Run: ``.venv/bin/python -m bench.bench_dropin [-n 3000] [-r 3]``.
 """
 
