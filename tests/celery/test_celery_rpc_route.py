@@ -3,12 +3,12 @@
 The same ``store_result`` call is made twice on a real Celery ``RPCBackend``: once as Celery
 does it (kombu publishes to the broker; the message is read back raw) and once inside
 ``results_through(sink)`` (the envelope our broker thread would publish). Bodies and properties
-must be the same; only ``date_done`` (a clock reading) may differ.
+must be the same, for json, pickle and msgpack results; only ``date_done`` (a clock reading)
+may differ.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +24,9 @@ from worker.pool.celery_trace import results_through, route_rpc
 pytestmark = pytest.mark.celery
 
 
+ACCEPT = {"application/json", "application/x-python-serialize", "application/x-msgpack"}
+
+
 class Capture:
     def __init__(self) -> None:
         self.published: list[Envelope] = []
@@ -35,12 +38,17 @@ class Capture:
         raise AssertionError("no events expected")
 
 
-@pytest.fixture(params=[False, True], ids=["transient", "persistent"])
+@pytest.fixture(
+    params=[("json", False), ("json", True), ("pickle", False), ("msgpack", False)],
+    ids=["json", "json-persistent", "pickle", "msgpack"],
+)
 def app(request: pytest.FixtureRequest, broker_url: str) -> Iterator[Any]:
     from celery import Celery
 
+    serializer, persistent = request.param
     celery_app = Celery(unique("rpcroute"), broker=broker_url, backend="rpc://")
-    celery_app.conf.result_persistent = request.param
+    celery_app.conf.result_persistent = persistent
+    celery_app.conf.result_serializer = serializer
     try:
         yield celery_app
     finally:
@@ -60,6 +68,13 @@ def celerys_message(url: str, queue: str) -> Envelope:
 
         wait_until(fetch, 10, message="Celery's rpc message")
         return got[0]
+
+
+def decoded(env: Envelope) -> Any:
+    from kombu.serialization import loads
+
+    props = env.properties
+    return loads(env.body, props.content_type, props.content_encoding, accept=ACCEPT)  # type: ignore[no-untyped-call]  # kombu
 
 
 @pytest.mark.parametrize(
@@ -97,7 +112,18 @@ def test_the_routed_message_is_celerys(app: Any, broker_url: str, state: str, re
     assert ours.properties.as_dict() == theirs.properties.as_dict()
     assert ours.properties.correlation_id == correlation
     assert ours.properties.delivery_mode == (2 if app.conf.result_persistent else 1)
-    mine, celerys = json.loads(ours.body), json.loads(theirs.body)
+    assert (
+        ours.properties.content_type
+        == {
+            "json": "application/json",
+            "pickle": "application/x-python-serialize",
+            "msgpack": "application/x-msgpack",
+        }[app.conf.result_serializer]
+    )
+    mine, celerys = decoded(ours), decoded(theirs)
+    if state == "FAILURE" and app.conf.result_serializer == "pickle":  # exception objects
+        mine["result"] = repr(mine["result"])
+        celerys["result"] = repr(celerys["result"])
     if state in ("SUCCESS", "FAILURE"):  # a clock reading each
         assert mine.pop("date_done") and celerys.pop("date_done")
     else:
