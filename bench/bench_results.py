@@ -38,6 +38,13 @@ What the profile said (py-spy on our worker draining 10 000-20 000 pre-loaded ``
   10 000 tasks, ``-P threads -c 4``): before 975 / 1 016 / 997 results/s, after 1 879 / 2 694
   / 2 569. Batches averaged ~13 results (781 for 10 000). What is left is the broker thread
   (69 % of the GIL samples: frames, decoding, dispatch, acks), the same for every backend.
+- The solo rows are window-bound, not CPU-bound (issue #16, fifth pass, quiet machine): at the
+  default prefetch multiplier (4) our solo stored 2,940-3,136 results/s, at 16 6,383-7,127 and at
+  64 8,951-10,494 (three interleaved rounds each). A timeline of one cycle at prefetch 4
+  (~1.25 ms for four tasks): the four tasks ran in ~110 us, then the writer's store and the
+  broker thread took turns on the GIL (the ack left ~300 us after the first task started),
+  and RabbitMQ's next four deliveries came ~570 us after the ack, while Redis and the writer
+  shared the CPUs with it. Celery's solo runs at the same window (1,100-1,400 results/s).
 - SQL results are not batched (``Backend.batches`` is False there): stores stay in the pool
   thread; an interleaved check (PostgreSQL, ``-P threads -c 4``, 1 000 tasks, 3 rounds) gave
   medians of 261 results/s before and 274 after: unchanged within the noise.

@@ -141,6 +141,20 @@ the other side of a pipe or socket are long):
   (no thread hand-over per window) was tried and dropped: a non-blocking turn of pika's loop
   costs about as much as the hand-over it saves (a turn per job: 4.0k tasks/s against 7.1k;
   per 16 jobs 8.3k at window 16 but 12k against 14k at window 1,000).
+- fifth pass (quiet machine): a timeline of one worker (``solo``, timestamps taken in the
+  process around pika's poll, each delivery, the dispatch, each job and each ack; 20,000 tasks
+  pre-loaded) shows the loop at a small window is strictly stop-and-wait. At prefetch 4 one
+  cycle took ~620 us: ~280 us from the ack leaving to the first of the next deliveries being
+  read (RabbitMQ's turn-around, on the other CPU), ~100 us decoding four deliveries, ~85 us
+  until the pool thread ran after the hand-off, ~50 us for the four tasks, ~60 us until the
+  broker thread woke again, ~50 us of reports and acks. Window 1,000 hides the turn-around
+  (the decode and the tasks are then ~47 us per task in all). Tried, no gain in interleaved
+  runs at window 16: a GIL switch interval of 0.05, 0.1, 0.2 and 0.5 ms (the broker thread
+  would get the GIL sooner after its wake-up); acking a job when it is handed to an idle pool
+  thread rather than when it starts, and even acking every job at dispatch (not safe: an upper
+  bound): 8.3-12.8k tasks/s against 8.7-12.1k. At window 1,000 (py-spy) the broker thread's
+  largest share is the ~20-entry header table of each task message (~20 % of its samples)
+  and the task-message decode (~11 %).
 
 Run: ``.venv/bin/python -m bench.bench_worker [-n 3000] [-r 3] [--only LABEL]``.
 Never asserts on numbers.
