@@ -38,7 +38,11 @@ class Running:
         for name in ("AMQP_URL", "CELERY_BROKER_URL"):
             env.pop(name, None)
         if kind.startswith("amqptool"):
-            pool = ["-P", "prefork", "-c", "1"] if kind.endswith("prefork") else ["-P", "solo"]
+            pool = ["-P", "solo"]
+            if kind.endswith("prefork"):
+                pool = ["-P", "prefork", "-c", "1"]
+            elif kind.endswith("threads"):
+                pool = ["-P", "threads", "-c", "2"]
             cmd = [sys.executable, "-m", "amqptool", "worker", "-A", "proj", *pool]
             cmd += ["-n", self.node, "-l", "INFO"]
         else:
@@ -290,7 +294,7 @@ def amqp_sockets(pid: int) -> int:
     return count
 
 
-@pytest.mark.parametrize("kind", ["amqptool", "amqptool-prefork", "celery"])
+@pytest.mark.parametrize("kind", ["amqptool", "amqptool-threads", "amqptool-prefork", "celery"])
 def test_rpc_results_leave_through_the_workers_own_connection(kind: str) -> None:
     """Celery's rpc:// backend publishes with kombu on a connection of its own (in a prefork
     child, the child's); ours hands Celery's result messages to the worker's connection. A
@@ -307,6 +311,8 @@ def test_rpc_results_leave_through_the_workers_own_connection(kind: str) -> None
             result = app.send_task("proj.tasks.progress", (2,))
             assert result.get(timeout=WAIT, on_message=lambda m: states.append(m["status"])) == 2
             assert states == ["STARTED", "PROGRESS", "PROGRESS", "SUCCESS"]
+            sums = [app.send_task("proj.tasks.add", (i, i)) for i in range(8)]  # every thread
+            assert [r.get(timeout=WAIT) for r in sums] == [2 * i for i in range(8)]
             held = amqp_sockets(running.proc.pid)
         finally:
             close_celery(app)
