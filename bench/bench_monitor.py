@@ -72,6 +72,15 @@ with other jobs, so figures are CPU-time medians of interleaved runs, ours besid
   lost). Ours still lags the publisher (~90 000 events/s offered), so the ratio moves with how
   much CPU the broker and publisher leave; the remaining cost is the fold and the C JSON
   scanner, not the feed's plumbing.
+* **The fold, line by line** (``line_profiler`` on 20 000 lifecycles; no line above 6 %): the
+  biggest were creating the ``Task`` (5.9 %), ``field_value`` for the ``retries`` and
+  ``runtime`` of every task (4.2 %, 40 000 calls) and settling the batch (4.2 %). ``retries``
+  that is an int and ``runtime`` that is a finite float >= 0 are now copied as they are (what
+  ``field_value`` returned for them; tested against it for odd values), and the per-event
+  ``event_count`` and type-count updates do one dict lookup less. Fold alone, CPU time, two
+  A/B pairs (7 rounds of 30 000 lifecycles each, medians): 221k against 209k and 235k against
+  220k events/s (+5-7 %), one pair +2 %. End to end the gain is inside the noise (medians of
+  three rounds, new against old, interleaved: 75.8k / 73.6k, 81.9k / 72.0k, 71.5k / 77.6k).
 """
 
 from __future__ import annotations

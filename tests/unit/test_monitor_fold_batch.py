@@ -186,3 +186,31 @@ def test_task_events_count_as_heartbeats_and_bring_a_worker_back_online() -> Non
     assert worker.online_since == T0 and worker.last_heartbeat == T0 + 1
     state.apply(ev("task-received", uuid="c"), T0 + 100)  # expired meanwhile: back online now
     assert worker.online_since == T0 + 100 and worker.is_online(T0 + 100)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 3, -2, 2**70, 1.5, 0.0, -0.0, -1.0, float("nan"), float("inf"), True, False, "7", None],
+)
+def test_counts_and_runtimes_copied_on_the_fast_path_are_what_field_value_gives(
+    value: Any,
+) -> None:
+    from amqptool.monitor.core.fields import field_value
+
+    state = MonitorState()
+    state.apply_many(
+        [
+            ev("task-received", uuid="t1", name="app.add", retries=value),
+            # no task-started: the fold would work a missing runtime out from the two times
+            ev("task-succeeded", uuid="t1", runtime=value, result="1"),
+            ev("task-revoked", uuid="t2", signum=value, terminated=True),
+        ],
+        T0,
+    )
+    task, revoked = state.tasks["t1"], state.tasks["t2"]
+    for got, field in ((task.retries, "retries"), (task.runtime, "runtime")):
+        want = field_value(field, value)
+        assert got == want or (got != got and want != want), field  # NaN never stays
+        assert type(got) is type(want), field
+    assert revoked.signum == field_value("signum", value)
+    assert type(revoked.signum) is type(field_value("signum", value))

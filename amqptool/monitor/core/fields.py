@@ -28,9 +28,11 @@ from amqptool.monitor.core.model import (
 __all__ = [
     "COMMON_FIELDS",
     "CUSTOM_PRECEDENCE",
+    "FIELD_INT",
     "FIELD_KEY",
     "FIELD_OTHER",
     "FIELD_PLAIN",
+    "FIELD_RUNTIME",
     "MAX_EVENT_TYPES",
     "PRECEDENCE",
     "SIZED_FIELDS",
@@ -176,12 +178,20 @@ TIMELINE_MAX = 64
 
 
 # How the fold copies a field: text kept as it is when short and printable (FIELD_PLAIN: cut at
-# the field limit; FIELD_KEY: a name, cut at KEY_LIMIT), anything else through :func:`field_value`.
-FIELD_PLAIN, FIELD_KEY, FIELD_OTHER = 0, 1, 2
+# the field limit; FIELD_KEY: a name, cut at KEY_LIMIT), an int kept as it is (FIELD_INT), a
+# finite float >= 0 kept as it is (FIELD_RUNTIME); anything else through :func:`field_value`,
+# which gives the same for those (tests/unit/test_monitor_fold_batch.py).
+FIELD_PLAIN, FIELD_KEY, FIELD_OTHER, FIELD_INT, FIELD_RUNTIME = 0, 1, 2, 3, 4
 
 
 def _how(field: str) -> int:
-    return FIELD_KEY if field == "name" else FIELD_OTHER if field in _SPECIAL else FIELD_PLAIN
+    if field == "name":
+        return FIELD_KEY
+    if field in _INT_FIELDS:
+        return FIELD_INT
+    if field == "runtime":
+        return FIELD_RUNTIME
+    return FIELD_OTHER if field in _SPECIAL else FIELD_PLAIN
 
 
 #: Per known task event type: (state, its precedence, the fields it copies with how to copy

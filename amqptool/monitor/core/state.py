@@ -38,14 +38,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from math import inf as INF
 from math import isfinite
 from typing import Any
 
 from amqptool.monitor.core.clean import DEFAULT_FIELD_LIMIT, KEY_LIMIT, clean_key
 from amqptool.monitor.core.fields import (
     CUSTOM_PRECEDENCE,
-    FIELD_OTHER,
+    FIELD_INT,
+    FIELD_KEY,
     FIELD_PLAIN,
+    FIELD_RUNTIME,
     MAX_EVENT_TYPES,
     PRECEDENCE,
     TASK_BASE_SIZE,
@@ -147,6 +150,7 @@ class MonitorState(WorkerFold):
         by_type = self.events_by_type
         task_event = self._task_event
         n = 0
+        typed = 0  # events with a text type (added to event_count once, at the end)
         try:
             for event in events:
                 n += 1
@@ -158,13 +162,15 @@ class MonitorState(WorkerFold):
                 if etype.__class__ is not str:
                     self.malformed += 1
                     continue
-                self.event_count += 1
-                if etype not in by_type:
+                typed += 1
+                seen = by_type.get(etype)
+                if seen is None:
                     etype = clean_key(etype)
                     if len(by_type) >= MAX_EVENT_TYPES:
                         self.unknown_events += 1
                         continue
-                by_type[etype] = by_type.get(etype, 0) + 1
+                    seen = by_type.get(etype, 0)
+                by_type[etype] = seen + 1
                 if etype.startswith("task-"):
                     task_event(etype, event, now)
                 elif etype.startswith("worker-"):
@@ -172,6 +178,7 @@ class MonitorState(WorkerFold):
                 else:
                     self.unknown_events += 1
         finally:
+            self.event_count += typed
             self._settle(now)
         return n
 
@@ -308,14 +315,21 @@ class MonitorState(WorkerFold):
             for field, how in fields:
                 if field in event:
                     value = event[field]
-                    # Short printable text is already safe (field_value would return it as is).
+                    # Short printable text, an int count or a finite runtime >= 0 is already
+                    # what field_value would return.
                     if value is None:
                         new = None
                     elif (
-                        how != FIELD_OTHER
-                        and value.__class__ is str
-                        and len(value) <= (limit if how == FIELD_PLAIN else KEY_LIMIT)
-                        and value.isprintable()
+                        (
+                            how <= FIELD_KEY
+                            and value.__class__ is str
+                            and len(value) <= (limit if how == FIELD_PLAIN else KEY_LIMIT)
+                            and value.isprintable()
+                        )
+                        or (how == FIELD_INT and value.__class__ is int)
+                        or (
+                            how == FIELD_RUNTIME and value.__class__ is float and 0.0 <= value < INF
+                        )
                     ):
                         new = value
                     else:
