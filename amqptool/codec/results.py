@@ -30,6 +30,7 @@ __all__ = [
     "encode_exception",
     "encode_result",
     "result_body",
+    "result_envelope",
     "too_large_failure",
 ]
 
@@ -179,11 +180,25 @@ def encode_result(
         safe = dict(body)
         safe["result"] = _jsonable(body.get("result"))
         data, ctype, cenc = dumps(safe, serializer)
+    return result_envelope(data, ctype, cenc, reply_to=reply_to, correlation_id=correlation_id)
+
+
+def result_envelope(
+    data: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    *,
+    reply_to: str,
+    correlation_id: str,
+    delivery_mode: int = 1,
+) -> Envelope:
+    """An encoded result body as its rpc:// message (§2.1): the default exchange, routing key
+    ``reply_to``, ``correlation_id``, transient unless ``delivery_mode`` 2, priority 0."""
     props = Properties(
-        content_type=ctype,
-        content_encoding=cenc,
+        content_type=content_type,
+        content_encoding=content_encoding,
         correlation_id=correlation_id,
-        delivery_mode=1,
+        delivery_mode=delivery_mode,
         priority=0,
     )
     return Envelope(body=data, properties=props, exchange="", routing_key=reply_to)

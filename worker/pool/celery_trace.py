@@ -33,8 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from amqptool.codec.envelope import Envelope, Properties
-from amqptool.codec.results import FAILURE, RETRY, SUCCESS
+from amqptool.codec.results import FAILURE, RETRY, SUCCESS, result_envelope
 from amqptool.codec.tasks import safe_repr, task_headers
 from worker.task.context import Sink
 from worker.task.define import TASK_OPTIONS, Task
@@ -180,6 +179,7 @@ def route_rpc(backend: Any) -> bool:
     if done is not None:
         return bool(done)
     from celery.backends.rpc import RPCBackend
+    from kombu.serialization import dumps
 
     routed = isinstance(backend, RPCBackend) and (
         type(backend).store_result is RPCBackend.store_result
@@ -202,7 +202,20 @@ def route_rpc(backend: Any) -> bool:
             if not routing_key:
                 return None  # as Celery: no reply_to, no result message
             meta = backend._to_result(task_id, state, result, traceback, request)
-            sink.publish(_rpc_envelope(backend, meta, routing_key, correlation_id))
+            # kombu's bytes for the backend's serializer, the properties its producer sets
+            ctype, cenc, body = dumps(meta, serializer=backend.serializer)  # type: ignore[no-untyped-call]  # kombu
+            if isinstance(body, str):
+                body = body.encode(cenc or "utf-8")
+            env = result_envelope(
+                body,
+                ctype,
+                cenc,
+                reply_to=routing_key,
+                correlation_id=correlation_id,
+                delivery_mode=backend.delivery_mode,
+            )
+            env.exchange = backend.exchange.name or ""  # Celery's: the default exchange
+            sink.publish(env)
             return result
 
         backend.store_result = store_result
@@ -210,34 +223,13 @@ def route_rpc(backend: Any) -> bool:
     return routed
 
 
-def _rpc_envelope(backend: Any, meta: Any, routing_key: str, correlation_id: str) -> Envelope:
-    """The message Celery's ``RPCBackend.store_result`` publishes for ``meta``: kombu's bytes
-    for the backend's serializer, and the properties kombu's producer gives it."""
-    from kombu.serialization import dumps
-
-    encoded = dumps(meta, serializer=backend.serializer)  # type: ignore[no-untyped-call]  # kombu
-    content_type, content_encoding, body = encoded
-    if isinstance(body, str):
-        body = body.encode(content_encoding or "utf-8")
-    props = Properties(
-        content_type=content_type,
-        content_encoding=content_encoding,
-        correlation_id=correlation_id,
-        delivery_mode=backend.delivery_mode,
-        priority=0,
-    )
-    exchange = backend.exchange.name if backend.exchange is not None else ""
-    return Envelope(body=body, properties=props, exchange=exchange or "", routing_key=routing_key)
-
-
-def run_traced(job: Any, task: CeleryTask, sink: Sink | None = None) -> Traced:
-    """Run one job through Celery's tracer: ``(state, runtime, events, requeue)``. With a
-    ``sink``, an rpc:// backend's state messages go through it (see the module doc)."""
+def run_traced(job: Any, task: CeleryTask, sink: Sink) -> Traced:
+    """Run one job through Celery's tracer: ``(state, runtime, events, requeue)``; an rpc://
+    backend's state messages go through ``sink`` (see the module doc)."""
     msg = job.message
     request = request_of(job)
     tracer = _tracer(task, job.hostname)
-    if sink is not None:
-        route_rpc(task.celery_task.backend)
+    route_rpc(task.celery_task.backend)
     with results_through(sink):
         einfo, info, runtime, rstr = tracer(msg.id, request["args"], request["kwargs"], request)
     if info is None:
